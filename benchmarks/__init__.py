@@ -1,0 +1,1 @@
+"""Accuracy, time and memory benchmarks for vlmtsc (not installed with it)."""

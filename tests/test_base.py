@@ -1,0 +1,237 @@
+"""Input validation shared by every estimator: forms accepted, bad input refused."""
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from vlmtsc.base import (
+    BaseTimeSeriesClassifier,
+    check_labels,
+    check_min_samples_per_class,
+    check_series,
+    n_channels_of,
+    resolve_label_names,
+    series_lengths,
+)
+from vlmtsc.testing import make_example_series
+
+
+class NearestMeanClassifier(BaseTimeSeriesClassifier):
+    """A minimal concrete classifier to exercise the base-class templates."""
+
+    _supports_unequal_length = False
+
+    def __init__(self, shift=0.0):
+        self.shift = shift
+
+    def _fit(self, X, y):
+        self.means_ = np.stack(
+            [X[y == k].mean(axis=0) for k in range(len(self.classes_))]
+        )
+
+    def _predict_proba(self, X):
+        distances = ((X[:, None] - self.means_[None]) ** 2).sum(axis=(2, 3))
+        scores = np.exp(-(distances - distances.min(axis=1, keepdims=True)))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+
+# --- the three input forms ------------------------------------------------------
+
+
+def test_2d_array_is_univariate():
+    X = check_series(np.arange(12).reshape(3, 4))
+    assert X.shape == (3, 1, 4)
+    assert X.dtype == np.float64
+
+
+def test_3d_array_is_multivariate():
+    X = check_series(np.zeros((3, 2, 5), dtype=np.float32))
+    assert X.shape == (3, 2, 5)
+    assert X.dtype == np.float64
+    assert n_channels_of(X) == 2
+
+
+def test_list_of_unequal_2d_arrays_stays_a_list():
+    X = check_series([np.zeros((2, 5)), np.ones((2, 7))])
+    assert isinstance(X, list)
+    assert [x.shape for x in X] == [(2, 5), (2, 7)]
+    assert series_lengths(X).tolist() == [5, 7]
+
+
+def test_list_of_1d_arrays_is_univariate_unequal():
+    X = check_series([np.zeros(5), np.ones(7)])
+    assert [x.shape for x in X] == [(1, 5), (1, 7)]
+
+
+def test_equal_length_list_is_stacked():
+    X = check_series([np.zeros((2, 5)), np.ones((2, 5))])
+    assert isinstance(X, np.ndarray)
+    assert X.shape == (2, 2, 5)
+
+
+def test_nested_python_lists_and_ragged_lists():
+    assert check_series([[1, 2, 3], [4, 5, 6]]).shape == (2, 1, 3)
+    ragged = check_series([[1, 2, 3], [4, 5]])
+    assert [x.shape for x in ragged] == [(1, 3), (1, 2)]
+
+
+def test_object_array_of_series():
+    cases = np.empty(2, dtype=object)
+    cases[0], cases[1] = np.zeros((1, 4)), np.zeros((1, 6))
+    assert [x.shape for x in check_series(cases)] == [(1, 4), (1, 6)]
+
+
+# --- bad input: each names the problem ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "pattern"),
+    [
+        (np.array([[0.0, np.nan, 1.0]]), ValueError, "contains NaN"),
+        (np.array([[0.0, np.inf, 1.0]]), ValueError, "contains infinite"),
+        ([np.zeros(3), np.array([1.0, np.nan])], ValueError, r"X\[1\] contains NaN"),
+        (np.zeros((0, 5)), ValueError, "every dimension must be at least 1"),
+        (np.zeros((4, 0)), ValueError, "0 feature"),
+        (np.zeros((2, 0, 5)), ValueError, "every dimension must be at least 1"),
+        ([], ValueError, "empty set of series"),
+        ([np.zeros(3), np.zeros(0)], ValueError, r"X\[1\] is empty"),
+        (np.zeros(5), ValueError, r"got 1D .* X.reshape\(1, -1\)"),
+        (np.zeros((2, 2, 2, 2)), ValueError, "got 4D"),
+        ([np.zeros((2, 2, 2))], ValueError, r"X\[0\] has 3 dimensions"),
+        (
+            [np.zeros((2, 5)), np.zeros((3, 5))],
+            ValueError,
+            "different numbers of channels: X\\[0\\] has 2, X\\[1\\] has 3",
+        ),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError, "non-numeric values"),
+        (np.array([[1 + 2j, 3]]), ValueError, "Complex data not supported"),
+        (None, TypeError, "expected time series, got NoneType"),
+        ("GunPoint", TypeError, "expected time series, got str"),
+        ({"a": [1, 2]}, TypeError, "expected time series, got dict"),
+        (csr_matrix(np.eye(3)), TypeError, "sparse input is not supported"),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, (type, str)) else None,
+)
+def test_bad_input_is_refused_with_a_named_problem(X, error, pattern):
+    with pytest.raises(error, match=pattern):
+        check_series(X)
+
+
+def test_unequal_length_refused_when_unsupported():
+    with pytest.raises(ValueError, match="equal length, got lengths from 3 to 5"):
+        check_series([np.zeros(3), np.zeros(5)], allow_unequal=False)
+
+
+def test_multivariate_refused_when_unsupported():
+    with pytest.raises(ValueError, match="univariate series only, got 3 channels"):
+        check_series(np.zeros((2, 3, 4)), allow_multivariate=False)
+
+
+def test_estimator_name_is_in_the_message():
+    with pytest.raises(ValueError, match=r"^NearestMeanClassifier "):
+        NearestMeanClassifier().fit(np.full((4, 3), np.nan), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("y", "pattern"),
+    [
+        (None, "requires y to be passed"),
+        ([0, 0, 0, 0], "single class"),
+        ([0, 1, 0], "4 series but 3 labels"),
+        (np.array([[0], [1], [0], [1]]), r"y.ravel\(\)"),
+        ([0.5, 1.5, 2.5, 3.5], "Unknown label type"),
+    ],
+)
+def test_bad_labels(y, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        check_labels(y, 4)
+
+
+def test_too_few_samples_per_class_names_the_class_and_the_fix():
+    y = np.array(["a", "a", "a", "b"])
+    with pytest.raises(ValueError, match=r"'b' \(1\).*set validation_fraction=0"):
+        check_min_samples_per_class(
+            y,
+            2,
+            reason="A stratified validation split",
+            fix="set validation_fraction=0",
+        )
+    check_min_samples_per_class(y, 1, reason="x", fix="y")  # enough: no error
+
+
+# --- label names -----------------------------------------------------------------
+
+
+def test_label_names_default_dict_and_sequence():
+    classes = np.array([1, 2, 3])
+    assert resolve_label_names(classes, None) == ["1", "2", "3"]
+    assert resolve_label_names(classes, {2: "two"}) == ["1", "two", "3"]
+    assert resolve_label_names(classes, ["a", "b", "c"]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("names", "error", "pattern"),
+    [
+        ({4: "four"}, ValueError, "not classes of y"),
+        (["a", "b"], ValueError, "2 entries but y has 3 classes"),
+        (["a", "a", "b"], ValueError, "must be distinct"),
+        (["a", " ", "b"], ValueError, "empty names"),
+        ("abc", TypeError, "not a str"),
+    ],
+)
+def test_bad_label_names(names, error, pattern):
+    with pytest.raises(error, match=pattern):
+        resolve_label_names(np.array([1, 2, 3]), names)
+
+
+# --- the base-class templates ------------------------------------------------------
+
+
+def test_fit_records_input_shape_and_encodes_any_labels():
+    X, y = make_example_series(n_cases=8, n_channels=2, n_timepoints=20)
+    labels = np.array(["sine", "fast"])[y]
+    clf = NearestMeanClassifier().fit(X, labels)
+    assert clf.classes_.tolist() == ["fast", "sine"]
+    assert (clf.n_channels_, clf.n_timepoints_) == (2, 20)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (clf.predict(X) == labels).all()
+
+
+def test_predict_with_other_channel_count_is_refused():
+    X, y = make_example_series(n_cases=6, n_channels=2)
+    clf = NearestMeanClassifier().fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"X has 1 channels, but .* fitted on series with 2"
+    ):
+        clf.predict(X[:, :1])
+
+
+def test_predict_with_other_length_is_refused_when_unsupported():
+    X, y = make_example_series(n_cases=6, n_timepoints=20)
+    clf = NearestMeanClassifier().fit(X, y)
+    with pytest.raises(ValueError, match=r"length 10, but .* fitted on length 20"):
+        clf.predict(X[:, :, :10])
+
+
+def test_predict_with_non_numeric_values_is_refused():
+    X, y = make_example_series(n_cases=6, n_timepoints=4)
+    clf = NearestMeanClassifier().fit(X, y)
+    with pytest.raises(TypeError, match="non-numeric"):
+        clf.predict(np.array([["a", "b", "c", "d"]]))
+
+
+def test_predict_before_fit_is_refused():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        NearestMeanClassifier().predict(np.zeros((1, 5)))
+
+
+def test_templates_compose_with_sklearn_model_selection():
+    X, y = make_example_series(n_cases=20, n_timepoints=25)
+    scores = cross_val_score(clone(NearestMeanClassifier()), X, y, cv=2)
+    assert scores.shape == (2,)
+    assert scores.mean() > 0.9  # the classes are distinct sinusoids

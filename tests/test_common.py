@@ -1,0 +1,47 @@
+"""scikit-learn's estimator checks over every public vlmtsc estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from vlmtsc.testing import TEST_PARAMS, all_estimators
+
+_STATELESS_RENDERER = {
+    "check_n_features_in": (
+        "renderers are stateless like pyts' image transforms: they accept any "
+        "series length, so they keep no n_features_in_"
+    ),
+    "check_n_features_in_after_fitting": (
+        "renderers draw series of any length at transform time (images have a "
+        "fixed size whatever the length), so a different length is not an error"
+    ),
+}
+
+# Estimator name -> {check name: why the check's premise does not hold for it}.
+EXPECTED_FAILURES = {
+    "LinePlotRenderer": _STATELESS_RENDERER,
+    "GramianAngularFieldRenderer": _STATELESS_RENDERER,
+    "MarkovTransitionFieldRenderer": _STATELESS_RENDERER,
+    "RecurrencePlotRenderer": _STATELESS_RENDERER,
+}
+
+
+def _instances():
+    return [cls(**TEST_PARAMS.get(cls.__name__, {})) for cls in all_estimators()]
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+def test_walk_finds_every_renderer():
+    names = {cls.__name__ for cls in all_estimators()}
+    assert {
+        "LinePlotRenderer",
+        "GramianAngularFieldRenderer",
+        "MarkovTransitionFieldRenderer",
+        "RecurrencePlotRenderer",
+    } <= names
+
+
+@parametrize_with_checks(_instances(), expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -1,0 +1,260 @@
+"""Renderers: shapes, content, layouts, determinism, agreement with pyts."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from vlmtsc.prompts import DownsamplingWarning
+from vlmtsc.renderers import (
+    GramianAngularFieldRenderer,
+    LinePlotRenderer,
+    MarkovTransitionFieldRenderer,
+    RecurrencePlotRenderer,
+    save_gallery,
+)
+from vlmtsc.testing import make_example_series
+
+RENDERERS = [
+    LinePlotRenderer,
+    GramianAngularFieldRenderer,
+    MarkovTransitionFieldRenderer,
+    RecurrencePlotRenderer,
+]
+
+
+def _non_white(image):
+    return (image < 250).any(axis=-1)
+
+
+@pytest.mark.parametrize("renderer_class", RENDERERS)
+def test_every_input_form_gives_rgb_images(renderer_class):
+    renderer = renderer_class(image_size=32)
+    univariate, _ = make_example_series(n_cases=3, n_timepoints=40)
+    multivariate, _ = make_example_series(n_cases=3, n_channels=4, n_timepoints=40)
+    unequal, _ = make_example_series(n_cases=3, n_channels=2, unequal=True)
+    for X in (univariate[:, 0], multivariate, unequal):
+        images = renderer.fit_transform(X)
+        assert images.shape == (3, 32, 32, 3)
+        assert images.dtype == np.uint8
+        assert _non_white(images[0]).any(), "nothing was drawn"
+
+
+@pytest.mark.parametrize("renderer_class", RENDERERS)
+def test_rendering_is_deterministic_and_per_case(renderer_class):
+    X, _ = make_example_series(n_cases=4, n_channels=2, n_timepoints=50)
+    first = renderer_class(image_size=48).transform(X)
+    again = renderer_class(image_size=48).transform(X)
+    np.testing.assert_array_equal(first, again)
+    # A case renders the same alone as in a batch, and different cases differ.
+    np.testing.assert_array_equal(
+        renderer_class(image_size=48).transform(X[2:3])[0], first[2]
+    )
+    assert not np.array_equal(first[0], first[1])
+
+
+@pytest.mark.parametrize("renderer_class", RENDERERS)
+def test_unequal_lengths_render_like_single_cases(renderer_class):
+    X, _ = make_example_series(n_cases=4, unequal=True, n_timepoints=60)
+    renderer = renderer_class(image_size=40)
+    batch = renderer.transform(X)
+    for x, image in zip(X, batch, strict=True):
+        np.testing.assert_array_equal(renderer.transform(x[None])[0], image)
+
+
+@pytest.mark.parametrize("renderer_class", RENDERERS)
+def test_constant_and_single_point_series_do_not_crash(renderer_class):
+    images = renderer_class(image_size=16).transform(np.array([[3.0, 3.0, 3.0, 3.0]]))
+    assert images.shape == (1, 16, 16, 3)
+    assert renderer_class(image_size=16).transform(np.array([[1.0]])).shape == (
+        1,
+        16,
+        16,
+        3,
+    )
+
+
+def test_line_plot_draws_the_series_shape():
+    # A rising ramp: the line's mean row moves up (smaller index) to the right.
+    image = LinePlotRenderer(image_size=64).transform(np.arange(50.0)[None])[0]
+    drawn = _non_white(image)
+    rows = np.arange(64)[:, None].repeat(64, axis=1)
+    left = rows[:, 5:15][drawn[:, 5:15]].mean()
+    right = rows[:, 50:60][drawn[:, 50:60]].mean()
+    assert right < left - 20
+
+
+def test_line_plot_overlay_uses_one_colour_per_channel():
+    X = np.stack([np.sin(np.linspace(0, 6, 80)), np.cos(np.linspace(0, 6, 80))])[None]
+    image = LinePlotRenderer(image_size=96, antialiased=False).transform(X)[0]
+    colours = {tuple(c) for c in image.reshape(-1, 3)} - {(255, 255, 255)}
+    assert len(colours) == 2
+
+
+def test_grid_layout_separates_channel_panels():
+    X, _ = make_example_series(n_cases=1, n_channels=4, n_timepoints=50)
+    image = LinePlotRenderer(image_size=64, layout="grid").transform(X)[0]
+    drawn = _non_white(image)
+    # 2 x 2 panels of 31 px with a 2 px white gap at 31..32.
+    assert not drawn[:, 31:33].any() and not drawn[31:33, :].any()
+    for rows in (slice(0, 31), slice(33, 64)):
+        for cols in (slice(0, 31), slice(33, 64)):
+            assert drawn[rows, cols].any()
+
+
+def test_stacked_layout_gives_full_width_rows():
+    X, _ = make_example_series(n_cases=1, n_channels=3, n_timepoints=50)
+    image = GramianAngularFieldRenderer(image_size=64, layout="stacked").transform(X)[0]
+    gaps = np.flatnonzero((image == 255).all(axis=(1, 2)))
+    assert gaps.tolist() == [20, 21, 42, 43]
+
+
+def test_sharey_keeps_relative_amplitude():
+    t = np.linspace(0, 6, 100)
+    X = np.stack([np.sin(t) * 10, np.sin(t) * 0.1])[None]
+
+    def drawn_rows(sharey):
+        image = LinePlotRenderer(
+            image_size=64, layout="stacked", sharey=sharey
+        ).transform(X)[0]
+        lower = _non_white(image[33:])  # the second, small channel
+        return np.flatnonzero(lower.any(axis=1)).size
+
+    assert drawn_rows(True) < drawn_rows(False) / 3
+
+
+def test_max_points_draws_a_downsampled_series_and_warns():
+    x = np.sin(np.linspace(0, 40, 400)) + np.random.default_rng(0).normal(0, 0.3, 400)
+    full = LinePlotRenderer(image_size=64).transform(x[None])
+    with pytest.warns(DownsamplingWarning, match="1 of 1 series"):
+        short = LinePlotRenderer(image_size=64, max_points=50).transform(x[None])
+    assert not np.array_equal(full, short)
+
+
+def test_gaf_diagonal_is_cos_of_twice_the_angle():
+    renderer = GramianAngularFieldRenderer(image_size=20, cmap="gray")
+    field = renderer._fields(np.linspace(0, 1, 20)[None], 20)[0]
+    cos = np.linspace(-1, 1, 20)
+    np.testing.assert_allclose(np.diag(field) * 2 - 1, 2 * cos**2 - 1, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def pyts_image():
+    # pyts 0.14 compiles its numba kernels at import (tens of seconds here), which
+    # is why vlmtsc computes the fields itself; it stays the reference.
+    import pyts.image
+
+    return pyts.image
+
+
+@pytest.mark.parametrize("method", ["summation", "difference"])
+def test_gaf_matches_pyts(pyts_image, method):
+    X = np.random.default_rng(0).normal(size=(4, 30)).cumsum(axis=1)
+    ours = GramianAngularFieldRenderer(method=method)._fields(X, 30)
+    reference = pyts_image.GramianAngularField(method=method).fit_transform(X)
+    np.testing.assert_allclose(ours, (reference + 1) / 2, atol=1e-7)
+
+
+@pytest.mark.parametrize("strategy", ["quantile", "uniform", "normal"])
+@pytest.mark.parametrize("size", [40, 10])
+def test_mtf_matches_pyts(pyts_image, strategy, size):
+    X = np.random.default_rng(1).normal(size=(4, 40)).cumsum(axis=1)
+    X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+    ours = MarkovTransitionFieldRenderer(n_bins=5, strategy=strategy)._fields(X, size)
+    reference = pyts_image.MarkovTransitionField(
+        n_bins=5, strategy=strategy, image_size=size
+    ).fit_transform(X)
+    low = reference.min(axis=(1, 2), keepdims=True)
+    high = reference.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(ours, (reference - low) / (high - low), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("dimension", "time_delay", "threshold"),
+    [(1, 1, None), (3, 2, None), (2, 1, "point"), (1, 1, "distance"), (1, 1, 0.5)],
+)
+def test_recurrence_plot_matches_pyts(pyts_image, dimension, time_delay, threshold):
+    X = np.random.default_rng(2).normal(size=(3, 30)).cumsum(axis=1)
+    params = dict(
+        dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=20
+    )
+    ours = RecurrencePlotRenderer(**params)._fields(X, 30)
+    reference = pyts_image.RecurrencePlot(**params).fit_transform(X).astype(float)
+    if threshold is None:
+        low = reference.min(axis=(1, 2), keepdims=True)
+        reference = (reference - low) / (
+            reference.max(axis=(1, 2), keepdims=True) - low
+        )
+    np.testing.assert_allclose(ours, reference, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("renderer", "pattern"),
+    [
+        (LinePlotRenderer(image_size=4), "image_size must be an integer >= 8"),
+        (LinePlotRenderer(image_size=32.0), "image_size must be an integer"),
+        (LinePlotRenderer(layout="diagonal"), "layout must be one of"),
+        (GramianAngularFieldRenderer(layout="overlay"), "layout must be one of"),
+        (LinePlotRenderer(max_points=1), "max_points must be None or an integer >= 2"),
+        (LinePlotRenderer(linewidth=0), "linewidth must be positive"),
+        (GramianAngularFieldRenderer(method="sum"), "'summation' or 'difference'"),
+        (
+            GramianAngularFieldRenderer(cmap="no-such-map"),
+            "Unknown colour map 'no-such-map'",
+        ),
+        (MarkovTransitionFieldRenderer(n_bins=1), "n_bins must be an integer >= 2"),
+        (MarkovTransitionFieldRenderer(strategy="kmeans"), "strategy must be"),
+        (RecurrencePlotRenderer(dimension=0), "dimension must be an integer >= 1"),
+        (RecurrencePlotRenderer(dimension=20), "too short for dimension=20"),
+    ],
+)
+def test_bad_parameters_are_named(renderer, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        renderer.fit_transform(np.random.default_rng(0).normal(size=(2, 12)))
+
+
+def test_too_many_channels_for_the_image_size():
+    with pytest.raises(ValueError, match="too small to show 40 channels"):
+        GramianAngularFieldRenderer(image_size=16, layout="stacked").transform(
+            np.zeros((1, 40, 10))
+        )
+
+
+def test_renderers_are_nested_params_in_a_grid_search():
+    X, y = make_example_series(n_cases=16, n_timepoints=40)
+    flatten = FunctionTransformer(
+        lambda images: images.reshape(len(images), -1) / 255.0
+    )
+    pipe = make_pipeline(LinePlotRenderer(image_size=16), flatten, LogisticRegression())
+    grid = GridSearchCV(
+        pipe,
+        {
+            "lineplotrenderer": [LinePlotRenderer(), GramianAngularFieldRenderer()],
+            "lineplotrenderer__image_size": [16, 24],
+        },
+        cv=2,
+    )
+    grid.fit(X[:, 0], y)
+    assert grid.best_score_ > 0.9
+    assert grid.best_params_["lineplotrenderer__image_size"] in (16, 24)
+
+
+def test_gallery_has_one_row_per_class(tmp_path):
+    X, y = make_example_series(n_cases=9, n_classes=3, n_timepoints=30)
+    path = save_gallery(
+        LinePlotRenderer(image_size=32), X, y, tmp_path / "sub" / "g.png", n_per_class=2
+    )
+    with Image.open(path) as image:
+        # 2 columns x 3 rows at 1.6 in each plus margins, 100 dpi.
+        assert image.size == (400, 540)
+
+
+def test_gallery_refuses_bad_requests(tmp_path):
+    X, y = make_example_series(n_cases=4)
+    with pytest.raises(ValueError, match="n_per_class must be >= 1"):
+        save_gallery(LinePlotRenderer(), X, y, tmp_path / "g.png", n_per_class=0)
+    with pytest.raises(ValueError, match="single class"):
+        save_gallery(LinePlotRenderer(), X, np.zeros(4), tmp_path / "g.png")

@@ -1,0 +1,499 @@
+"""Input validation and the base class every vlmtsc classifier builds on.
+
+Time series follow aeon's conventions:
+
+- a 2D array ``(n_cases, n_timepoints)`` is a set of univariate series;
+- a 3D array ``(n_cases, n_channels, n_timepoints)`` is multivariate;
+- a list of 2D arrays ``(n_channels, n_timepoints_i)`` holds series of unequal
+  length (a list of 1D arrays is read as univariate series of unequal length).
+
+:func:`check_series` turns any of these into one of two canonical forms, a
+float64 3D array (equal length) or a list of float64 2D arrays (unequal length),
+and rejects bad input with an error that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "BaseTimeSeriesClassifier",
+    "check_labels",
+    "check_min_samples_per_class",
+    "check_series",
+    "n_channels_of",
+    "resolve_label_names",
+    "series_lengths",
+]
+
+Series = np.ndarray | list[np.ndarray]
+
+_RESHAPE_HINT = (
+    "Pass a 2D array (n_cases, n_timepoints) for univariate series, a 3D array "
+    "(n_cases, n_channels, n_timepoints) for multivariate series, or a list of 2D "
+    "arrays (n_channels, n_timepoints_i) for series of unequal length"
+)
+
+
+def _as_float(values: Any, what: str) -> np.ndarray:
+    """Convert one array-like to float64, rejecting non-numeric content."""
+    array = np.asarray(values)
+    if array.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {what} holds complex numbers and vlmtsc "
+            "classifies real-valued series. Pass the real part, the magnitude, or both "
+            "as separate channels."
+        )
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64, copy=False)
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        example = next(
+            (v for v in array.ravel() if not isinstance(v, numbers.Real)), None
+        )
+        raise TypeError(
+            f"{what} holds non-numeric values (dtype {array.dtype}, e.g. {example!r}: "
+            f"{error}); time series must be numbers. Convert or encode them first."
+        ) from None
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    if np.isfinite(array).all():
+        return
+    kind = "NaN" if np.isnan(array).any() else "infinite"
+    raise ValueError(
+        f"{what} contains {kind} values; vlmtsc needs complete, finite series. "
+        "Impute them (e.g. interpolate along time) or drop those cases first."
+    )
+
+
+def check_series(
+    X: Any,
+    *,
+    allow_unequal: bool = True,
+    allow_multivariate: bool = True,
+    estimator_name: str | None = None,
+) -> Series:
+    """Validate time series and return them in canonical form.
+
+    Parameters
+    ----------
+    X : array-like or list of array-like
+        2D ``(n_cases, n_timepoints)``, 3D ``(n_cases, n_channels, n_timepoints)``
+        or a list of 2D ``(n_channels, n_timepoints_i)`` (or 1D) arrays.
+    allow_unequal : bool, default=True
+        Whether series of different lengths are accepted.
+    allow_multivariate : bool, default=True
+        Whether more than one channel is accepted.
+    estimator_name : str, optional
+        Named in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of ndarray
+        float64; a list of 2D arrays only when the lengths differ.
+
+    Raises
+    ------
+    TypeError
+        For ``None``, strings, complex or non-numeric values.
+    ValueError
+        For a wrong rank, empty input, NaN/inf, channel counts that differ between
+        cases, or input the estimator cannot handle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vlmtsc.base import check_series
+    >>> check_series(np.zeros((4, 10))).shape
+    (4, 1, 10)
+    >>> [x.shape for x in check_series([np.zeros(5), np.zeros(7)])]
+    [(1, 5), (1, 7)]
+    """
+    owner = f"{estimator_name} " if estimator_name else ""
+    if issparse(X):
+        raise TypeError(
+            f"{owner}got a sparse matrix; sparse input is not supported, time series "
+            "are dense. Convert it with X.toarray()."
+        )
+    if X is None or isinstance(X, (str, bytes, Mapping)):
+        raise TypeError(
+            f"{owner}expected time series, got {type(X).__name__}. {_RESHAPE_HINT}."
+        )
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        cases = None
+        array = X
+    elif isinstance(X, (list, tuple, np.ndarray)):
+        cases = list(X)
+        array = None
+    elif hasattr(X, "__array__") or isinstance(X, Iterable):
+        # pandas DataFrames and other array-likes.
+        array = np.asarray(X)
+        cases = list(array) if array.dtype == object else None
+    else:
+        raise TypeError(
+            f"{owner}expected time series, got {type(X).__name__}. {_RESHAPE_HINT}."
+        )
+
+    if cases is not None:
+        if len(cases) == 0:
+            raise ValueError(f"{owner}got an empty set of series (0 cases).")
+        # Equal-length nested lists are an ordinary 2D/3D array.
+        if not any(isinstance(c, np.ndarray) for c in cases):
+            try:
+                array = np.asarray(cases)
+            except ValueError:
+                array = None
+            if array is not None and array.dtype == object:
+                array = None
+        if array is None:
+            return _check_case_list(cases, allow_unequal, allow_multivariate, owner)
+
+    array = _as_float(array, f"{owner}X")
+    if array.ndim == 2:
+        if array.shape[1] == 0:
+            raise ValueError(
+                f"{owner}found array with 0 feature(s) (shape={array.shape}) while a "
+                "minimum of 1 is required: the series have no timepoints."
+            )
+        array = array[:, np.newaxis, :]
+    elif array.ndim != 3:
+        hint = (
+            " Reshape your data with X.reshape(1, -1) if it is a single univariate "
+            "series."
+            if array.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{owner}expected a 2D or 3D array, got {array.ndim}D with shape "
+            f"{array.shape}. {_RESHAPE_HINT}.{hint}"
+        )
+    n_cases, n_channels, n_timepoints = array.shape
+    if n_cases == 0 or n_channels == 0 or n_timepoints == 0:
+        raise ValueError(
+            f"{owner}got empty series: shape {array.shape} (n_cases, n_channels, "
+            "n_timepoints); every dimension must be at least 1."
+        )
+    _check_finite(array, f"{owner}X")
+    _check_capabilities(n_channels, allow_multivariate, owner)
+    return array
+
+
+def _check_case_list(
+    cases: list, allow_unequal: bool, allow_multivariate: bool, owner: str
+) -> Series:
+    converted = []
+    for i, case in enumerate(cases):
+        case = _as_float(case, f"{owner}X[{i}]")
+        if case.ndim == 1:
+            case = case[np.newaxis, :]
+        elif case.ndim != 2:
+            raise ValueError(
+                f"{owner}X[{i}] has {case.ndim} dimensions (shape {case.shape}); each "
+                f"case in a list must be 2D (n_channels, n_timepoints) or 1D. "
+                f"{_RESHAPE_HINT}."
+            )
+        if case.size == 0:
+            raise ValueError(
+                f"{owner}X[{i}] is empty (shape {case.shape}); every series needs at "
+                "least one channel and one timepoint."
+            )
+        _check_finite(case, f"{owner}X[{i}]")
+        converted.append(case)
+    channels = {c.shape[0] for c in converted}
+    if len(channels) > 1:
+        first = converted[0].shape[0]
+        bad = next(i for i, c in enumerate(converted) if c.shape[0] != first)
+        raise ValueError(
+            f"{owner}cases have different numbers of channels: X[0] has {first}, "
+            f"X[{bad}] has {converted[bad].shape[0]}. Every case must have the same "
+            "channels."
+        )
+    _check_capabilities(channels.pop(), allow_multivariate, owner)
+    lengths = {c.shape[1] for c in converted}
+    if len(lengths) == 1:
+        return np.stack(converted)
+    if not allow_unequal:
+        raise ValueError(
+            f"{owner}needs series of equal length, got lengths from {min(lengths)} to "
+            f"{max(lengths)}. Resample or pad them to one length first."
+        )
+    return converted
+
+
+def _check_capabilities(n_channels: int, allow_multivariate: bool, owner: str) -> None:
+    if n_channels > 1 and not allow_multivariate:
+        raise ValueError(
+            f"{owner}handles univariate series only, got {n_channels} channels. "
+            "Select one channel, or use an estimator that supports multivariate input."
+        )
+
+
+def n_channels_of(X: Series) -> int:
+    """Number of channels of canonical ``X``."""
+    return int(X.shape[1]) if isinstance(X, np.ndarray) else int(X[0].shape[0])
+
+
+def series_lengths(X: Series) -> np.ndarray:
+    """Length of every case of canonical ``X``."""
+    if isinstance(X, np.ndarray):
+        return np.full(X.shape[0], X.shape[2])
+    return np.array([x.shape[1] for x in X])
+
+
+def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
+    """Validate classification targets.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_cases,)
+        Class labels, any hashable values (ints, strings, ...).
+    n_cases : int
+        Number of series they label.
+    estimator_name : str, optional
+        Named in error messages.
+
+    Returns
+    -------
+    y : ndarray of shape (n_cases,)
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is missing, not 1D, of the wrong length, continuous, or holds a
+        single class.
+    """
+    owner = f"{estimator_name} " if estimator_name else ""
+    if y is None:
+        raise ValueError(
+            f"{owner}requires y to be passed, but the target y is None. Pass the class "
+            "label of every series."
+        )
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        raise ValueError(
+            f"{owner}expected y as a 1D array of labels, got shape {y.shape}; use "
+            "y.ravel()."
+        )
+    if y.ndim != 1:
+        raise ValueError(
+            f"{owner}expected y as a 1D array of labels, got shape {y.shape}."
+        )
+    if y.shape[0] != n_cases:
+        raise ValueError(
+            f"{owner}got {n_cases} series but {y.shape[0]} labels; X and y must have "
+            "the same number of cases."
+        )
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if classes.shape[0] < 2:
+        raise ValueError(
+            f"{owner}needs at least 2 classes to classify, but y holds a single class "
+            f"({classes.tolist()[0]!r})."
+        )
+    return y
+
+
+def check_min_samples_per_class(
+    y: np.ndarray, min_count: int, *, reason: str, fix: str
+) -> None:
+    """Raise if some class has fewer than ``min_count`` cases.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_cases,)
+        Labels.
+    min_count : int
+        Smallest acceptable number of cases per class.
+    reason : str
+        What needs them, e.g. ``"a stratified validation split"``.
+    fix : str
+        What the user can do instead, e.g. ``"set validation_fraction=0"``.
+    """
+    classes, counts = np.unique(y, return_counts=True)
+    short = counts < min_count
+    if short.any():
+        listed = ", ".join(
+            f"{c!r} ({n})"
+            for c, n in zip(classes[short].tolist(), counts[short], strict=True)
+        )
+        raise ValueError(
+            f"{reason} needs at least {min_count} cases of every class, but these "
+            f"classes have fewer: {listed}. Add cases of those classes, or {fix}."
+        )
+
+
+def resolve_label_names(
+    classes: np.ndarray, label_names: Mapping[Hashable, str] | Sequence[str] | None
+) -> list[str]:
+    """The text shown to a language model for each class, in ``classes`` order.
+
+    Parameters
+    ----------
+    classes : ndarray
+        Sorted class labels (``classes_``).
+    label_names : dict, sequence of str or None
+        ``None`` uses ``str(label)``; a dict maps labels to texts (unlisted labels
+        fall back to ``str(label)``); a sequence gives one text per class in
+        ``classes`` order.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_label_names(np.array([1, 2]), {1: "gun", 2: "point"})
+    ['gun', 'point']
+    """
+    if label_names is None:
+        names = [str(c) for c in classes]
+    elif isinstance(label_names, Mapping):
+        unknown = [k for k in label_names if k not in set(classes.tolist())]
+        if unknown:
+            raise ValueError(
+                f"label_names has keys {unknown!r} that are not classes of y "
+                f"{classes.tolist()!r}."
+            )
+        names = [str(label_names.get(c, c)) for c in classes.tolist()]
+    elif isinstance(label_names, (str, bytes)):
+        raise TypeError("label_names must be a dict or a sequence of str, not a str.")
+    else:
+        names = [str(n) for n in label_names]
+        if len(names) != len(classes):
+            raise ValueError(
+                f"label_names has {len(names)} entries but y has {len(classes)} "
+                f"classes {classes.tolist()!r}; give one name per class in sorted "
+                "order, or a dict {label: name}."
+            )
+    stripped = [n.strip() for n in names]
+    if any(not n for n in stripped):
+        raise ValueError("label_names must not contain empty names.")
+    if len(set(stripped)) != len(stripped):
+        raise ValueError(
+            f"label_names must be distinct, got {names!r}; the model could not tell "
+            "those classes apart."
+        )
+    return stripped
+
+
+class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
+    """Base class of vlmtsc classifiers: validation, label encoding, templates.
+
+    Subclasses implement ``_fit(X, y)`` with canonical ``X`` (see
+    :func:`check_series`) and integer labels ``y`` in ``range(len(classes_))``, and
+    ``_predict_proba(X)`` returning an array ``(n_cases, n_classes)``. The public
+    ``fit``, ``predict_proba`` and ``predict`` here do validation and encoding once
+    for every estimator.
+
+    Capabilities are class attributes: ``_supports_multivariate`` and
+    ``_supports_unequal_length``.
+    """
+
+    _supports_multivariate = True
+    _supports_unequal_length = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+    def _check_X(self, X: Any) -> Series:
+        return check_series(
+            X,
+            allow_unequal=self._supports_unequal_length,
+            allow_multivariate=self._supports_multivariate,
+            estimator_name=type(self).__name__,
+        )
+
+    def fit(self, X, y):
+        """Fit the classifier.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Training series (2D, 3D, or a list of 2D arrays for unequal lengths).
+        y : array-like of shape (n_cases,)
+            Class labels.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_X(X)
+        n_cases = X.shape[0] if isinstance(X, np.ndarray) else len(X)
+        y = check_labels(y, n_cases, estimator_name=type(self).__name__)
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        self.n_channels_ = n_channels_of(X)
+        lengths = series_lengths(X)
+        self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
+        self._fit(X, self._label_encoder.transform(y))
+        return self
+
+    def _check_predict_X(self, X: Any) -> Series:
+        check_is_fitted(self)
+        X = self._check_X(X)
+        name = type(self).__name__
+        if n_channels_of(X) != self.n_channels_:
+            raise ValueError(
+                f"X has {n_channels_of(X)} channels, but {name} was fitted on series "
+                f"with {self.n_channels_} channels; pass series with the same "
+                "channels as in fit."
+            )
+        if not self._supports_unequal_length:
+            length = int(series_lengths(X)[0])
+            if length != self.n_timepoints_:
+                raise ValueError(
+                    f"X has series of length {length}, but {name} was fitted on "
+                    f"length {self.n_timepoints_} and needs the same length."
+                )
+        return X
+
+    def predict_proba(self, X):
+        """Class probabilities, one row per case, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels seen in fit.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_cases, n_classes)
+            Rows sum to 1.
+        """
+        return self._predict_proba(self._check_predict_X(X))
+
+    def predict(self, X):
+        """Predicted class of each case (the most probable one).
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels seen in fit.
+
+        Returns
+        -------
+        y : ndarray of shape (n_cases,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def _fit(self, X: Series, y: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict_proba(self, X: Series) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,174 @@
+"""The ``vlmtsc`` command.
+
+``vlmtsc demo``      the main job on bundled offline data
+``vlmtsc render``    write a gallery of a dataset with a chosen renderer
+``vlmtsc datasets``  list the bundled datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+RENDERERS = {
+    "lineplot": "LinePlotRenderer",
+    "gaf": "GramianAngularFieldRenderer",
+    "mtf": "MarkovTransitionFieldRenderer",
+    "rp": "RecurrencePlotRenderer",
+}
+
+
+def _renderer(name: str, image_size: int):
+    from vlmtsc import renderers
+
+    return getattr(renderers, RENDERERS[name])(image_size=image_size)
+
+
+def _describe(X) -> str:
+    if isinstance(X, list):
+        lengths = [x.shape[1] for x in X]
+        channels, span = X[0].shape[0], f"lengths {min(lengths)}-{max(lengths)}"
+    else:
+        channels = 1 if X.ndim == 2 else X.shape[1]
+        span = f"length {X.shape[-1]}"
+    return f"{len(X)} cases, {channels} channel{'s' if channels > 1 else ''}, {span}"
+
+
+def _minirocket_accuracy(X_train, y_train, X_test, y_test, random_state):
+    """MiniRocket's test accuracy and fit seconds, or None without aeon."""
+    try:
+        from aeon.classification.convolution_based import MiniRocketClassifier
+    except ImportError:
+        return None
+    start = time.perf_counter()
+    model = MiniRocketClassifier(random_state=random_state).fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    return float((model.predict(X_test) == y_test).mean()), seconds
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Render what a vision model would see and print the MiniRocket reference."""
+    from vlmtsc.datasets import load_dataset
+    from vlmtsc.renderers import save_gallery
+
+    X_train, y_train = load_dataset(args.dataset, split="train")
+    X_test, y_test = load_dataset(args.dataset, split="test")
+    print(f"{args.dataset}: train {_describe(X_train)}; test {_describe(X_test)}")
+    output = Path(args.output)
+    for name in RENDERERS:
+        renderer = _renderer(name, args.image_size)
+        start = time.perf_counter()
+        path = save_gallery(
+            renderer,
+            X_train,
+            y_train,
+            output / f"{args.dataset}-{name}.png",
+            random_state=args.random_state,
+        )
+        print(f"  gallery {name:<8} -> {path}  ({time.perf_counter() - start:.2f} s)")
+    result = _minirocket_accuracy(X_train, y_train, X_test, y_test, args.random_state)
+    if result is None:
+        print(
+            'MiniRocket baseline skipped: install aeon (pip install "vlmtsc[bench]").'
+        )
+    else:
+        accuracy, seconds = result
+        print(f"MiniRocket (aeon) test accuracy {accuracy:.3f}, fit {seconds:.2f} s")
+    print(
+        "The language-model classifiers arrive with the next releases; this demo "
+        "shows the images they will be fine-tuned on."
+    )
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    """Write a gallery of a dataset (bundled name or file) with one renderer."""
+    from vlmtsc.datasets import load_dataset
+    from vlmtsc.renderers import save_gallery
+
+    X, y = load_dataset(args.dataset, split=args.split)
+    if y is None:
+        raise SystemExit(
+            f"{args.dataset} has no class labels; a gallery groups by class."
+        )
+    path = save_gallery(
+        _renderer(args.renderer, args.image_size),
+        X,
+        y,
+        args.output,
+        n_per_class=args.per_class,
+        random_state=args.random_state,
+    )
+    print(path)
+    return 0
+
+
+def datasets(args: argparse.Namespace) -> int:
+    """Print the bundled datasets available on this machine."""
+    from vlmtsc.datasets import list_datasets, load_dataset
+
+    for name in list_datasets():
+        X, y = load_dataset(name)
+        print(f"{name:<24} {_describe(X)}, {len(set(y.tolist()))} classes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vlmtsc",
+        description="Time-series classification with language and vision-language "
+        "models. Every command runs offline on the bundled datasets.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser(
+        "demo",
+        help="the main job: galleries of a bundled dataset, MiniRocket reference",
+        description="Render a bundled dataset with every renderer (PNG galleries) "
+        "and print MiniRocket's accuracy on its standard test split.",
+    )
+    p.add_argument(
+        "--dataset", default="GunPoint", help="bundled dataset (default GunPoint)"
+    )
+    p.add_argument("--output", default="vlmtsc-demo", help="folder for the PNGs")
+    p.add_argument("--image-size", type=int, default=224, help="pixels (default 224)")
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=demo)
+
+    p = commands.add_parser(
+        "render",
+        help="write a gallery of a dataset with one renderer",
+        description="Save a PNG with a few rendered examples per class.",
+    )
+    p.add_argument(
+        "dataset", help="bundled name (see `vlmtsc datasets`) or a .ts/.tsv/.csv file"
+    )
+    p.add_argument("--renderer", choices=sorted(RENDERERS), default="lineplot")
+    p.add_argument("--split", choices=["train", "test"], default="train")
+    p.add_argument(
+        "--output", default="gallery.png", help="PNG path (default gallery.png)"
+    )
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--per-class", type=int, default=4, help="examples per class")
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=render)
+
+    p = commands.add_parser("datasets", help="list the bundled datasets")
+    p.set_defaults(func=datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vlmtsc`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, ImportError, FileNotFoundError) as error:
+        print(f"vlmtsc {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""What every renderer shares: validation, panel layout, colour maps, output."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from vlmtsc.base import check_series
+
+LAYOUTS = ("grid", "stacked")
+_GAP = 2  # white pixels between channel panels
+
+
+def panel_boxes(
+    n_channels: int, layout: str, size: int
+) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes ``(top, left, height, width)`` of each channel's panel.
+
+    ``"grid"`` tiles the channels in a near-square grid (row by row),
+    ``"stacked"`` puts them one above the other across the full width.
+    """
+    if layout == "stacked":
+        n_rows, n_cols = n_channels, 1
+    else:
+        n_cols = math.ceil(math.sqrt(n_channels))
+        n_rows = math.ceil(n_channels / n_cols)
+    gap = _GAP if n_channels > 1 else 0
+    height = (size - gap * (n_rows - 1)) // n_rows
+    width = (size - gap * (n_cols - 1)) // n_cols
+    if height < 1 or width < 1:
+        raise ValueError(
+            f"image_size={size} is too small to show {n_channels} channels with "
+            f"layout={layout!r}; use a larger image_size."
+        )
+    return [
+        ((i // n_cols) * (height + gap), (i % n_cols) * (width + gap), height, width)
+        for i in range(n_channels)
+    ]
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str) -> np.ndarray:
+    """A 256 x 3 uint8 lookup table for the matplotlib colour map ``name``."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown colour map {name!r}; use a matplotlib colour map name such as "
+            "'viridis', 'gray' or 'rainbow'."
+        ) from None
+    return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+class BaseRenderer(TransformerMixin, BaseEstimator):
+    """Turn time series into RGB images; subclasses draw one case.
+
+    Renderers are stateless: ``fit`` only validates the input (as pyts' image
+    transforms do) and ``transform`` accepts any number of channels and any
+    length. Output is ``uint8`` of shape ``(n_cases, image_size, image_size, 3)``,
+    the input a processor of a vision model expects.
+    """
+
+    _layouts = LAYOUTS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def _validate_params(self) -> None:
+        size = self.image_size
+        if (
+            not isinstance(size, (int, np.integer))
+            or isinstance(size, bool)
+            or size < 8
+        ):
+            raise ValueError(f"image_size must be an integer >= 8, got {size!r}.")
+        if self.layout not in self._layouts:
+            raise ValueError(
+                f"layout must be one of {self._layouts}, got {self.layout!r}."
+            )
+
+    def fit(self, X, y=None):
+        """Validate ``X``; renderers learn nothing.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series (2D, 3D, or a list of 2D arrays of unequal length).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        check_series(X, estimator_name=type(self).__name__)
+        return self
+
+    def transform(self, X):
+        """Render every case as an RGB image.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series (2D, 3D, or a list of 2D arrays of unequal length).
+
+        Returns
+        -------
+        images : ndarray of shape (n_cases, image_size, image_size, 3), dtype uint8
+        """
+        self._validate_params()
+        X = check_series(X, estimator_name=type(self).__name__)
+        size = int(self.image_size)
+        images = np.full((len(X), size, size, 3), 255, dtype=np.uint8)
+        self._render(X, images)
+        return images
+
+    def _render(self, X, images: np.ndarray) -> None:  # pragma: no cover - abstract
+        """Draw canonical ``X`` into the white ``images`` in place."""
+        raise NotImplementedError

@@ -1,0 +1,93 @@
+"""Cheap parameters and data for tests and doctests.
+
+:data:`TEST_PARAMS` maps an estimator class name to the keyword arguments that make
+it fast enough for scikit-learn's estimator checks (tiny images today; tiny
+backbones as the LM estimators land). :func:`all_estimators` finds every public
+estimator of vlmtsc by walking the package, so a new estimator is checked the day
+it is exported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["TEST_PARAMS", "all_estimators", "make_example_series"]
+
+TEST_PARAMS: dict[str, dict] = {
+    "LinePlotRenderer": {"image_size": 16},
+    "GramianAngularFieldRenderer": {"image_size": 16},
+    "MarkovTransitionFieldRenderer": {"image_size": 16},
+    "RecurrencePlotRenderer": {"image_size": 16},
+}
+
+
+def all_estimators() -> list[type]:
+    """Public, concrete vlmtsc estimators and transformers (classes with ``fit``).
+
+    Walks every public module (no leading underscore) and collects the
+    :class:`~sklearn.base.BaseEstimator` subclasses listed in its ``__all__`` that
+    are not abstract bases (``Base*``).
+    """
+    import vlmtsc
+
+    found = {}
+    for info in pkgutil.walk_packages(vlmtsc.__path__, "vlmtsc."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        if info.name.startswith("vlmtsc.testing"):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseEstimator)
+                and hasattr(obj, "fit")
+                and not name.startswith("Base")
+            ):
+                found[obj.__name__] = obj
+    return [found[name] for name in sorted(found)]
+
+
+def make_example_series(
+    n_cases: int = 12,
+    n_channels: int = 1,
+    n_timepoints: int = 30,
+    n_classes: int = 2,
+    *,
+    unequal: bool = False,
+    random_state: int = 0,
+):
+    """Small labelled series whose classes differ in shape (sine vs. sawtooth...).
+
+    Returns
+    -------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D ndarray
+        A list of unequal lengths (between ``n_timepoints // 2`` and
+        ``n_timepoints``) when ``unequal``.
+    y : ndarray of shape (n_cases,)
+        Integer labels ``0 .. n_classes - 1``, balanced.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    y = np.arange(n_cases) % n_classes
+    cases = []
+    for label in y:
+        length = (
+            int(rng.integers(n_timepoints // 2, n_timepoints + 1))
+            if unequal
+            else n_timepoints
+        )
+        t = np.linspace(0, 2 * np.pi, length)
+        channels = [
+            np.sin((label + 1) * t + c) + 0.1 * rng.normal(size=length)
+            for c in range(n_channels)
+        ]
+        cases.append(np.stack(channels))
+    X = cases if unequal else np.stack(cases)
+    return X, y

@@ -38,7 +38,6 @@ for _var in (
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import inspect  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -49,6 +48,8 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from vlmtsc.base import series_shape  # noqa: E402
+
 DEFAULT_DATASETS = "GunPoint,BasicMotions"
 TARGET_IMAGES_PER_S = 300.0
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -58,30 +59,13 @@ __all__ = ["build_parser", "discover_renderers", "main", "time_renderer"]
 
 
 def discover_renderers() -> dict[str, type]:
-    """Concrete renderer classes exported by :mod:`vlmtsc.renderers`.
+    """Concrete renderer classes of vlmtsc, by class name."""
+    from vlmtsc.renderers import BaseRenderer
+    from vlmtsc.testing import all_estimators
 
-    Returns
-    -------
-    renderers : dict of str to type
-        Class name -> class, for every public class whose name ends in
-        ``Renderer``, that has ``transform`` and is neither abstract nor a
-        ``Base*`` class.
-    """
-    import vlmtsc.renderers as module
-
-    names = getattr(module, "__all__", None) or dir(module)
-    found = {}
-    for name in names:
-        obj = getattr(module, name, None)
-        if (
-            inspect.isclass(obj)
-            and name.endswith("Renderer")
-            and not name.startswith(("Base", "_"))
-            and not inspect.isabstract(obj)
-            and hasattr(obj, "transform")
-        ):
-            found[name] = obj
-    return dict(sorted(found.items()))
+    return {
+        cls.__name__: cls for cls in all_estimators() if issubclass(cls, BaseRenderer)
+    }
 
 
 def _concat(a: Any, b: Any) -> Any:
@@ -93,13 +77,6 @@ def _concat(a: Any, b: Any) -> Any:
     ):
         return np.concatenate([a, b])
     return list(a) + list(b)
-
-
-def _n_channels(X: Any) -> int:
-    if isinstance(X, np.ndarray):
-        return 1 if X.ndim == 2 else X.shape[1]
-    first = np.asarray(X[0])
-    return 1 if first.ndim == 1 else first.shape[0]
 
 
 def time_renderer(
@@ -278,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "renderer": name,
                         "dataset": dataset,
                         "images": len(X),
-                        "n_channels": _n_channels(X),
+                        "n_channels": series_shape(X)[1],
                         "image_size": args.image_size,
                         "seconds": None,
                         "all_seconds": "",

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.estimators import EstimatorSpec, get_spec, list_estimators
+from vlmtsc.base import series_shape
 
 REFERENCE = "minirocket"
 DEFAULT_DATASETS = "GunPoint,ItalyPowerDemand,ArrowHead,BasicMotions"
@@ -230,14 +231,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _shape_info(X: Any) -> tuple[int, int, str]:
     """``(n_cases, n_channels, length)`` of 2D, 3D or list-of-2D input."""
-    if isinstance(X, np.ndarray) and X.ndim in (2, 3):
-        n_channels = 1 if X.ndim == 2 else X.shape[1]
-        return X.shape[0], n_channels, str(X.shape[-1])
-    cases = [np.asarray(x) for x in X]
-    lengths = sorted({c.shape[-1] for c in cases})
-    n_channels = cases[0].shape[0] if cases and cases[0].ndim == 2 else 1
-    length = str(lengths[0]) if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}"
-    return len(cases), n_channels, length
+    n_cases, n_channels, shortest, longest = series_shape(X)
+    length = str(shortest) if shortest == longest else f"{shortest}-{longest}"
+    return n_cases, n_channels, length
 
 
 def _input_kind(X: Any) -> str:

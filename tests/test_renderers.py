@@ -151,10 +151,14 @@ def pyts_image():
 
 
 @pytest.mark.parametrize("method", ["summation", "difference"])
-def test_gaf_matches_pyts(pyts_image, method):
+@pytest.mark.parametrize("size", [30, 13])
+def test_gaf_matches_pyts(pyts_image, method, size):
+    # size < 30 also checks the piecewise aggregation of long series.
     X = np.random.default_rng(0).normal(size=(4, 30)).cumsum(axis=1)
-    ours = GramianAngularFieldRenderer(method=method)._fields(X, 30)
-    reference = pyts_image.GramianAngularField(method=method).fit_transform(X)
+    ours = GramianAngularFieldRenderer(method=method)._fields(X, size)
+    reference = pyts_image.GramianAngularField(
+        method=method, image_size=size
+    ).fit_transform(X)
     np.testing.assert_allclose(ours, (reference + 1) / 2, atol=1e-7)
 
 

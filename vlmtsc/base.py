@@ -33,6 +33,7 @@ __all__ = [
     "n_channels_of",
     "resolve_label_names",
     "series_lengths",
+    "series_shape",
 ]
 
 Series = np.ndarray | list[np.ndarray]
@@ -249,6 +250,20 @@ def series_lengths(X: Series) -> np.ndarray:
     if isinstance(X, np.ndarray):
         return np.full(X.shape[0], X.shape[2])
     return np.array([x.shape[1] for x in X])
+
+
+def series_shape(X: Any) -> tuple[int, int, int, int]:
+    """``(n_cases, n_channels, min_length, max_length)`` of any accepted input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> series_shape([np.zeros((2, 5)), np.zeros((2, 9))])
+    (2, 2, 5, 9)
+    """
+    X = check_series(X)
+    lengths = series_lengths(X)
+    return len(X), n_channels_of(X), int(lengths.min()), int(lengths.max())
 
 
 def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):

@@ -27,13 +27,13 @@ def _renderer(name: str, image_size: int):
 
 
 def _describe(X) -> str:
-    if isinstance(X, list):
-        lengths = [x.shape[1] for x in X]
-        channels, span = X[0].shape[0], f"lengths {min(lengths)}-{max(lengths)}"
-    else:
-        channels = 1 if X.ndim == 2 else X.shape[1]
-        span = f"length {X.shape[-1]}"
-    return f"{len(X)} cases, {channels} channel{'s' if channels > 1 else ''}, {span}"
+    from vlmtsc.base import series_shape
+
+    n_cases, channels, shortest, longest = series_shape(X)
+    span = (
+        f"length {shortest}" if shortest == longest else f"lengths {shortest}-{longest}"
+    )
+    return f"{n_cases} cases, {channels} channel{'s' if channels > 1 else ''}, {span}"
 
 
 def _minirocket_accuracy(X_train, y_train, X_test, y_test, random_state):

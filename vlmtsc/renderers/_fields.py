@@ -72,8 +72,11 @@ def _minmax_per_case(fields: np.ndarray) -> np.ndarray:
 
 
 def _segment_bounds(n: int, size: int) -> np.ndarray:
-    """Edges of ``min(n, size)`` near-equal consecutive segments of ``range(n)``."""
-    return np.linspace(0, n, min(n, size) + 1).round().astype(int)
+    """Edges of ``min(n, size)`` near-equal consecutive segments of ``range(n)``.
+
+    Floored like pyts' ``segmentation``, so the aggregated fields match pyts'.
+    """
+    return np.linspace(0, n, min(n, size) + 1).astype(int)
 
 
 def _paa(x: np.ndarray, size: int) -> np.ndarray:

@@ -177,10 +177,11 @@ def _available_cpus() -> int:
 def limit_threads(n_threads: int) -> Iterator[None]:
     """Limit BLAS/OpenMP and torch intra-op threads within the block.
 
-    Sets ``OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS`` (for libraries imported or
-    processes spawned later), applies :func:`threadpoolctl.threadpool_limits`
-    to the BLAS/OpenMP pools already loaded, and ``torch.set_num_threads``.
-    Everything is restored on exit.
+    Sets ``OMP/OPENBLAS/MKL_NUM_THREADS`` (for libraries imported or processes
+    spawned later), applies :func:`threadpoolctl.threadpool_limits` to the
+    BLAS/OpenMP pools already loaded, ``torch.set_num_threads`` and numba's
+    ``set_num_threads``. Everything is restored on exit. ``NUMBA_NUM_THREADS`` is
+    left alone: numba refuses a changed value once its pool has started.
 
     Parameters
     ----------
@@ -191,7 +192,6 @@ def limit_threads(n_threads: int) -> Iterator[None]:
         "OMP_NUM_THREADS",
         "OPENBLAS_NUM_THREADS",
         "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
     )
     saved_env = {var: os.environ.get(var) for var in env_vars}
     for var in env_vars:
@@ -212,6 +212,11 @@ def limit_threads(n_threads: int) -> Iterator[None]:
             torch.set_num_threads(n_threads)
         except ImportError:  # pragma: no cover - torch is a vlmtsc dependency
             torch = None
+        import numba
+
+        saved_numba = numba.get_num_threads()
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        stack.callback(numba.set_num_threads, saved_numba)
         try:
             yield
         finally:

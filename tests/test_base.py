@@ -77,6 +77,11 @@ def test_nested_python_lists_and_ragged_lists():
     assert [x.shape for x in ragged] == [(1, 3), (1, 2)]
 
 
+def test_generator_of_series():
+    X = check_series(np.full(4, i, dtype=float) for i in range(3))
+    assert X.shape == (3, 1, 4)
+
+
 def test_object_array_of_series():
     cases = np.empty(2, dtype=object)
     cases[0], cases[1] = np.zeros((1, 4)), np.zeros((1, 6))

@@ -137,10 +137,12 @@ def check_series(
     elif isinstance(X, (list, tuple, np.ndarray)):
         cases = list(X)
         array = None
-    elif hasattr(X, "__array__") or isinstance(X, Iterable):
+    elif hasattr(X, "__array__"):
         # pandas DataFrames and other array-likes.
         array = np.asarray(X)
         cases = list(array) if array.dtype == object else None
+    elif isinstance(X, Iterable):
+        cases, array = list(X), None
     else:
         raise TypeError(
             f"{owner}expected time series, got {type(X).__name__}. {_RESHAPE_HINT}."

@@ -185,9 +185,10 @@ def test_no_warning_when_everything_fits():
 def test_budget_counts_the_longest_label_when_predicting():
     long_names = {"down": "d", "up": "u" * 300}
     X = np.zeros((1, 40))
-    [example] = TimeSeriesPrompt(context_length=800).build(
-        X, classes=CLASSES, label_names=long_names, tokenizer=CharTokenizer()
-    )
+    with pytest.warns(DownsamplingWarning):
+        [example] = TimeSeriesPrompt(context_length=800).build(
+            X, classes=CLASSES, label_names=long_names, tokenizer=CharTokenizer()
+        )
     assert example.downsample_factor > 1
     assert len(example.prompt) + 1 + 300 <= 800
 

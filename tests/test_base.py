@@ -143,15 +143,22 @@ def test_estimator_name_is_in_the_message():
     ("y", "pattern"),
     [
         (None, "requires y to be passed"),
-        ([0, 0, 0, 0], "single class"),
+        ([0, 0, 0, 0], "holds 1 class"),
         ([0, 1, 0], "4 series but 3 labels"),
-        (np.array([[0], [1], [0], [1]]), r"y.ravel\(\)"),
         ([0.5, 1.5, 2.5, 3.5], "Unknown label type"),
     ],
 )
 def test_bad_labels(y, pattern):
     with pytest.raises(ValueError, match=pattern):
         check_labels(y, 4)
+
+
+def test_column_vector_labels_are_raveled_with_a_warning():
+    from sklearn.exceptions import DataConversionWarning
+
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        y = check_labels(np.array([[0], [1], [0], [1]]), 4)
+    assert y.shape == (4,)
 
 
 def test_too_few_samples_per_class_names_the_class_and_the_fix():

@@ -15,12 +15,33 @@ _STATELESS_RENDERER = {
     ),
 }
 
+_ANY_LENGTH_CLASSIFIER = {
+    "check_n_features_in": (
+        "time-series classifiers that accept unequal lengths record n_channels_ and "
+        "n_timepoints_; the number of timepoints is not a feature count"
+    ),
+    "check_n_features_in_after_fitting": (
+        "series of another length than in fit are valid input for estimators that "
+        "support unequal lengths, so predict does not refuse them"
+    ),
+}
+
+_TINY_LM = {
+    **_ANY_LENGTH_CLASSIFIER,
+    "check_classifiers_train": (
+        "asks for >= 0.83 training accuracy on make_blobs; a random 0.2M-parameter "
+        "backbone trained for one epoch (the cheap test setting) does not learn that; "
+        "accuracy with real weights is measured in benchmarks/"
+    ),
+}
+
 # Estimator name -> {check name: why the check's premise does not hold for it}.
 EXPECTED_FAILURES = {
     "LinePlotRenderer": _STATELESS_RENDERER,
     "GramianAngularFieldRenderer": _STATELESS_RENDERER,
     "MarkovTransitionFieldRenderer": _STATELESS_RENDERER,
     "RecurrencePlotRenderer": _STATELESS_RENDERER,
+    "VLMTimeSeriesClassifier": _TINY_LM,
 }
 
 
@@ -32,13 +53,14 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
-def test_walk_finds_every_renderer():
+def test_walk_finds_every_estimator():
     names = {cls.__name__ for cls in all_estimators()}
     assert {
         "LinePlotRenderer",
         "GramianAngularFieldRenderer",
         "MarkovTransitionFieldRenderer",
         "RecurrencePlotRenderer",
+        "VLMTimeSeriesClassifier",
     } <= names
 
 

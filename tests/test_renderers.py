@@ -260,5 +260,5 @@ def test_gallery_refuses_bad_requests(tmp_path):
     X, y = make_example_series(n_cases=4)
     with pytest.raises(ValueError, match="n_per_class must be >= 1"):
         save_gallery(LinePlotRenderer(), X, y, tmp_path / "g.png", n_per_class=0)
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="holds 1 class"):
         save_gallery(LinePlotRenderer(), X, np.zeros(4), tmp_path / "g.png")

@@ -14,4 +14,6 @@ is built. The public subpackages are
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from vlmtsc.classification import VLMTimeSeriesClassifier
+
+__all__ = ["VLMTimeSeriesClassifier", "__version__"]

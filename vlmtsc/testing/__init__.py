@@ -22,6 +22,12 @@ TEST_PARAMS: dict[str, dict] = {
     "GramianAngularFieldRenderer": {"image_size": 16},
     "MarkovTransitionFieldRenderer": {"image_size": 16},
     "RecurrencePlotRenderer": {"image_size": 16},
+    "VLMTimeSeriesClassifier": {
+        "backbone": "tiny-llava",
+        "n_epochs": 1,
+        "validation_fraction": 0.0,
+        "verbose": 0,
+    },
 }
 
 

@@ -1,0 +1,196 @@
+"""The training core: encoding, collation, the loop, label scoring."""
+
+import numpy as np
+import pytest
+import torch
+
+from vlmtsc.backbones import load_backbone
+from vlmtsc.training import (
+    TrainingConfig,
+    collate,
+    encode_answer,
+    encode_prefix,
+    score_labels,
+    train,
+    training_example,
+)
+from vlmtsc.training._lm import IGNORE_INDEX
+
+torch.set_num_threads(1)
+
+GENERATORS = [
+    "tiny-gpt2",
+    "tiny-llama",
+    "tiny-llava",
+    "tiny-qwen2-vl",
+    "tiny-qwen2.5-vl",
+    "tiny-idefics3",
+    "tiny-smolvlm",
+]
+IMAGE = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+
+
+def _prefix(backbone, prompt="Which class is the following signal from? 0.25, 1.5"):
+    image = IMAGE if backbone.family.kind == "vlm" else None
+    return encode_prefix(backbone, prompt, image)
+
+
+def test_loss_is_on_the_answer_tokens_only():
+    backbone = load_backbone("tiny-llama")
+    prefix = _prefix(backbone)
+    answer = encode_answer(backbone, " up")
+    assert answer[-1] == backbone.tokenizer.eos_token_id
+    example = training_example(prefix, answer)
+    n = len(prefix["input_ids"])
+    assert (example["labels"][:n] == IGNORE_INDEX).all()
+    assert example["labels"][n:].tolist() == answer
+    assert example["input_ids"][n:].tolist() == answer
+
+
+def test_collate_pads_per_token_fields_and_concatenates_images():
+    backbone = load_backbone("tiny-qwen2-vl")
+    short = training_example(_prefix(backbone, "a"), [5])
+    long = training_example(
+        _prefix(backbone, "a longer prompt with more words"), [5, 6]
+    )
+    batch = collate([short, long], pad_token_id=0)
+    width = len(long["input_ids"])
+    assert batch["input_ids"].shape == (2, width)
+    assert batch["labels"][0, len(short["input_ids"]) :].eq(IGNORE_INDEX).all()
+    assert batch["attention_mask"].sum(dim=1).tolist() == [
+        len(short["input_ids"]),
+        width,
+    ]
+    assert batch["mm_token_type_ids"].shape == (2, width)  # per token, padded
+    assert batch["pixel_values"].shape[0] == 2 * short["pixel_values"].shape[0]
+
+
+@pytest.mark.parametrize("alias", GENERATORS)
+def test_cached_label_scoring_equals_teacher_forcing(alias):
+    backbone = load_backbone(alias)
+    prefix = _prefix(backbone)
+    labels = [encode_answer(backbone, t) for t in (" up", " down", " far away 12")]
+    scores = score_labels(backbone.model, [prefix], labels)[0]
+    n = len(prefix["input_ids"])
+    for k, ids in enumerate(labels):
+        batch = collate([training_example(prefix, ids)], 0)
+        batch.pop("labels")
+        with torch.no_grad():
+            logprobs = torch.log_softmax(backbone.model(**batch).logits[0].float(), -1)
+        expected = sum(logprobs[n - 1 + j, t].item() for j, t in enumerate(ids))
+        assert scores[k] == pytest.approx(expected, abs=1e-4)
+
+
+def _toy_task(backbone):
+    """Two prompts mapped to two answers: learnable in a few steps."""
+    prompts = ["Signal: rising", "Signal: falling"]
+    answers = [" up", " down"]
+    label_ids = [encode_answer(backbone, a) for a in answers]
+    prefixes = [encode_prefix(backbone, p) for p in prompts]
+    examples = [
+        training_example(p, ids) for p, ids in zip(prefixes, label_ids, strict=True)
+    ]
+    return prefixes, label_ids, examples
+
+
+def _lora(alias="tiny-llama"):
+    from vlmtsc.adapters import add_lora
+
+    backbone = load_backbone(alias)
+    torch.manual_seed(0)  # LoRA's A matrices are initialised randomly
+    return backbone, add_lora(backbone, r=8, alpha=16, dropout=0.0)
+
+
+def test_training_learns_and_checkpoints_the_best_epoch():
+    backbone, model = _lora()
+    prefixes, label_ids, examples = _toy_task(backbone)
+
+    def batches(rng):
+        yield collate([examples[i] for i in rng.permutation(2)], 0)
+
+    def margin(m):
+        """How much more likely each prompt's own answer is than the other's."""
+        scores = score_labels(m, prefixes, label_ids)
+        return float(scores[0, 0] - scores[0, 1] + scores[1, 1] - scores[1, 0])
+
+    before = margin(model)
+    config = TrainingConfig(
+        n_epochs=20, batch_size=2, learning_rate=1e-2, warmup_ratio=0
+    )
+    result = train(model, batches, 1, config, evaluate=margin, verbose=0)
+    losses = [entry["loss"] for entry in result.history]
+    # A random 64-wide model's small tied output head caps how low the loss can
+    # go (~5 nats) and how far answers separate; both must still move clearly.
+    assert losses[-1] < losses[0] - 1.0
+    assert margin(model) > before + 0.25
+    scores = score_labels(model, prefixes, label_ids)
+    assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
+    assert (
+        result.best_epoch
+        == int(np.argmax([h["validation_score"] for h in result.history])) + 1
+    )
+    assert all(entry["tokens"] > 0 for entry in result.history)
+
+
+def test_best_epoch_parameters_are_restored_and_patience_stops():
+    backbone, model = _lora()
+    _, _, examples = _toy_task(backbone)
+    scores = iter([0.9, 0.5, 0.4, 0.3, 0.2])
+    snapshots = []
+
+    def evaluate(m):
+        snapshots.append(
+            {n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad}
+        )
+        return next(scores)
+
+    config = TrainingConfig(n_epochs=5, batch_size=2, learning_rate=1e-2, patience=2)
+    result = train(
+        model,
+        lambda rng: iter([collate(examples, 0)]),
+        1,
+        config,
+        evaluate=evaluate,
+        verbose=0,
+    )
+    assert result.best_epoch == 1
+    assert len(result.history) == 3  # epochs 2 and 3 did not improve: stop
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p, snapshots[0][name])
+
+
+def test_training_is_reproducible():
+    def run():
+        backbone, model = _lora()
+        _, _, examples = _toy_task(backbone)
+        config = TrainingConfig(n_epochs=2, batch_size=1, learning_rate=1e-2)
+        batches = lambda rng: (collate([examples[i]], 0) for i in rng.permutation(2))  # noqa: E731
+        return train(model, batches, 2, config, random_state=3, verbose=0).history
+
+    first, second = run(), run()
+    assert [h["loss"] for h in first] == [h["loss"] for h in second]
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"n_epochs": 0}, "n_epochs must be a positive integer"),
+        ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+        ({"learning_rate": 0}, "learning_rate must be positive"),
+        ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),
+        ({"schedule": "step"}, "schedule must be one of"),
+        ({"patience": 0}, "patience must be None or >= 1"),
+    ],
+)
+def test_bad_training_settings(params, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        TrainingConfig(**params).validate()
+
+
+def test_a_model_without_trainable_parameters_is_refused():
+    backbone = load_backbone("tiny-llama")
+    for p in backbone.model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(backbone.model, lambda rng: iter([]), 1, TrainingConfig(), verbose=0)

@@ -1,0 +1,178 @@
+"""VLMTimeSeriesClassifier end to end on tiny backbones."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from vlmtsc import VLMTimeSeriesClassifier
+from vlmtsc.renderers import GramianAngularFieldRenderer, LinePlotRenderer
+from vlmtsc.testing import make_example_series
+
+torch.set_num_threads(1)
+
+VLMS = [
+    "tiny-llava",
+    "tiny-qwen2-vl",
+    "tiny-qwen2.5-vl",
+    "tiny-idefics3",
+    "tiny-smolvlm",
+]
+
+
+def _clf(**params):
+    defaults = dict(
+        backbone="tiny-llava",
+        renderer=LinePlotRenderer(image_size=32),
+        n_epochs=1,
+        batch_size=4,
+        verbose=0,
+    )
+    return VLMTimeSeriesClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_example_series(n_cases=12, n_timepoints=30)
+
+
+@pytest.mark.parametrize("backbone", VLMS)
+def test_every_vlm_family_fits_and_predicts(backbone, data):
+    X, y = data
+    clf = _clf(backbone=backbone).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (12, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= {0, 1}
+    assert [h["phase"] for h in clf.history_] == ["validation", "refit"]
+    assert clf.best_epoch_ == 1
+
+
+@pytest.mark.parametrize("backbone", ["tiny-llava", "tiny-qwen2-vl", "tiny-smolvlm"])
+def test_the_image_reaches_the_model(backbone, data):
+    # Image-only prompts are identical for every case: only the image differs.
+    X, y = data
+    clf = _clf(backbone=backbone, validation_fraction=0).fit(X, y)
+    first = clf.predict_proba(X[:3])
+    assert not np.allclose(first[0], first[1])
+    changed = X[:3].copy()
+    changed[1] = changed[1][:, ::-1]
+    second = clf.predict_proba(changed)
+    np.testing.assert_allclose(second[[0, 2]], first[[0, 2]])
+    assert not np.allclose(second[1], first[1])
+
+
+def test_fitting_is_reproducible(data):
+    X, y = data
+    first = _clf(random_state=3).fit(X, y).predict_proba(X)
+    second = _clf(random_state=3).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+    other = _clf(random_state=4).fit(X, y).predict_proba(X)
+    assert not np.array_equal(first, other)
+
+
+def test_text_only_backbone_reads_the_values(data):
+    X, y = data
+    clf = _clf(backbone="tiny-llama", prompt_mode="baseline").fit(X, y)
+    assert not clf.model_.uses_images
+    assert clf.predict_proba(X).shape == (12, 2)
+
+
+def test_string_labels_and_label_names(data):
+    X, y = data
+    labels = np.array(["gun", "point"])[y]
+    clf = _clf(label_names={"gun": "drawing a gun", "point": "pointing"}).fit(X, labels)
+    assert clf.label_names_ == ["drawing a gun", "pointing"]
+    assert set(clf.predict(X)) <= {"gun", "point"}
+
+
+def test_rationale_is_called_for_training_cases_only(data):
+    X, y = data
+    seen = []
+
+    def rationale(x, label):
+        seen.append(label)
+        return "the curve is smooth"
+
+    from vlmtsc.prompts import TimeSeriesPrompt
+
+    clf = _clf(
+        prompt=TimeSeriesPrompt(rationale=rationale), prompt_mode="with_rationale"
+    )
+    clf.fit(X, y)
+    n_fit_calls = len(seen)
+    assert n_fit_calls == len(X)  # one prompt set, built once for fit
+    clf.predict(X)
+    assert len(seen) == n_fit_calls
+
+
+def test_qlora_4bit_on_cpu(data):
+    import bitsandbytes as bnb
+
+    X, y = data
+    clf = _clf(backbone="tiny-llava", quantization="4bit").fit(X, y)
+    layers = [m for m in clf.model_.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert layers, "no 4-bit layers"
+    assert clf.predict_proba(X).shape == (12, 2)
+
+
+def test_pickle_round_trip_keeps_predictions(data):
+    X, y = data
+    clf = _clf().fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X))
+
+
+def test_composes_with_sklearn_model_selection(data):
+    X, y = data
+    grid = GridSearchCV(
+        _clf(validation_fraction=0),
+        {
+            "renderer": [
+                LinePlotRenderer(image_size=32),
+                GramianAngularFieldRenderer(image_size=32),
+            ]
+        },
+        cv=2,
+    )
+    grid.fit(X, y)
+    assert isinstance(
+        grid.best_params_["renderer"], (LinePlotRenderer, GramianAngularFieldRenderer)
+    )
+    scores = cross_val_score(_clf(validation_fraction=0), X, y, cv=2)
+    assert scores.shape == (2,)
+    pipe = make_pipeline(
+        FunctionTransformer(lambda X: X - X.mean(axis=-1, keepdims=True)), _clf()
+    )
+    assert pipe.fit(X, y).predict(X).shape == (12,)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "pattern"),
+    [
+        ({"prompt_mode": "chatty"}, ValueError, "prompt_mode must be one of"),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            r"validation_fraction must be in \[0, 1\)",
+        ),
+        ({"n_epochs": 0}, ValueError, "n_epochs must be a positive integer"),
+        ({"backbone": "tiny-bert"}, ValueError, "is an encoder"),
+        ({"quantization": "3bit"}, ValueError, "quantization must be one of"),
+    ],
+)
+def test_bad_parameters(params, error, pattern, data):
+    X, y = data
+    with pytest.raises(error, match=pattern):
+        _clf(**params).fit(X, y)
+
+
+def test_validation_split_needs_two_cases_per_class():
+    X, _ = make_example_series(n_cases=5, n_timepoints=20)
+    y = np.array([0, 0, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"1 \(1\).*set validation_fraction=0"):
+        _clf().fit(X, y)

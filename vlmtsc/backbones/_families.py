@@ -1,0 +1,117 @@
+"""Model families vlmtsc knows: what kind of model, how to load it, where LoRA goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FAMILIES", "Family", "family_of"]
+
+_LLAMA_LINEAR = r"(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What vlmtsc needs to know about one architecture family.
+
+    Attributes
+    ----------
+    name : str
+        The ``model_type`` of the Hugging Face config.
+    kind : {"causal_lm", "vlm", "encoder"}
+        Text generator, image+text generator, or encoder.
+    auto_class : str
+        The ``transformers`` auto class that loads it.
+    lora_targets : str or tuple of str
+        Default LoRA ``target_modules`` (a regex string restricts LoRA to the
+        language model of a VLM: its vision tower keeps its pretrained weights).
+    keep_full_precision : tuple of str
+        Module prefixes that 4-bit/8-bit loading leaves unquantised (full
+        prefixes: bitsandbytes silently ignores bare names).
+    """
+
+    name: str
+    kind: str
+    auto_class: str
+    lora_targets: str | tuple[str, ...]
+    keep_full_precision: tuple[str, ...] = ()
+
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family(
+            "gpt2", "causal_lm", "AutoModelForCausalLM", ("c_attn", "c_proj", "c_fc")
+        ),
+        Family(
+            "llama",
+            "causal_lm",
+            "AutoModelForCausalLM",
+            (
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ),
+        ),
+        Family("bert", "encoder", "AutoModel", ("query", "key", "value", "dense")),
+        Family(
+            "llava",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*language_model.*\.{_LLAMA_LINEAR}",
+            ("model.vision_tower", "model.multi_modal_projector", "lm_head"),
+        ),
+        Family(
+            "qwen2_vl",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*language_model.*\.{_LLAMA_LINEAR}",
+            ("model.visual", "lm_head"),
+        ),
+        Family(
+            "qwen2_5_vl",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*language_model.*\.{_LLAMA_LINEAR}",
+            ("model.visual", "lm_head"),
+        ),
+        Family(
+            "idefics3",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*text_model.*\.{_LLAMA_LINEAR}",
+            ("model.vision_model", "model.connector", "lm_head"),
+        ),
+        Family(
+            "smolvlm",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*text_model.*\.{_LLAMA_LINEAR}",
+            ("model.vision_model", "model.connector", "lm_head"),
+        ),
+    )
+}
+
+# Architectures that load and train like a known family.
+_ALIASES = {"mistral": "llama", "qwen2": "llama", "qwen3": "llama", "gemma": "llama"}
+
+
+def family_of(config) -> Family:
+    """The :class:`Family` of a Hugging Face config.
+
+    Raises
+    ------
+    ValueError
+        For a ``model_type`` vlmtsc does not support, listing the supported ones.
+    """
+    model_type = getattr(config, "model_type", None)
+    name = _ALIASES.get(model_type, model_type)
+    if name not in FAMILIES:
+        raise ValueError(
+            f"Unsupported model type {model_type!r}; vlmtsc supports "
+            f"{sorted(FAMILIES) + sorted(_ALIASES)}."
+        )
+    return FAMILIES[name]

@@ -1,0 +1,38 @@
+"""The training core shared by every language-model estimator.
+
+:func:`train` is the one loop (AdamW, warm-up and decay, gradient accumulation
+and clipping, best-epoch checkpointing on a validation split of the training
+data, early stopping, bf16 autocast on GPU, tqdm progress). :class:`LabelScoringModel`
+puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
+only) and label scoring (prefix encoded once per case) together.
+"""
+
+from vlmtsc.training._lm import (
+    LabelScoringModel,
+    collate,
+    encode_answer,
+    encode_prefix,
+    score_labels,
+    training_example,
+)
+from vlmtsc.training._loop import (
+    TrainingConfig,
+    TrainingResult,
+    seed_everything,
+    stratified_split,
+    train,
+)
+
+__all__ = [
+    "LabelScoringModel",
+    "TrainingConfig",
+    "TrainingResult",
+    "collate",
+    "encode_answer",
+    "encode_prefix",
+    "score_labels",
+    "seed_everything",
+    "stratified_split",
+    "train",
+    "training_example",
+]

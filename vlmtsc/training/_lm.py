@@ -1,0 +1,388 @@
+"""Prompts to tensors for causal LMs and VLMs: encoding, collation, label scoring.
+
+A training example is ``prefix + answer``: the prefix is the user turn of the
+backbone's chat template (with the image placeholder for a VLM, so every image
+reaches the model) followed by the assistant header; the answer is the label text
+(and, in rationale mode, the rationale) and the end-of-sequence token. Labels are
+-100 on the prefix, so the loss is on the answer tokens only.
+
+Label scoring encodes the prefix once per case and keeps its key/value cache; the
+label texts are then scored as one small batch continuing from that cache, so
+predicting costs about one forward pass per case whatever the number of classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "LabelScoringModel",
+    "collate",
+    "encode_answer",
+    "encode_prefix",
+    "score_labels",
+    "training_example",
+]
+
+IGNORE_INDEX = -100
+
+
+def _chat_text(processor, prompt: str, with_image: bool) -> str:
+    content = [{"type": "text", "text": prompt}]
+    if with_image:
+        content.insert(0, {"type": "image"})
+    messages = [{"role": "user", "content": content}]
+    template = getattr(processor, "chat_template", None) or getattr(
+        getattr(processor, "tokenizer", None), "chat_template", None
+    )
+    if template is None:
+        if with_image:
+            raise ValueError(
+                "This VLM's processor has no chat template to place the image."
+            )
+        return prompt
+    if not with_image and not hasattr(processor, "tokenizer"):
+        # Text tokenizers' templates expect plain string content.
+        messages = [{"role": "user", "content": prompt}]
+    return processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
+
+
+def encode_prefix(backbone, prompt: str, image=None) -> dict[str, Any]:
+    """Tokenise the chat prefix of one case (and process its image).
+
+    Returns a dict of tensors without the batch dimension for ``input_ids`` and
+    ``attention_mask``, and the processor's image tensors (``pixel_values`` and,
+    per family, ``image_grid_thw`` or ``pixel_attention_mask``) as returned.
+    """
+    text = _chat_text(backbone.processor, prompt, image is not None)
+    if image is None:
+        ids = backbone.tokenizer(text, add_special_tokens=False, return_tensors="pt")
+        return {
+            "input_ids": ids["input_ids"][0],
+            "attention_mask": ids["attention_mask"][0],
+        }
+    from PIL import Image
+
+    inputs = backbone.processor(
+        text=[text], images=[Image.fromarray(np.asarray(image))], return_tensors="pt"
+    )
+    # Per-token fields (input ids, masks, Qwen2-VL's mm_token_type_ids) lose the
+    # batch dimension; image tensors keep their leading per-image dimension.
+    length = inputs["input_ids"].shape[1]
+    return {
+        k: v[0] if v.ndim == 2 and v.shape == (1, length) else v
+        for k, v in inputs.items()
+    }
+
+
+def _per_token(example: dict[str, Any]) -> list[str]:
+    length = len(example["input_ids"])
+    return [k for k, v in example.items() if v.ndim == 1 and len(v) == length]
+
+
+def encode_answer(backbone, answer: str, *, terminate: bool = True) -> list[int]:
+    """Token ids of an answer, followed by end-of-sequence when ``terminate``."""
+    tokenizer = backbone.tokenizer
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    if terminate and tokenizer.eos_token_id is not None:
+        ids = [*ids, tokenizer.eos_token_id]
+    return ids
+
+
+def collate(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Right-pad a list of encoded examples into a batch.
+
+    Per-token fields (1D, as long as ``input_ids``) are padded: ``input_ids`` with
+    ``pad_token_id``, ``labels`` with -100, the rest with 0. Image tensors, which
+    have a leading per-image dimension, are concatenated.
+    """
+    import torch
+
+    length = max(len(e["input_ids"]) for e in examples)
+    padding = {"input_ids": pad_token_id, "labels": IGNORE_INDEX}
+    batch = {}
+    for key in _per_token(examples[0]):
+        column = torch.full(
+            (len(examples), length), padding.get(key, 0), dtype=examples[0][key].dtype
+        )
+        for i, e in enumerate(examples):
+            column[i, : len(e[key])] = e[key]
+        batch[key] = column
+    for key in examples[0].keys() - batch.keys():
+        batch[key] = torch.cat([e[key] for e in examples])
+    return batch
+
+
+def training_example(prefix: dict[str, Any], answer_ids: list[int]) -> dict[str, Any]:
+    """Append answer ids to an encoded prefix, with labels on the answer only."""
+    import torch
+
+    answer = torch.tensor(answer_ids, dtype=torch.long)
+    extra = {"input_ids": answer, "attention_mask": torch.ones_like(answer)}
+    example = dict(prefix)
+    for key in _per_token(prefix):
+        tail = extra.get(key, torch.zeros_like(answer, dtype=prefix[key].dtype))
+        example[key] = torch.cat([prefix[key], tail])
+    example["labels"] = torch.cat(
+        [torch.full((len(prefix["input_ids"]),), IGNORE_INDEX), answer]
+    )
+    return example
+
+
+def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int]]):
+    """Log-likelihood of every label text after every prefix.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A causal LM or VLM.
+    prefixes : list of dict
+        From :func:`encode_prefix`.
+    label_ids : list of list of int
+        Token ids of each class's answer (from :func:`encode_answer`).
+
+    Returns
+    -------
+    ndarray of shape (n_cases, n_classes)
+        Summed log-probabilities of each label's tokens.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    n_labels = len(label_ids)
+    longest = max(len(ids) for ids in label_ids)
+    padded = torch.zeros((n_labels, longest), dtype=torch.long)
+    mask = torch.zeros((n_labels, longest), dtype=torch.bool)
+    for k, ids in enumerate(label_ids):
+        padded[k, : len(ids)] = torch.tensor(ids)
+        mask[k, : len(ids)] = True
+    padded, mask = padded.to(device), mask.to(device)
+    scores = np.empty((len(prefixes), n_labels))
+    model.eval()
+    with torch.no_grad():
+        for i, prefix in enumerate(prefixes):
+            inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
+            out = model(**inputs, use_cache=longest > 1)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)[padded[:, 0]]
+            total = first
+            if longest > 1:
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(n_labels)
+                prefix_length = inputs["input_ids"].shape[1]
+                # No attention mask: the prefix has no padding, and right-padded
+                # label positions cannot affect earlier ones (causal attention).
+                # Qwen2-VL would also build wrong M-RoPE positions from one.
+                rest = model(
+                    input_ids=padded[:, :-1],
+                    past_key_values=cache,
+                    cache_position=torch.arange(
+                        prefix_length, prefix_length + longest - 1, device=device
+                    ),
+                    use_cache=False,
+                ).logits.float()
+                logprobs = torch.log_softmax(rest, dim=-1)
+                picked = logprobs.gather(-1, padded[:, 1:, None])[..., 0]
+                total = total + (picked * mask[:, 1:]).sum(dim=1)
+            scores[i] = total.cpu().numpy()
+    return scores
+
+
+class LabelScoringModel:
+    """A backbone with LoRA that learns "prompt -> label text" and scores labels.
+
+    The shared core of the language-model estimators: it loads the backbone,
+    adds the adapters, encodes prompts (and images), trains with the epoch count
+    chosen on a validation split of the training data (then, with ``refit``,
+    retrains from scratch on all of it for that many epochs), and scores every
+    class's label text.
+
+    Parameters
+    ----------
+    spec : str or callable
+        Backbone spec for :func:`vlmtsc.backbones.load_backbone`.
+    quantization : {None, "8bit", "4bit"}
+    lora : dict
+        ``r``, ``alpha``, ``dropout``, ``target_modules`` for
+        :func:`vlmtsc.adapters.add_lora`.
+    device : str
+    seed : int
+        Seeds the tiny backbones' weights and the LoRA initialisation.
+    verbose : int
+    """
+
+    def __init__(self, spec, *, quantization, lora, device, seed, verbose):
+        self.spec = spec
+        self.quantization = quantization
+        self.lora = lora
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+        self._load()
+
+    def _load(self) -> None:
+        import torch
+
+        from vlmtsc.adapters import add_lora
+        from vlmtsc.backbones import load_backbone
+
+        self.backbone = load_backbone(
+            self.spec,
+            quantization=self.quantization,
+            device=self.device,
+            seed=self.seed,
+            verbose=self.verbose,
+        )
+        if self.backbone.family.kind == "encoder":
+            raise ValueError(
+                f"Backbone {self.backbone.source!r} is an encoder "
+                f"({self.backbone.family.name}); "
+                "label scoring needs a causal LM or a vision-language model."
+            )
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.model = add_lora(self.backbone, **self.lora)
+
+    def __getstate__(self):
+        # The loaded model holds hooks that do not pickle; the backbone is
+        # reloaded from its spec and only the trained parameters travel.
+        state = {
+            k: v for k, v in self.__dict__.items() if k not in ("backbone", "model")
+        }
+        state["trained"] = {
+            name: p.detach().cpu()
+            for name, p in self.model.named_parameters()
+            if p.requires_grad
+        }
+        return state
+
+    def __setstate__(self, state):
+        import torch
+
+        trained = state.pop("trained")
+        self.__dict__.update(state)
+        self._load()
+        with torch.no_grad():
+            named = dict(self.model.named_parameters())
+            for name, value in trained.items():
+                named[name].copy_(value)
+        self.model.eval()
+
+    @property
+    def tokenizer(self):
+        return self.backbone.tokenizer
+
+    @property
+    def uses_images(self) -> bool:
+        return self.backbone.family.kind == "vlm"
+
+    @property
+    def _pad_id(self) -> int:
+        tokenizer = self.tokenizer
+        return (
+            tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else (tokenizer.eos_token_id or 0)
+        )
+
+    def set_labels(self, classes, label_names, *, terminate: bool = True) -> list[str]:
+        """Fix the label texts to score; returns them in ``classes`` order."""
+        from vlmtsc.base import resolve_label_names
+
+        names = resolve_label_names(classes, label_names)
+        self.label_ids = [
+            encode_answer(self.backbone, f" {name}", terminate=terminate)
+            for name in names
+        ]
+        return names
+
+    def encode(self, prompts, images=None) -> list[tuple[dict, dict | None]]:
+        """``(prefix, training example or None)`` for each prompt."""
+        encoded = []
+        for i, prompt in enumerate(prompts):
+            image = images[i] if images is not None else None
+            prefix = encode_prefix(self.backbone, prompt.prompt, image)
+            example = None
+            if prompt.answer is not None:
+                example = training_example(
+                    prefix, encode_answer(self.backbone, prompt.answer)
+                )
+            encoded.append((prefix, example))
+        return encoded
+
+    def score(self, encoded) -> np.ndarray:
+        """Log-likelihood of each label after each prefix, ``(n_cases, n_classes)``."""
+        return score_labels(
+            self.model, [prefix for prefix, _ in encoded], self.label_ids
+        )
+
+    def _train(self, examples, config, evaluate, random_state, description):
+        from vlmtsc.training._loop import train
+
+        def batches(rng):
+            order = rng.permutation(len(examples))
+            for start in range(0, len(order), config.batch_size):
+                chosen = [examples[i] for i in order[start : start + config.batch_size]]
+                yield collate(chosen, self._pad_id)
+
+        n_batches = -(-len(examples) // config.batch_size)
+        return train(
+            self.model,
+            batches,
+            n_batches,
+            config,
+            evaluate=evaluate,
+            random_state=random_state,
+            verbose=self.verbose,
+            description=description,
+        )
+
+    def fit(self, encoded, y, config, *, validation_fraction, refit, random_state):
+        """Train; returns ``(history, best_epoch)``.
+
+        With ``validation_fraction > 0`` the epoch count is the one whose
+        parameters score best on a stratified validation split of ``encoded``
+        (accuracy of label scoring); with ``refit`` a fresh model is then trained
+        on all of ``encoded`` for that many epochs.
+        """
+        from dataclasses import replace
+
+        from vlmtsc.training._loop import stratified_split
+
+        y = np.asarray(y)
+        examples = [example for _, example in encoded]
+        if not validation_fraction:
+            result = self._train(examples, config, None, random_state, "fine-tuning")
+            return _phase(result.history, "train"), result.best_epoch
+        fit_index, val_index = stratified_split(y, validation_fraction, random_state)
+        validation = [encoded[i] for i in val_index]
+
+        def evaluate(model):
+            return float((self.score(validation).argmax(axis=1) == y[val_index]).mean())
+
+        result = self._train(
+            [examples[i] for i in fit_index],
+            config,
+            evaluate,
+            random_state,
+            "fine-tuning",
+        )
+        history = _phase(result.history, "validation")
+        if refit:
+            self._load()
+            again = self._train(
+                examples,
+                replace(config, n_epochs=result.best_epoch),
+                None,
+                random_state,
+                "refitting on all training data",
+            )
+            history += _phase(again.history, "refit")
+        return history, result.best_epoch
+
+
+def _phase(history: list[dict], phase: str) -> list[dict]:
+    return [{"phase": phase, **entry} for entry in history]

@@ -1,0 +1,268 @@
+"""One training loop for every language-model estimator.
+
+The loop takes batches that already carry ``labels`` (the loss is on the answer
+tokens only: collation sets every prompt position to -100) and an optional
+``evaluate`` callable that scores the model on a validation split carved from the
+training data. It keeps the trainable parameters of the best epoch, stops early
+when validation stops improving, and records ``history``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "TrainingConfig",
+    "TrainingResult",
+    "seed_everything",
+    "stratified_split",
+    "train",
+]
+
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) for reproducible runs."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - for libraries using the global RNG
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings (the estimators expose them as parameters).
+
+    Attributes
+    ----------
+    n_epochs : int
+        Passes over the training examples.
+    batch_size : int
+        Examples per forward pass.
+    gradient_accumulation_steps : int
+        Forward passes per optimiser step (effective batch = product).
+    learning_rate : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+        AdamW weight decay.
+    warmup_ratio : float
+        Fraction of the optimiser steps spent warming the rate up from 0.
+    schedule : {"cosine", "linear", "constant"}
+        Decay after warm-up (transformers' schedulers).
+    max_grad_norm : float or None
+        Gradient clipping norm.
+    patience : int or None
+        Stop after this many epochs without a better validation score.
+    """
+
+    n_epochs: int = 2
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    schedule: str = "cosine"
+    max_grad_norm: float | None = 1.0
+    patience: int | None = None
+
+    def validate(self) -> None:
+        for name in ("n_epochs", "batch_size", "gradient_accumulation_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(
+                f"learning_rate must be positive, got {self.learning_rate!r}."
+            )
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(
+                f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}."
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES}, got {self.schedule!r}."
+            )
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be None or >= 1, got {self.patience!r}.")
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    history : list of dict
+        Per epoch: ``epoch``, ``loss`` (mean training loss), ``validation_score``
+        (if evaluated), ``learning_rate`` (at the epoch's end), ``seconds``,
+        ``tokens`` (training tokens seen).
+    best_epoch : int
+        Epoch (1-based) whose parameters the model holds at the end: the best
+        validation score, or the last epoch without validation.
+    """
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def _trainable_state(model) -> dict[str, Any]:
+    return {
+        name: p.detach().clone()
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+
+
+def _autocast(device_type: str):
+    import torch
+
+    if device_type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train(
+    model,
+    batches: Callable[[np.random.Generator], Iterable[dict[str, Any]]],
+    n_batches: int,
+    config: TrainingConfig,
+    *,
+    evaluate: Callable[[Any], float] | None = None,
+    random_state: int = 0,
+    verbose: int = 1,
+    description: str = "training",
+) -> TrainingResult:
+    """Fine-tune ``model`` on ``batches``; keep the best epoch's parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns an object with ``.loss`` when called with a batch carrying
+        ``labels``. Only parameters with ``requires_grad`` are trained and
+        checkpointed (the LoRA adapters and any trained head).
+    batches : callable
+        ``batches(rng)`` yields one epoch of collated batches (dicts of tensors),
+        shuffled with ``rng``.
+    n_batches : int
+        Batches per epoch (for the schedule and the progress bar).
+    config : TrainingConfig
+    evaluate : callable, optional
+        ``evaluate(model) -> score`` (higher is better) on validation data carved
+        from the training set; called after every epoch.
+    random_state : int, default=0
+        Seeds torch, numpy and the shuffling.
+    verbose : int, default=1
+        ``0`` silences the progress bar.
+    description : str, default="training"
+        Progress-bar label.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    config.validate()
+    seed_everything(random_state)
+    rng = np.random.default_rng(random_state)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("The model has no trainable parameters.")
+    device_type = parameters[0].device.type
+    optimizer = torch.optim.AdamW(
+        parameters, lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    steps_per_epoch = math.ceil(n_batches / config.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * config.n_epochs
+    scheduler = get_scheduler(
+        config.schedule,
+        optimizer,
+        num_warmup_steps=round(config.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+    result = TrainingResult()
+    best_score, best_state, stale = -math.inf, None, 0
+    progress = tqdm(
+        total=n_batches * config.n_epochs,
+        desc=description,
+        disable=not verbose,
+        leave=False,
+    )
+    for epoch in range(1, config.n_epochs + 1):
+        model.train()
+        losses, tokens, started = [], 0, time.perf_counter()
+        for index, batch in enumerate(batches(rng)):
+            batch = {
+                k: v.to(parameters[0].device) if hasattr(v, "to") else v
+                for k, v in batch.items()
+            }
+            with _autocast(device_type):
+                loss = model(**batch).loss
+            (loss / config.gradient_accumulation_steps).backward()
+            losses.append(loss.item())
+            tokens += (
+                int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+            )
+            last = index + 1 == n_batches
+            if (index + 1) % config.gradient_accumulation_steps == 0 or last:
+                if config.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            progress.update()
+            progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-10:]):.3f}")
+        entry = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "learning_rate": scheduler.get_last_lr()[0],
+            "seconds": time.perf_counter() - started,
+            "tokens": tokens,
+        }
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                entry["validation_score"] = float(evaluate(model))
+        result.history.append(entry)
+        score = entry.get("validation_score", epoch)  # without validation: the last
+        if score > best_score:
+            best_score, best_state, stale = score, _trainable_state(model), 0
+            result.best_epoch = epoch
+        else:
+            stale += 1
+            if config.patience is not None and stale >= config.patience:
+                break
+    progress.close()
+    if best_state is not None and result.best_epoch != len(result.history):
+        with torch.no_grad():
+            named = dict(model.named_parameters())
+            for name, value in best_state.items():
+                named[name].copy_(value)
+    model.eval()
+    return result
+
+
+def stratified_split(
+    y: np.ndarray, fraction: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified train/validation split of the training data."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    return tuple(
+        train_test_split(
+            index, test_size=fraction, stratify=y, random_state=random_state
+        )
+    )

@@ -163,6 +163,12 @@ def test_composes_with_sklearn_model_selection(data):
         ({"n_epochs": 0}, ValueError, "n_epochs must be a positive integer"),
         ({"backbone": "tiny-bert"}, ValueError, "is an encoder"),
         ({"quantization": "3bit"}, ValueError, "quantization must be one of"),
+        ({"head": "svm"}, ValueError, "head must be one of"),
+        (
+            {"head": "linear", "features": "pixels"},
+            ValueError,
+            "features must be one of",
+        ),
     ],
 )
 def test_bad_parameters(params, error, pattern, data):
@@ -176,3 +182,46 @@ def test_validation_split_needs_two_cases_per_class():
     y = np.array([0, 0, 0, 0, 1])
     with pytest.raises(ValueError, match=r"1 \(1\).*set validation_fraction=0"):
         _clf().fit(X, y)
+
+
+def test_linear_head_fits_logistic_regression_on_frozen_features(data):
+    X, y = data
+    clf = _clf(head="linear").fit(X, y)
+    assert clf.history_ == [] and clf.best_epoch_ == 0
+    assert not any("lora" in name for name, _ in clf.model_.model.named_parameters())
+    embeddings = clf.transform(X)
+    assert embeddings.shape == (12, 64)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(embeddings), rtol=1e-6
+    )
+    assert clf.score(X, y) == 1.0  # 12 cases, 64 features: separable
+
+
+def test_transform_reflects_fine_tuning(data):
+    from vlmtsc import VLMFeatureExtractor
+
+    X, y = data
+    frozen = VLMFeatureExtractor(features="hidden", verbose=0).fit_transform(X)
+    tuned = _clf(features="hidden", learning_rate=1e-2).fit(X, y).transform(X)
+    assert frozen.shape == tuned.shape
+    assert not np.allclose(frozen, tuned)
+
+
+def test_feature_extractor_in_a_pipeline(data):
+    from sklearn.linear_model import LogisticRegression
+
+    from vlmtsc import VLMFeatureExtractor
+
+    X, y = data
+    pipe = make_pipeline(
+        VLMFeatureExtractor(renderer=LinePlotRenderer(image_size=32), verbose=0),
+        LogisticRegression(max_iter=1000),
+    )
+    assert pipe.fit(X, y).predict(X).shape == (12,)
+    assert pipe[0].n_features_out_ == 64
+
+
+def test_vision_features_need_a_vision_backbone(data):
+    X, y = data
+    with pytest.raises(ValueError, match="features='vision' needs a vision-language"):
+        _clf(backbone="tiny-llama", head="linear", features="vision").fit(X, y)

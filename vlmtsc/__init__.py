@@ -14,6 +14,9 @@ is built. The public subpackages are
 
 __version__ = "0.1.0.dev0"
 
-from vlmtsc.classification import VLMTimeSeriesClassifier
+from vlmtsc.classification import (
+    VLMFeatureExtractor,
+    VLMTimeSeriesClassifier,
+)
 
-__all__ = ["VLMTimeSeriesClassifier", "__version__"]
+__all__ = ["VLMFeatureExtractor", "VLMTimeSeriesClassifier", "__version__"]

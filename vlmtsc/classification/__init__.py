@@ -1,5 +1,5 @@
 """The classifiers, one module per method."""
 
-from vlmtsc.classification._vlm import VLMTimeSeriesClassifier
+from vlmtsc.classification._vlm import VLMFeatureExtractor, VLMTimeSeriesClassifier
 
-__all__ = ["VLMTimeSeriesClassifier"]
+__all__ = ["VLMFeatureExtractor", "VLMTimeSeriesClassifier"]

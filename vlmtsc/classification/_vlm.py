@@ -3,18 +3,57 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import BaseTimeSeriesClassifier, check_min_samples_per_class
+from vlmtsc.base import (
+    BaseTimeSeriesClassifier,
+    check_min_samples_per_class,
+    check_series,
+)
 from vlmtsc.prompts import TimeSeriesPrompt
 from vlmtsc.renderers import LinePlotRenderer
 from vlmtsc.training import LabelScoringModel, TrainingConfig
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
+HEADS = ("lm", "linear")
 
 
-class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
+def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
+    """``prompt`` (or the default) with the content ``prompt_mode`` asks for."""
+    prompt = clone(prompt) if prompt is not None else TimeSeriesPrompt()
+    if prompt_mode is None:
+        return prompt
+    if prompt_mode not in PROMPT_MODES:
+        raise ValueError(
+            f"prompt_mode must be one of {PROMPT_MODES} or None, got {prompt_mode!r}."
+        )
+    image_only = prompt_mode == "image_only"
+    return prompt.set_params(
+        mode="baseline" if image_only else prompt_mode, include_values=not image_only
+    )
+
+
+def _encode(model, renderer, prompt, X, labels, classes, label_names):
+    """Prompts (and, for a VLM, images) of ``X`` encoded for ``model``."""
+    images = renderer.transform(X) if model.uses_images else None
+    prompts = prompt.build(
+        X, labels, classes=classes, label_names=label_names, tokenizer=model.tokenizer
+    )
+    return model.encode(prompts, images)
+
+
+def _feature_source(features, model) -> str:
+    if features is not None:
+        return features
+    return "vision" if model.uses_images else "hidden"
+
+
+class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     """Classify time series with a vision-language model fine-tuned on their images.
 
     The recipe of seed 001, without its faults: every series is rendered as an
@@ -51,6 +90,14 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         LoRA rank, scaling and dropout.
     target_modules : list of str or str, optional
         LoRA targets; default the family's language-model projections.
+    head : {"lm", "linear"}, default="lm"
+        ``"lm"``: fine-tune with LoRA and score the label texts. ``"linear"``: no
+        fine-tuning; logistic regression on the frozen backbone's embeddings
+        (``features``), often the stronger choice on 20-300 training series.
+    features : {"vision", "hidden"} or None, default=None
+        Embeddings for ``transform`` and the linear head: the vision encoder's
+        pooled features (default for VLMs) or the language model's mean last
+        hidden state over the prompt (default for text models).
     n_epochs : int, default=2
         Maximum epochs; the best on validation is kept.
     batch_size : int, default=4
@@ -111,6 +158,8 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         lora_alpha=16,
         lora_dropout=0.05,
         target_modules=None,
+        head="lm",
+        features=None,
         n_epochs=2,
         batch_size=4,
         gradient_accumulation_steps=1,
@@ -132,6 +181,8 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         self.lora_alpha = lora_alpha
         self.lora_dropout = lora_dropout
         self.target_modules = target_modules
+        self.head = head
+        self.features = features
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
@@ -143,22 +194,14 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_prompt(self) -> TimeSeriesPrompt:
-        prompt = clone(self.prompt) if self.prompt is not None else TimeSeriesPrompt()
-        if self.prompt_mode is None:
-            return prompt
-        if self.prompt_mode not in PROMPT_MODES:
-            raise ValueError(
-                f"prompt_mode must be one of {PROMPT_MODES} or None, got "
-                f"{self.prompt_mode!r}."
-            )
-        image_only = self.prompt_mode == "image_only"
-        return prompt.set_params(
-            mode="baseline" if image_only else self.prompt_mode,
-            include_values=not image_only,
-        )
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
+        return tags
 
     def _fit(self, X, y):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 "validation_fraction must be in [0, 1), got "
@@ -176,7 +219,7 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         self.renderer_ = (
             clone(self.renderer) if self.renderer is not None else LinePlotRenderer()
         )
-        self.prompt_ = self._build_prompt()
+        self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
         config = TrainingConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -188,7 +231,9 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
         self.model_ = LabelScoringModel(
             self.backbone,
             quantization=self.quantization,
-            lora=dict(
+            lora=None
+            if self.head == "linear"
+            else dict(
                 r=self.lora_r,
                 alpha=self.lora_alpha,
                 dropout=self.lora_dropout,
@@ -203,6 +248,12 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
             self.label_names,
             terminate=self.prompt_.mode != "with_rationale",
         )
+        if self.head == "linear":
+            self.head_ = make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
+            ).fit(self._embed(X), y)
+            self.history_, self.best_epoch_ = [], 0
+            return
         examples = self._examples(X, self.classes_[y])
         self.history_, self.best_epoch_ = self.model_.fit(
             examples,
@@ -215,18 +266,142 @@ class VLMTimeSeriesClassifier(BaseTimeSeriesClassifier):
 
     def _examples(self, X, labels=None):
         """Encoded prompts (with images for a VLM) for ``X``; answers if labelled."""
-        images = self.renderer_.transform(X) if self.model_.uses_images else None
-        prompts = self.prompt_.build(
+        return _encode(
+            self.model_,
+            self.renderer_,
+            self.prompt_,
             X,
             labels,
-            classes=self.classes_,
-            label_names=self.label_names,
-            tokenizer=self.model_.tokenizer,
+            self.classes_,
+            self.label_names,
         )
-        return self.model_.encode(prompts, images)
+
+    def _embed(self, X):
+        return self.model_.embed(
+            self._examples(X), _feature_source(self.features, self.model_)
+        )
+
+    def transform(self, X):
+        """Embed each series with the (fine-tuned, for ``head="lm"``) backbone.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_features)
+        """
+        return self._embed(self._check_predict_X(X))
 
     def _predict_proba(self, X):
+        if self.head == "linear":
+            return self.head_.predict_proba(self._embed(X))
         scores = self.model_.score(self._examples(X))
         scores = scores - scores.max(axis=1, keepdims=True)
         proba = np.exp(scores)
         return proba / proba.sum(axis=1, keepdims=True)
+
+
+class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
+    """Embed time series with a frozen (vision-)language backbone.
+
+    Renders each series (for a VLM), builds its prompt and returns one vector per
+    series, so a pretrained model's representation feeds any scikit-learn
+    estimator: ``make_pipeline(VLMFeatureExtractor(), LogisticRegression())``.
+
+    Parameters
+    ----------
+    backbone : str or callable, default="tiny-llava"
+        See :func:`vlmtsc.backbones.load_backbone`.
+    renderer : renderer, optional
+        Default :class:`LinePlotRenderer`.
+    prompt_mode : str or None, default="image_only"
+        As in :class:`VLMTimeSeriesClassifier`; matters for ``features="hidden"``.
+    prompt : TimeSeriesPrompt, optional
+    features : {"vision", "hidden"} or None, default=None
+        Vision encoder features (default for VLMs) or the language model's mean
+        last hidden state over the prompt (default for text models).
+    quantization : {None, "8bit", "4bit"}, default=None
+    device : str, default="cpu"
+    verbose : int, default=1
+
+    Attributes
+    ----------
+    model_ : LabelScoringModel
+    n_features_out_ : int
+
+    Examples
+    --------
+    >>> from vlmtsc import VLMFeatureExtractor
+    >>> from vlmtsc.testing import make_example_series
+    >>> X, y = make_example_series(n_cases=4)
+    >>> VLMFeatureExtractor(backbone="tiny-llava", verbose=0).fit_transform(X).shape
+    (4, 64)
+    """
+
+    def __init__(
+        self,
+        backbone="tiny-llava",
+        renderer=None,
+        prompt_mode="image_only",
+        prompt=None,
+        features=None,
+        quantization=None,
+        device="cpu",
+        verbose=1,
+    ):
+        self.backbone = backbone
+        self.renderer = renderer
+        self.prompt_mode = prompt_mode
+        self.prompt = prompt
+        self.features = features
+        self.quantization = quantization
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def fit(self, X, y=None):
+        """Load the backbone; nothing is learned.
+
+        Returns
+        -------
+        self
+        """
+        X = check_series(X, estimator_name=type(self).__name__)
+        self.renderer_ = (
+            clone(self.renderer) if self.renderer is not None else LinePlotRenderer()
+        )
+        # No candidate classes in an embedding prompt: it describes the series only.
+        self.prompt_ = _build_prompt(self.prompt, self.prompt_mode).set_params(
+            list_classes=False
+        )
+        self.model_ = LabelScoringModel(
+            self.backbone,
+            quantization=self.quantization,
+            lora=None,
+            device=self.device,
+            seed=0,
+            verbose=self.verbose,
+        )
+        self.n_features_out_ = self.transform(X[:1]).shape[1]
+        return self
+
+    def transform(self, X):
+        """One embedding per series.
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_features_out_)
+        """
+        check_is_fitted(self)
+        X = check_series(X, estimator_name=type(self).__name__)
+        encoded = _encode(
+            self.model_, self.renderer_, self.prompt_, X, None, np.array([0]), None
+        )
+        return self.model_.embed(encoded, _feature_source(self.features, self.model_))

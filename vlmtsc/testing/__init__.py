@@ -22,6 +22,7 @@ TEST_PARAMS: dict[str, dict] = {
     "GramianAngularFieldRenderer": {"image_size": 16},
     "MarkovTransitionFieldRenderer": {"image_size": 16},
     "RecurrencePlotRenderer": {"image_size": 16},
+    "VLMFeatureExtractor": {"backbone": "tiny-llava", "verbose": 0},
     "VLMTimeSeriesClassifier": {
         "backbone": "tiny-llava",
         "n_epochs": 1,

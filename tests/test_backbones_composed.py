@@ -14,6 +14,7 @@ from vlmtsc.backbones._composed import ComposedVLM, build_composed
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
+    embed_prefixes,
     encode_answer,
     encode_prefix,
     score_labels,
@@ -73,6 +74,16 @@ def test_forward_sees_the_image(backbone):
     with torch.no_grad():
         out = model(**_batch(backbone, [_image(0), _image(1), _image(0)]))
     assert torch.isfinite(out.loss)
+    # logits are trimmed to the labelled positions; the loss is the full one's
+    batch = _batch(backbone, [_image(0), _image(1), _image(0)])
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        full = model(**batch).logits
+    expected = torch.nn.functional.cross_entropy(
+        full[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100
+    )
+    torch.testing.assert_close(out.loss, expected)
+    assert out.logits.shape[1] < full.shape[1]
     last = out.logits[:, -1]
     assert torch.equal(last[0], last[2])
     assert not torch.allclose(last[0], last[1])
@@ -83,6 +94,19 @@ def test_forward_sees_the_image(backbone):
     del inputs["pixel_values"]
     with pytest.raises(ValueError, match="image tokens"):
         model(**inputs)
+
+
+def test_features_for_the_feature_extractor(backbone):
+    model = backbone.model
+    prefixes = [encode_prefix(backbone, "Class?", _image(i)) for i in range(2)]
+    tokens = model.vision_features(prefixes[0]["pixel_values"])
+    assert tokens.shape == (1, 16, model.config.vision_channels)
+    vision = embed_prefixes(model, prefixes, "vision")
+    hidden = embed_prefixes(model, prefixes, "hidden")
+    assert vision.shape == (2, model.config.vision_channels)
+    assert hidden.shape == (2, model.language_model.config.hidden_size)
+    assert not np.allclose(vision[0], vision[1])
+    assert not np.allclose(hidden[0], hidden[1])
 
 
 def test_score_labels_equals_teacher_forcing(backbone):
@@ -151,6 +175,10 @@ def test_same_seed_same_model():
         return _snapshot(TINY(seed=seed).model.multi_modal_projector)
 
     first, again, other = projector(0), projector(0), projector(1)
+    # building probes the CNN in eval mode: BatchNorm statistics untouched
+    cnn = TINY().model.vision_tower
+    norms = [m for m in cnn.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(int(m.num_batches_tracked) == 0 for m in norms)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
@@ -214,6 +242,11 @@ def test_real_efficientnet_lite0():
     assert processor.n_image_tokens == model.config.n_image_tokens == 49
     assert model.config.vision_channels == 1280
     assert not any(p.requires_grad for p in model.vision_tower.parameters())
+    weights = OFFLINE_WEIGHTS["efficientnet-lite0"].folder / "model.pth"
+    pretrained = torch.load(weights, map_location="cpu", weights_only=True)
+    state = model.vision_tower.state_dict()
+    assert state.keys() == pretrained.keys()
+    assert all(torch.equal(state[k], pretrained[k]) for k in state)
     hopper = None
     if importlib.util.find_spec("matplotlib") is not None:
         import matplotlib.cbook

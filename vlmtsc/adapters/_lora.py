@@ -81,7 +81,8 @@ def add_lora(
         Defaults to the family's ``lora_targets`` (attention and MLP projections
         of the language model; a VLM's vision tower is left as pretrained).
     modules_to_save : list of str, optional
-        Modules trained in full and saved with the adapter (e.g. a projector).
+        Modules trained in full and saved with the adapter; defaults to the
+        family's ``train_in_full`` (e.g. a freshly initialised projector).
 
     Returns
     -------
@@ -110,7 +111,7 @@ def add_lora(
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=target_modules or family.lora_targets,
-        modules_to_save=modules_to_save,
+        modules_to_save=modules_to_save or list(family.train_in_full) or None,
         task_type=task,
     )
     return get_peft_model(model, config)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -226,7 +226,7 @@ class ComposedVLMConfig(transformers.PretrainedConfig):
     """
 
     model_type = "composed_vlm"
-    sub_configs = {"text_config": transformers.AutoConfig}
+    sub_configs: ClassVar[dict] = {"text_config": transformers.AutoConfig}
 
     def __init__(
         self,
@@ -308,8 +308,11 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
     def get_output_embeddings(self):
         return self.language_model.get_output_embeddings()
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Projected image tokens, ``(n_images, n_image_tokens, hidden_size)``."""
+    def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The CNN's image tokens, ``(n_images, n_image_tokens, vision_channels)``.
+
+        The last feature map, average-pooled to the token grid when it is larger.
+        """
         vision_param = next(self.vision_tower.parameters())
         pixel_values = pixel_values.to(vision_param.device, vision_param.dtype)
         with torch.set_grad_enabled(
@@ -319,7 +322,11 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
         side = math.isqrt(self.config.n_image_tokens)
         if features.shape[-2:] != (side, side):
             features = nn.functional.adaptive_avg_pool2d(features, side)
-        return self.multi_modal_projector(features.flatten(2).transpose(1, 2))
+        return features.flatten(2).transpose(1, 2)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Projected image tokens, ``(n_images, n_image_tokens, hidden_size)``."""
+        return self.multi_modal_projector(self.vision_features(pixel_values))
 
     def forward(
         self,
@@ -336,7 +343,9 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
         """Embed the text, put the image tokens in place, run the language model.
 
         Returns the language model's output (``logits``, ``loss`` with
-        ``labels``, ``past_key_values`` with ``use_cache``).
+        ``labels``, ``past_key_values`` with ``use_cache``). With ``labels`` and
+        no ``logits_to_keep``, ``logits`` covers only the positions from one
+        before the first labelled token on (the loss is the same).
         """
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
@@ -475,7 +484,10 @@ def build_composed(
     n_image_tokens = n_image_tokens or side * side
     if math.isqrt(n_image_tokens) ** 2 != n_image_tokens:
         raise ValueError(f"n_image_tokens must be a square, got {n_image_tokens}.")
-    channels = cnn.extract_features(torch.zeros(1, 3, image_size, image_size)).shape[1]
+    cnn.eval().requires_grad_(False)  # before any forward: BatchNorm stats stay put
+    with torch.no_grad():
+        probe = cnn.extract_features(torch.zeros(1, 3, image_size, image_size))
+    channels = probe.shape[1]
 
     text = load_backbone(
         language, quantization=quantization, device=device, seed=seed, verbose=verbose

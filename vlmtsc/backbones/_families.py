@@ -27,6 +27,9 @@ class Family:
     keep_full_precision : tuple of str
         Module prefixes that 4-bit/8-bit loading leaves unquantised (full
         prefixes: bitsandbytes silently ignores bare names).
+    train_in_full : tuple of str
+        Modules that start untrained and must be trained in full beside LoRA
+        (peft's ``modules_to_save``), e.g. a freshly initialised projector.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Family:
     auto_class: str
     lora_targets: str | tuple[str, ...]
     keep_full_precision: tuple[str, ...] = ()
+    train_in_full: tuple[str, ...] = ()
 
 
 FAMILIES = {
@@ -91,6 +95,16 @@ FAMILIES = {
             "AutoModelForImageTextToText",
             rf".*text_model.*\.{_LLAMA_LINEAR}",
             ("model.vision_model", "model.connector", "lm_head"),
+        ),
+        # vlmtsc's composed VLM (EfficientNet-Lite0 + projector + SmolLM2): only the
+        # language model is quantised, and the new projector trains in full.
+        Family(
+            "composed_vlm",
+            "vlm",
+            "AutoModelForImageTextToText",
+            rf".*language_model.*\.{_LLAMA_LINEAR}",
+            ("vision_tower", "multi_modal_projector"),
+            ("multi_modal_projector",),
         ),
     )
 }

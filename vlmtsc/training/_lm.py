@@ -166,7 +166,9 @@ def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int
     with torch.no_grad():
         for i, prefix in enumerate(prefixes):
             inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
-            out = model(**inputs, use_cache=longest > 1)
+            # Only the last position's logits are needed (the output layer is
+            # the widest matmul of a small LM).
+            out = model(**inputs, use_cache=longest > 1, logits_to_keep=1)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)[padded[:, 0]]
             total = first
             if longest > 1:

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     backbone = load_backbone(args.backbone, verbose=0)
     X, _ = load_dataset("GunPoint")
-    words = "one two three four five six seven eight nine ten".split()
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     names = [f"class {word}" for word in words]
     prompts = TimeSeriesPrompt(decimals=1, context_length=256).build(
         X[: args.cases], classes=np.arange(10), label_names=names

@@ -36,16 +36,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     backbone = load_backbone(args.backbone, verbose=0)
     X, _ = load_dataset("GunPoint")
-    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    names = [f"class {word}" for word in words]
+    names = [f"class {k}" for k in range(1, 11)]
     prompts = TimeSeriesPrompt(decimals=1, context_length=256).build(
         X[: args.cases], classes=np.arange(10), label_names=names
     )
     prefixes = [encode_prefix(backbone, p.prompt) for p in prompts]
     length = np.mean([len(p["input_ids"]) for p in prefixes])
-    print(
-        f"{args.backbone}: {args.cases} cases, prompts of {length:.0f} tokens on average"
-    )
+    print(f"{args.backbone}: {args.cases} cases, prompts of {length:.0f} tokens")
     print("| classes | cached scoring s/case | one forward per class s/case |")
     print("|---:|---:|---:|")
     for k in (2, 10):

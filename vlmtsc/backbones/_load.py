@@ -305,6 +305,8 @@ def backbone_table() -> list[dict[str, str]]:
 
 def prepare_backbone(alias: str) -> list[Path]:
     """Prepare the offline weights behind ``alias`` (see :func:`prepare_weights`)."""
-    target = BACKBONE_ALIASES.get(alias, (alias, ""))[0]
-    parts = [p for p in _composed_parts(target) if p in OFFLINE_WEIGHTS] or [target]
-    return [prepare_weights(part) for part in parts]
+    if alias not in BACKBONE_ALIASES:
+        return [prepare_weights(alias)]  # a weights name, or a clear error
+    target = BACKBONE_ALIASES[alias][0]
+    parts = _composed_parts(target) or [target]
+    return [prepare_weights(part) for part in parts if part in OFFLINE_WEIGHTS]

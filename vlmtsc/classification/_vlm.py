@@ -75,8 +75,8 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         efficientnet-smollm2``). A text-only causal LM also works: then no image
         is used and the prompt must carry the values.
     renderer : renderer, optional
-        How a series becomes an image; default :class:`LinePlotRenderer` at the
-        size the backbone's image processor expects is not assumed: 224 px.
+        How a series becomes an image; default :class:`LinePlotRenderer`
+        (224 px; the backbone's image processor resizes as it needs).
     prompt_mode : {"image_only", "baseline", "with_stats", "with_rationale"} or None
         Shortcut for the prompt's content: only the question and classes
         (``"image_only"``), plus the values (``"baseline"``), plus statistics, or a

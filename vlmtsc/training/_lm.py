@@ -13,9 +13,18 @@ predicting costs about one forward pass per case whatever the number of classes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
+from vlmtsc.base import resolve_label_names
+from vlmtsc.training._loop import (
+    load_trainable_state,
+    stratified_split,
+    train,
+    trainable_state,
+)
 
 __all__ = [
     "LabelScoringModel",
@@ -259,22 +268,15 @@ class LabelScoringModel:
             k: v for k, v in self.__dict__.items() if k not in ("backbone", "model")
         }
         state["trained"] = {
-            name: p.detach().cpu()
-            for name, p in self.model.named_parameters()
-            if p.requires_grad
+            name: value.cpu() for name, value in trainable_state(self.model).items()
         }
         return state
 
     def __setstate__(self, state):
-        import torch
-
         trained = state.pop("trained")
         self.__dict__.update(state)
         self._load()
-        with torch.no_grad():
-            named = dict(self.model.named_parameters())
-            for name, value in trained.items():
-                named[name].copy_(value)
+        load_trainable_state(self.model, trained)
         self.model.eval()
 
     @property
@@ -296,8 +298,6 @@ class LabelScoringModel:
 
     def set_labels(self, classes, label_names, *, terminate: bool = True) -> list[str]:
         """Fix the label texts to score; returns them in ``classes`` order."""
-        from vlmtsc.base import resolve_label_names
-
         names = resolve_label_names(classes, label_names)
         self.label_ids = [
             encode_answer(self.backbone, f" {name}", terminate=terminate)
@@ -335,8 +335,6 @@ class LabelScoringModel:
         return embed_prefixes(self.model, [prefix for prefix, _ in encoded], source)
 
     def _train(self, examples, config, evaluate, random_state, description):
-        from vlmtsc.training._loop import train
-
         def batches(rng):
             order = rng.permutation(len(examples))
             for start in range(0, len(order), config.batch_size):
@@ -363,10 +361,6 @@ class LabelScoringModel:
         (accuracy of label scoring); with ``refit`` a fresh model is then trained
         on all of ``encoded`` for that many epochs.
         """
-        from dataclasses import replace
-
-        from vlmtsc.training._loop import stratified_split
-
         y = np.asarray(y)
         examples = [example for _, example in encoded]
         if not validation_fraction:

@@ -115,12 +115,23 @@ class TrainingResult:
     best_epoch: int = 0
 
 
-def _trainable_state(model) -> dict[str, Any]:
+def trainable_state(model) -> dict[str, Any]:
+    """Copies of the parameters that train (LoRA adapters, trained heads)."""
     return {
         name: p.detach().clone()
         for name, p in model.named_parameters()
         if p.requires_grad
     }
+
+
+def load_trainable_state(model, state: dict[str, Any]) -> None:
+    """Copy a :func:`trainable_state` back into ``model`` in place."""
+    import torch
+
+    with torch.no_grad():
+        named = dict(model.named_parameters())
+        for name, value in state.items():
+            named[name].copy_(value)
 
 
 def _autocast(device_type: str):
@@ -238,7 +249,7 @@ def train(
         result.history.append(entry)
         score = entry.get("validation_score", epoch)  # without validation: the last
         if score > best_score:
-            best_score, best_state, stale = score, _trainable_state(model), 0
+            best_score, best_state, stale = score, trainable_state(model), 0
             result.best_epoch = epoch
         else:
             stale += 1
@@ -246,10 +257,7 @@ def train(
                 break
     progress.close()
     if best_state is not None and result.best_epoch != len(result.history):
-        with torch.no_grad():
-            named = dict(model.named_parameters())
-            for name, value in best_state.items():
-                named[name].copy_(value)
+        load_trainable_state(model, best_state)
     model.eval()
     return result
 

@@ -370,3 +370,86 @@ register(
     ),
     "values as text (2 decimals) -> SmolLM2-135M with LoRA, label scoring",
 )
+
+
+# --- small-data levers on the VLM classifier (each against its plain variant) --
+def _vlm(**params) -> Factory:
+    """Factory of a VLMTimeSeriesClassifier on ``efficientnet-smollm2``.
+
+    ``augmentation=True`` becomes a default :class:`SeriesAugmenter` (imported at
+    build time, like the estimator); ``ensemble`` is a dict for
+    :func:`vlmtsc.ensemble_over`.
+    """
+    ensemble = params.pop("ensemble", None)
+
+    def factory(random_state: int | None) -> Any:
+        from vlmtsc import VLMTimeSeriesClassifier, ensemble_over
+        from vlmtsc.renderers import GramianAngularFieldRenderer
+        from vlmtsc.training import SeriesAugmenter
+
+        kwargs = dict(params)
+        if kwargs.get("augmentation") is True:
+            kwargs["augmentation"] = SeriesAugmenter()
+        if kwargs.get("renderer") == "gaf":
+            kwargs["renderer"] = GramianAngularFieldRenderer(image_size=224)
+        estimator = VLMTimeSeriesClassifier(
+            backbone="efficientnet-smollm2",
+            random_state=random_state,
+            verbose=0,
+            **kwargs,
+        )
+        if ensemble is None:
+            return estimator
+        members = dict(ensemble)
+        if members.get("renderer") == "line+gaf":
+            from vlmtsc.renderers import LinePlotRenderer
+
+            members["renderer"] = [
+                LinePlotRenderer(),
+                GramianAngularFieldRenderer(image_size=224),
+            ]
+        return ensemble_over(estimator, **members)
+
+    return factory
+
+
+_LORA = dict(head="lm", n_epochs=4, learning_rate=1e-3)
+for _name, _params, _what in [
+    ("vlm-linear-gaf", dict(head="linear", renderer="gaf"), "GAF image"),
+    (
+        "vlm-linear-norm",
+        dict(head="linear", normalization="across_channels"),
+        "series z-normalised across channels",
+    ),
+    (
+        "vlm-linear-aug",
+        dict(head="linear", augmentation=True),
+        "+1 augmented copy per series",
+    ),
+    (
+        "vlm-linear-ens",
+        dict(head="linear", ensemble={"renderer": "line+gaf"}),
+        "soft vote of line-plot and GAF members",
+    ),
+    (
+        "vlm-lora-aug",
+        dict(_LORA, augmentation=True),
+        "LoRA head, +1 fresh augmented copy per series per epoch",
+    ),
+    (
+        "vlm-lora-aug8",
+        dict(_LORA, augmentation=True, n_epochs=8),
+        "LoRA head, augmentation, up to 8 epochs",
+    ),
+    (
+        "vlm-lora-kfold",
+        dict(_LORA, validation_folds=3),
+        "LoRA head, epoch count by stratified 3-fold",
+    ),
+    (
+        "vlm-lora-seeds",
+        dict(_LORA, ensemble={"random_state": [0, 1, 2]}),
+        "LoRA head, soft vote of 3 seeds",
+    ),
+]:
+    register(_name, _vlm(**_params), f"vlm ({_params['head']} head): {_what}")

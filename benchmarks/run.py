@@ -18,6 +18,13 @@ It therefore counts memory the process actually touched (numpy, torch and numba
 allocations alike) but can miss spikes shorter than the sampling interval, and
 memory freed by an earlier run and reused is not counted again.
 
+Training throughput of the language-model estimators comes from their
+``history_``: training tokens per second of training time, and the FLOP rate
+(forward + backward FLOPs counted by torch on the first step, scaled by tokens)
+as a fraction of the machine's matmul peak measured at the start of the same run
+with the same thread count: the higher of float32 and bfloat16
+(``matmul_gflops`` in ``environment.json``).
+
 Writes ``results.csv`` (raw numbers), ``results.md`` (the printed table) and
 ``environment.json`` (versions, CPU, command line) to ``--output``.
 """
@@ -66,6 +73,8 @@ CSV_COLUMNS = (
     "fit_s",
     "predict_s",
     "peak_mib",
+    "train_tokens_per_s",
+    "train_flop_fraction",
     "acc_minus_minirocket",
     "fit_time_ratio_minirocket",
     "n_train",
@@ -236,6 +245,44 @@ def limit_threads(n_threads: int) -> Iterator[None]:
                     os.environ[var] = value
 
 
+def measure_matmul_flops(size: int = 1024, seconds: float = 0.5) -> float:
+    """This machine's matmul peak (FLOP/s) with the current threads.
+
+    The best of repeated ``size x size`` products over about ``seconds`` per
+    dtype, float32 and bfloat16 (which CPUs with AVX512-BF16 or AMX run faster,
+    and which the training loop's mixed precision uses there): the higher of the
+    two, so the reported fraction is the conservative one.
+    """
+    import torch
+
+    rates = []
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(size, size, dtype=dtype)
+        b = torch.randn(size, size, dtype=dtype)
+        torch.mm(a, b)  # warm-up: thread pool and allocator
+        best, deadline = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - t0)
+        rates.append(2 * size**3 / best)
+    return max(rates)
+
+
+def training_throughput(estimator: Any, matmul_flops: float | None) -> dict:
+    """Tokens/s and FLOP fraction of a fitted estimator's training epochs."""
+    history = getattr(estimator, "history_", None) or []
+    seconds = sum(entry.get("seconds", 0.0) for entry in history)
+    tokens = sum(entry.get("tokens", 0) for entry in history)
+    flops = sum(entry.get("flops", 0.0) for entry in history)
+    if not seconds or not tokens:
+        return {"train_tokens_per_s": None, "train_flop_fraction": None}
+    return {
+        "train_tokens_per_s": tokens / seconds,
+        "train_flop_fraction": flops / seconds / matmul_flops if matmul_flops else None,
+    }
+
+
 def _first_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -273,6 +320,7 @@ def run_one(
     *,
     random_state: int,
     n_threads: int,
+    matmul_flops: float | None = None,
 ) -> dict[str, Any]:
     """Fit, predict and score one estimator on one train/test split.
 
@@ -286,12 +334,15 @@ def run_one(
         Seed handed to the factory.
     n_threads : int
         Value for the estimator's ``n_jobs`` if it has one.
+    matmul_flops : float, optional
+        This machine's matmul FLOP/s, for ``train_flop_fraction``.
 
     Returns
     -------
     row : dict
-        ``accuracy``, ``fit_s``, ``predict_s``, ``peak_mib`` and ``note``;
-        the numbers are ``None`` where that step did not complete.
+        ``accuracy``, ``fit_s``, ``predict_s``, ``peak_mib``,
+        ``train_tokens_per_s``, ``train_flop_fraction`` and ``note``; the numbers
+        are ``None`` where that step did not complete or does not apply.
     """
     from sklearn.metrics import accuracy_score
 
@@ -301,6 +352,8 @@ def run_one(
         "fit_s": None,
         "predict_s": None,
         "peak_mib": None,
+        "train_tokens_per_s": None,
+        "train_flop_fraction": None,
         "note": "",
     }
     sampler = PeakRSSSampler()
@@ -312,6 +365,7 @@ def run_one(
             t0 = time.perf_counter()
             estimator.fit(X_train, y_train)
             row["fit_s"] = time.perf_counter() - t0
+            row.update(training_throughput(estimator, matmul_flops))
             t0 = time.perf_counter()
             y_pred = estimator.predict(X_test)
             row["predict_s"] = time.perf_counter() - t0
@@ -456,9 +510,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """
     header = (
         "| dataset | estimator | accuracy | fit s | predict s | peak MiB "
+        "| train tok/s | FLOP/s / matmul peak "
         "| acc − MiniRocket | fit time / MiniRocket | note |"
     )
-    align = "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    align = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     lines = [header, align]
     for r in rows:
         note = r["note"].replace("|", "\\|")
@@ -471,6 +526,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             _fmt(r["fit_s"], ".3f"),
             _fmt(r["predict_s"], ".3f"),
             _fmt(r["peak_mib"], ".1f"),
+            _fmt(r["train_tokens_per_s"], ".0f"),
+            _fmt(r["train_flop_fraction"], ".0%"),
             _fmt(r["acc_minus_minirocket"], "+.3f"),
             _fmt_ratio(r["fit_time_ratio_minirocket"]),
             note,
@@ -682,6 +739,7 @@ def run_benchmark(
     warmup: bool = True,
     progress: bool = True,
     warmup_times: dict[str, float] | None = None,
+    matmul_flops: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run every dataset x estimator pair in this process.
 
@@ -703,6 +761,8 @@ def run_benchmark(
         Show a tqdm progress bar on stderr.
     warmup_times : dict, optional
         Filled with the warm-up seconds per estimator name.
+    matmul_flops : float, optional
+        This machine's matmul FLOP/s (see :func:`measure_matmul_flops`).
 
     Returns
     -------
@@ -762,11 +822,17 @@ def run_benchmark(
                         "fit_s": None,
                         "predict_s": None,
                         "peak_mib": None,
+                        "train_tokens_per_s": None,
+                        "train_flop_fraction": None,
                         "note": load_error,
                     }
                 else:
                     result = run_one(
-                        spec, data, random_state=random_state, n_threads=n_threads
+                        spec,
+                        data,
+                        random_state=random_state,
+                        n_threads=n_threads,
+                        matmul_flops=matmul_flops,
                     )
                 rows.append({**base, "estimator": spec.name, **result})
                 bar.update(1)
@@ -811,6 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warmup_times: dict[str, float] = {}
     with limit_threads(args.threads):
+        env["matmul_gflops"] = round(measure_matmul_flops() / 1e9, 1)
         rows = run_benchmark(
             datasets,
             specs,
@@ -818,6 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             n_threads=args.threads,
             warmup=args.warmup,
             warmup_times=warmup_times,
+            matmul_flops=env["matmul_gflops"] * 1e9,
         )
 
     table = markdown_table(rows)
@@ -833,7 +901,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (output / "results.md").write_text(
         f"Command: `{env['command']}`  \n"
         f"Started (UTC): {env['timestamp_utc']}; threads: {args.threads}; "
-        f"random_state: {args.random_state}; warm-up: {args.warmup}\n\n"
+        f"random_state: {args.random_state}; warm-up: {args.warmup}; "
+        f"matmul peak (max of fp32, bf16): {env['matmul_gflops']} GFLOP/s\n\n"
         f"{table}\n\n{mean_line}\n",
         encoding="utf-8",
     )

@@ -245,12 +245,15 @@ def test_main_markdown_and_environment(unit_test_run):
     mini_line = next(line for line in md.splitlines() if "| minirocket |" in line)
     cells = [c.strip() for c in mini_line.strip("|").split("|")]
     assert cells[0] == "UnitTest"
-    assert cells[6] == "+0.000"
-    assert cells[7] == "1.0x"
+    assert cells[6:8] == ["", ""]  # no training history: no throughput
+    assert cells[8] == "+0.000"
+    assert cells[9] == "1.0x"
     assert "Mean accuracy over the 1 dataset(s)" in md
     env = json.loads((out / "environment.json").read_text(encoding="utf-8"))
     for key in ("python", "numpy", "sklearn", "aeon", "torch", "cpu_count"):
         assert env[key], key
+    assert env["matmul_gflops"] > 0
+    assert f"bf16): {env['matmul_gflops']} GFLOP/s" in md
     assert env["threads"] == 1
     assert "--estimators minirocket,gaf-logreg" in env["command"]
     assert env["platform"]
@@ -386,3 +389,21 @@ def test_rendering_rejects_unknown_renderer(tmp_path):
     assert "unknown renderer(s): NopeRenderer" in proc.stderr
     assert "GramianAngularFieldRenderer" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_training_throughput_from_history():
+    from types import SimpleNamespace
+
+    fitted = SimpleNamespace(
+        history_=[
+            {"seconds": 2.0, "tokens": 300, "flops": 4e9},
+            {"seconds": 1.0, "tokens": 150, "flops": 2e9},
+        ]
+    )
+    row = bench_run.training_throughput(fitted, matmul_flops=10e9)
+    assert row["train_tokens_per_s"] == pytest.approx(150.0)
+    assert row["train_flop_fraction"] == pytest.approx(0.2)  # 2 GFLOP/s of 10
+    assert bench_run.training_throughput(object(), 1e9) == {
+        "train_tokens_per_s": None,
+        "train_flop_fraction": None,
+    }

@@ -8,6 +8,7 @@ from vlmtsc.backbones import load_backbone
 from vlmtsc.training import (
     TrainingConfig,
     collate,
+    embed_prefixes,
     encode_answer,
     encode_prefix,
     score_labels,
@@ -81,6 +82,35 @@ def test_cached_label_scoring_equals_teacher_forcing(alias):
         assert scores[k] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("alias", GENERATORS)
+def test_batched_scoring_and_embedding_equal_one_case_at_a_time(alias):
+    backbone = load_backbone(alias)
+    rng = np.random.default_rng(1)
+    prompts = ["Signal: 0.5, 1.5", "Signal: 2.5, 0.5", "Signal: 0.25, 1.5, 3.75"]
+    prefixes = [
+        encode_prefix(
+            backbone,
+            prompt,
+            (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+            if backbone.family.kind == "vlm"
+            else None,
+        )
+        for prompt in prompts
+    ]
+    labels = [encode_answer(backbone, t) for t in (" up", " far away 12")]
+    batched = score_labels(backbone.model, prefixes, labels, batch_size=8)
+    single = score_labels(backbone.model, prefixes, labels, batch_size=1)
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+    assert not np.allclose(batched[0], batched[1])  # the cases differ
+    sources = ["hidden", "vision"] if backbone.family.kind == "vlm" else ["hidden"]
+    for source in sources:
+        np.testing.assert_allclose(
+            embed_prefixes(backbone.model, prefixes, source, batch_size=8),
+            embed_prefixes(backbone.model, prefixes, source, batch_size=1),
+            atol=1e-4,
+        )
+
+
 def _toy_task(backbone):
     """Two prompts mapped to two answers: learnable in a few steps."""
     prompts = ["Signal: rising", "Signal: falling"]
@@ -130,6 +160,9 @@ def test_training_learns_and_checkpoints_the_best_epoch():
         == int(np.argmax([h["validation_score"] for h in result.history])) + 1
     )
     assert all(entry["tokens"] > 0 for entry in result.history)
+    # torch counts the first step's FLOPs; every epoch sees the same batch.
+    assert result.history[0]["flops"] > 0
+    assert len({entry["flops"] for entry in result.history}) == 1
 
 
 def test_best_epoch_parameters_are_restored_and_patience_stops():
@@ -181,6 +214,7 @@ def test_training_is_reproducible():
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),
         ({"schedule": "step"}, "schedule must be one of"),
         ({"patience": 0}, "patience must be None or >= 1"),
+        ({"mixed_precision": "fp8"}, "mixed_precision must be one of"),
     ],
 )
 def test_bad_training_settings(params, pattern):
@@ -194,3 +228,24 @@ def test_a_model_without_trainable_parameters_is_refused():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         train(backbone.model, lambda rng: iter([]), 1, TrainingConfig(), verbose=0)
+
+
+def test_bf16_mixed_precision_trains_with_float32_weights():
+    _, _, examples = _toy_task(load_backbone("tiny-llama"))
+
+    def batches(rng):
+        yield collate(examples, 0)
+
+    losses = {}
+    for precision in ("bf16", "no"):
+        _, model = _lora()
+        config = TrainingConfig(
+            n_epochs=3, learning_rate=1e-2, warmup_ratio=0, mixed_precision=precision
+        )
+        losses[precision] = [
+            h["loss"] for h in train(model, batches, 1, config, verbose=0).history
+        ]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    # bf16 rounds the matmuls: close to, but not the same as, float32.
+    assert losses["bf16"] != losses["no"]
+    np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=0.05)

@@ -229,3 +229,109 @@ def test_vision_features_need_a_vision_backbone(data):
     X, y = data
     with pytest.raises(ValueError, match="features='vision' needs a vision-language"):
         _clf(backbone="tiny-llama", head="linear", features="vision").fit(X, y)
+
+
+def test_augmentation_shows_fresh_copies_every_epoch(data):
+    from vlmtsc.training import SeriesAugmenter
+
+    X, y = data
+    plain = _clf(validation_fraction=0, n_epochs=2).fit(X, y)
+    augmented = _clf(
+        validation_fraction=0, n_epochs=2, augmentation=SeriesAugmenter(n_copies=2)
+    ).fit(X, y)
+    # Image-only prompts have one length, so tokens count the examples shown.
+    for a, p in zip(augmented.history_, plain.history_, strict=True):
+        assert a["tokens"] == 3 * p["tokens"]
+    assert not np.allclose(augmented.predict_proba(X), plain.predict_proba(X))
+    linear = _clf(head="linear", augmentation=SeriesAugmenter(n_copies=1)).fit(X, y)
+    assert linear.head_[-1].n_features_in_ == 64
+    assert linear.head_[0].n_samples_seen_ == 2 * len(X)
+
+
+def test_normalization_makes_predictions_scale_free(data):
+    X, y = data
+    params = dict(backbone="tiny-llama", prompt_mode="baseline")
+    clf = _clf(normalization="per_channel", **params).fit(X, y)
+    np.testing.assert_allclose(
+        clf.predict_proba(10 * X + 3), clf.predict_proba(X), atol=1e-6
+    )
+    raw = _clf(**params).fit(X, y)
+    assert not np.allclose(raw.predict_proba(10 * X + 3), raw.predict_proba(X))
+
+
+def test_k_fold_epoch_selection(data):
+    X, y = data
+    clf = _clf(n_epochs=2, validation_folds=3).fit(X, y)
+    phases = [h["phase"] for h in clf.history_]
+    assert phases[:6] == ["fold 1"] * 2 + ["fold 2"] * 2 + ["fold 3"] * 2
+    assert set(phases[6:]) == {"refit"} and len(phases[6:]) == clf.best_epoch_
+    curve = np.mean(
+        [
+            [h["validation_score"] for h in clf.history_ if h["phase"] == f"fold {k}"]
+            for k in (1, 2, 3)
+        ],
+        axis=0,
+    )
+    assert clf.best_epoch_ == int(np.argmax(curve)) + 1
+    with pytest.raises(ValueError, match=r"Stratified 7-fold.*lower validation_folds"):
+        _clf(validation_folds=7).fit(X, y)
+
+
+def test_seed_and_renderer_ensembles_compose_with_sklearn(data):
+    from sklearn.base import clone
+
+    from vlmtsc import ensemble_over
+
+    X, y = data
+    ensemble = ensemble_over(
+        _clf(validation_fraction=0),
+        random_state=[0, 1],
+        renderer=[
+            LinePlotRenderer(image_size=32),
+            GramianAngularFieldRenderer(image_size=32),
+        ],
+    )
+    assert len(ensemble.estimators) == 4
+    ensemble = clone(ensemble).fit(X, y)
+    members = [m.predict_proba(X) for m in ensemble.estimators_]
+    np.testing.assert_allclose(ensemble.predict_proba(X), np.mean(members, axis=0))
+    assert not np.allclose(members[0], members[1])
+    with pytest.raises(ValueError, match="non-empty list"):
+        ensemble_over(_clf(), random_state=3)
+
+
+@pytest.mark.parametrize("backbone", ["tiny-llava", "tiny-composed"])
+def test_save_and_load_round_trip(backbone, data, tmp_path):
+    from peft import PeftConfig
+
+    X, y = data
+    clf = _clf(backbone=backbone, learning_rate=1e-2).fit(X, y)
+    folder = clf.save(tmp_path / "clf")
+    assert (folder / "estimator.pkl").is_file()
+    # The adapter is peft's own format, readable without vlmtsc.
+    assert PeftConfig.from_pretrained(str(folder / "adapter-0")).r == clf.lora_r
+    assert (folder / "adapter-0" / "adapter_model.safetensors").stat().st_size > 0
+    # The weights live in the adapter folder, not in the pickle.
+    assert (folder / "estimator.pkl").stat().st_size < 0.5 * (
+        folder / "adapter-0" / "adapter_model.safetensors"
+    ).stat().st_size
+    again = VLMTimeSeriesClassifier.load(folder)
+    np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    assert again.get_params()["learning_rate"] == 1e-2
+
+
+def test_load_refuses_other_folders(data, tmp_path):
+    from vlmtsc.base import BaseTimeSeriesClassifier
+
+    with pytest.raises(FileNotFoundError, match=r"no estimator\.pkl"):
+        VLMTimeSeriesClassifier.load(tmp_path)
+    X, y = data
+    folder = _clf(head="linear").fit(X, y).save(tmp_path / "linear")
+    assert not list(folder.glob("adapter-*"))  # frozen backbone: nothing to save
+    assert isinstance(BaseTimeSeriesClassifier.load(folder), VLMTimeSeriesClassifier)
+
+    class Other(BaseTimeSeriesClassifier):
+        pass
+
+    with pytest.raises(TypeError, match=r"load it with VLMTimeSeriesClassifier\.load"):
+        Other.load(folder)

@@ -14,8 +14,13 @@ and rejects bad input with an error that names the problem and the fix.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import numbers
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import pickle
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +37,10 @@ __all__ = [
     "check_series",
     "n_channels_of",
     "resolve_label_names",
+    "saving_to",
     "series_lengths",
     "series_shape",
+    "take_cases",
 ]
 
 Series = np.ndarray | list[np.ndarray]
@@ -254,6 +261,13 @@ def series_lengths(X: Series) -> np.ndarray:
     return np.array([x.shape[1] for x in X])
 
 
+def take_cases(X: Series, index) -> Series:
+    """The cases of canonical series ``X`` at ``index`` (array or list alike)."""
+    if isinstance(X, np.ndarray):
+        return X[np.asarray(index, dtype=int)]
+    return [X[i] for i in index]
+
+
 def series_shape(X: Any) -> tuple[int, int, int, int]:
     """``(n_cases, n_channels, min_length, max_length)`` of any accepted input.
 
@@ -402,6 +416,38 @@ def resolve_label_names(
     return stripped
 
 
+# Set while BaseTimeSeriesClassifier.save/load runs: components that hold model
+# weights (LabelScoringModel) write them beside the pickle in their library's own
+# format (peft's save_pretrained) instead of into it.
+_SAVE_DIRECTORY: ContextVar[dict | None] = ContextVar("vlmtsc_save", default=None)
+
+
+@contextlib.contextmanager
+def saving_to(directory: str | Path, *, loading: bool = False) -> Iterator[None]:
+    """Let weight-holding components (un)pickle to files under ``directory``."""
+    token = _SAVE_DIRECTORY.set({"root": Path(directory), "count": 0, "load": loading})
+    try:
+        yield
+    finally:
+        _SAVE_DIRECTORY.reset(token)
+
+
+def save_directory(prefix: str) -> tuple[Path, str] | None:
+    """During a save: ``(root, fresh sub-folder name)``; otherwise ``None``."""
+    context = _SAVE_DIRECTORY.get()
+    if context is None or context["load"]:
+        return None
+    name = f"{prefix}-{context['count']}"
+    context["count"] += 1
+    return context["root"], name
+
+
+def load_directory() -> Path | None:
+    """During a load: the folder being loaded; otherwise ``None``."""
+    context = _SAVE_DIRECTORY.get()
+    return context["root"] if context is not None and context["load"] else None
+
+
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     """Base class of vlmtsc classifiers: validation, label encoding, templates.
 
@@ -505,6 +551,65 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted classifier to the folder ``path``.
+
+        The scikit-learn side (parameters, ``classes_``, heads, history) goes to
+        ``estimator.pkl``; fine-tuned adapters go to ``adapter-*/`` folders in
+        peft's own format (``save_pretrained``), loadable with peft on their own.
+        The frozen backbone is not copied: :meth:`load` rebuilds it from the
+        ``backbone`` spec, which must resolve where the classifier is loaded.
+
+        Parameters
+        ----------
+        path : str or Path
+            Folder to create (or overwrite the files of).
+
+        Returns
+        -------
+        Path
+        """
+        check_is_fitted(self)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        from vlmtsc import __version__
+
+        with saving_to(path), open(path / "estimator.pkl", "wb") as file:
+            pickle.dump(self, file)
+        (path / "vlmtsc.json").write_text(
+            json.dumps({"class": type(self).__name__, "vlmtsc": __version__}) + "\n"
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read a classifier written by :meth:`save`.
+
+        Only load folders you trust: ``estimator.pkl`` is a pickle.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        classifier
+        """
+        path = Path(path)
+        if not (path / "estimator.pkl").is_file():
+            raise FileNotFoundError(
+                f"{path} holds no estimator.pkl; pass a folder written by "
+                f"{cls.__name__}.save(path)."
+            )
+        with saving_to(path, loading=True), open(path / "estimator.pkl", "rb") as file:
+            estimator = pickle.load(file)
+        if not isinstance(estimator, cls):
+            raise TypeError(
+                f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}; "
+                f"load it with {type(estimator).__name__}.load."
+            )
+        return estimator
 
     def _fit(self, X: Series, y: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

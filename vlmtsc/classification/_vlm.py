@@ -17,7 +17,12 @@ from vlmtsc.base import (
 )
 from vlmtsc.prompts import TimeSeriesPrompt
 from vlmtsc.renderers import LinePlotRenderer
-from vlmtsc.training import LabelScoringModel, TrainingConfig
+from vlmtsc.training import (
+    LabelScoringModel,
+    SeriesAugmenter,
+    TrainingConfig,
+    normalize_series,
+)
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
 HEADS = ("lm", "linear")
@@ -38,8 +43,9 @@ def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
     )
 
 
-def _encode(model, renderer, prompt, X, labels, classes, label_names):
+def _encode(model, renderer, prompt, X, labels, classes, label_names, normalization):
     """Prompts (and, for a VLM, images) of ``X`` encoded for ``model``."""
+    X = normalize_series(X, normalization)
     images = renderer.transform(X) if model.uses_images else None
     prompts = prompt.build(
         X, labels, classes=classes, label_names=label_names, tokenizer=model.tokenizer
@@ -100,6 +106,13 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         Embeddings for ``transform`` and the linear head: the vision encoder's
         pooled features (default for VLMs) or the language model's mean last
         hidden state over the prompt (default for text models).
+    normalization : {None, "per_channel", "across_channels"}, default=None
+        Z-normalise each series before rendering and prompting: each channel on
+        its own, or with one scale over all channels (keeps their relative
+        amplitudes). ``None`` leaves scaling to the renderer.
+    augmentation : SeriesAugmenter, optional
+        Show each training series with fresh jitter/scaling/window-slice
+        variations every epoch (the linear head gets fixed varied copies).
     n_epochs : int, default=2
         Maximum epochs; the best on validation is kept.
     batch_size : int, default=4
@@ -109,6 +122,13 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     validation_fraction : float, default=0.2
         Stratified share of the training data used to choose the epoch; ``0``
         trains for ``n_epochs`` without validation.
+    validation_folds : int, optional
+        Choose the epoch count by stratified k-fold on the training data (k
+        fine-tunings, then a refit on all of it) instead of one split: steadier on
+        tiny training sets, k times the cost.
+    mixed_precision : {"auto", "bf16", "no"}, default="auto"
+        bfloat16 autocast of the training steps where the device multiplies bf16
+        natively (CUDA; CPUs with AVX512-BF16 or AMX); ``"no"`` keeps float32.
     refit : bool, default=True
         After choosing the epoch count, train again on all training data.
     device : str, default="cpu"
@@ -162,12 +182,16 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         target_modules=None,
         head="lm",
         features=None,
+        normalization=None,
+        augmentation=None,
         n_epochs=2,
         batch_size=4,
         gradient_accumulation_steps=1,
         learning_rate=2e-4,
         warmup_ratio=0.05,
         validation_fraction=0.2,
+        validation_folds=None,
+        mixed_precision="auto",
         refit=True,
         device="cpu",
         random_state=0,
@@ -185,12 +209,16 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         self.target_modules = target_modules
         self.head = head
         self.features = features
+        self.normalization = normalization
+        self.augmentation = augmentation
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
+        self.validation_folds = validation_folds
+        self.mixed_precision = mixed_precision
         self.refit = refit
         self.device = device
         self.random_state = random_state
@@ -209,7 +237,30 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 "validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction!r}."
             )
-        if self.head == "lm" and self.validation_fraction > 0:
+        if self.augmentation is not None and not isinstance(
+            self.augmentation, SeriesAugmenter
+        ):
+            raise TypeError(
+                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
+        normalize_series(X[:0], self.normalization)  # validates the name early
+        if self.head == "lm" and self.validation_folds is not None:
+            if not (
+                isinstance(self.validation_folds, (int, np.integer))
+                and self.validation_folds >= 2
+            ):
+                raise ValueError(
+                    "validation_folds must be None or an integer >= 2, got "
+                    f"{self.validation_folds!r}."
+                )
+            check_min_samples_per_class(
+                y,
+                self.validation_folds,
+                reason=f"Stratified {self.validation_folds}-fold epoch selection",
+                fix="lower validation_folds or set it to None",
+            )
+        elif self.head == "lm" and self.validation_fraction > 0:
             check_min_samples_per_class(
                 y,
                 2,
@@ -228,6 +279,7 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             gradient_accumulation_steps=self.gradient_accumulation_steps,
             learning_rate=self.learning_rate,
             warmup_ratio=self.warmup_ratio,
+            mixed_precision=self.mixed_precision,
         )
         config.validate()
         self.model_ = LabelScoringModel(
@@ -250,19 +302,27 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             self.label_names,
             terminate=self.prompt_.mode != "with_rationale",
         )
+        augmenter = clone(self.augmentation) if self.augmentation else None
         if self.head == "linear":
+            if augmenter is not None:
+                X, source = augmenter.expand(X, np.random.default_rng(seed))
+                y = y[source]
             self.head_ = make_pipeline(
                 StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
             ).fit(self._embed(X), y)
             self.history_, self.best_epoch_ = [], 0
             return
-        examples = self._examples(X, self.classes_[y])
         self.history_, self.best_epoch_ = self.model_.fit(
-            examples,
+            X,
             y,
+            lambda X_part, y_part: self._examples(
+                X_part, None if y_part is None else self.classes_[y_part]
+            ),
             config,
             validation_fraction=self.validation_fraction,
+            validation_folds=self.validation_folds,
             refit=self.refit,
+            augmenter=augmenter,
             random_state=seed,
         )
 
@@ -276,6 +336,7 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             labels,
             self.classes_,
             self.label_names,
+            self.normalization,
         )
 
     def _embed(self, X):
@@ -324,6 +385,8 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
     features : {"vision", "hidden"} or None, default=None
         Vision encoder features (default for VLMs) or the language model's mean
         last hidden state over the prompt (default for text models).
+    normalization : {None, "per_channel", "across_channels"}, default=None
+        As in :class:`VLMTimeSeriesClassifier`.
     quantization : {None, "8bit", "4bit"}, default=None
     device : str, default="cpu"
     verbose : int, default=1
@@ -349,6 +412,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         prompt_mode="image_only",
         prompt=None,
         features=None,
+        normalization=None,
         quantization=None,
         device="cpu",
         verbose=1,
@@ -358,6 +422,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         self.prompt_mode = prompt_mode
         self.prompt = prompt
         self.features = features
+        self.normalization = normalization
         self.quantization = quantization
         self.device = device
         self.verbose = verbose
@@ -404,6 +469,13 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = check_series(X, estimator_name=type(self).__name__)
         encoded = _encode(
-            self.model_, self.renderer_, self.prompt_, X, None, np.array([0]), None
+            self.model_,
+            self.renderer_,
+            self.prompt_,
+            X,
+            None,
+            np.array([0]),
+            None,
+            self.normalization,
         )
         return self.model_.embed(encoded, _feature_source(self.features, self.model_))

@@ -10,6 +10,7 @@ only) and label scoring (prefix encoded once per case) together.
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
+    embed_prefixes,
     encode_answer,
     encode_prefix,
     score_labels,
@@ -22,14 +23,23 @@ from vlmtsc.training._loop import (
     stratified_split,
     train,
 )
+from vlmtsc.training._series import (
+    NORMALIZATIONS,
+    SeriesAugmenter,
+    normalize_series,
+)
 
 __all__ = [
+    "NORMALIZATIONS",
     "LabelScoringModel",
+    "SeriesAugmenter",
     "TrainingConfig",
     "TrainingResult",
     "collate",
+    "embed_prefixes",
     "encode_answer",
     "encode_prefix",
+    "normalize_series",
     "score_labels",
     "seed_everything",
     "stratified_split",

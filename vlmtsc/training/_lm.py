@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from vlmtsc.base import resolve_label_names
+from vlmtsc.base import (
+    load_directory,
+    resolve_label_names,
+    save_directory,
+    take_cases,
+)
 from vlmtsc.training._loop import (
     load_trainable_state,
     stratified_split,
@@ -29,6 +34,7 @@ from vlmtsc.training._loop import (
 __all__ = [
     "LabelScoringModel",
     "collate",
+    "embed_prefixes",
     "encode_answer",
     "encode_prefix",
     "score_labels",
@@ -142,7 +148,29 @@ def training_example(prefix: dict[str, Any], answer_ids: list[int]) -> dict[str,
     return example
 
 
-def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int]]):
+def batches_of_equal_shape(prefixes: list[dict[str, Any]], batch_size: int):
+    """Index lists of prefixes that stack into one batch without padding.
+
+    Prefixes with the same token count and image-tensor shapes (every prompt of
+    ``prompt_mode="image_only"``, for one) run together; padding is avoided
+    because the label continuation reads the prefix's cache at fixed positions.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, prefix in enumerate(prefixes):
+        key = tuple((k, tuple(v.shape)) for k, v in sorted(prefix.items()))
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        for start in range(0, len(members), batch_size):
+            yield members[start : start + batch_size]
+
+
+def score_labels(
+    model,
+    prefixes: list[dict[str, Any]],
+    label_ids: list[list[int]],
+    *,
+    batch_size: int = 8,
+):
     """Log-likelihood of every label text after every prefix.
 
     Parameters
@@ -153,6 +181,8 @@ def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int
         From :func:`encode_prefix`.
     label_ids : list of list of int
         Token ids of each class's answer (from :func:`encode_answer`).
+    batch_size : int, default=8
+        Prefixes of equal shape encoded together.
 
     Returns
     -------
@@ -173,22 +203,27 @@ def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int
     scores = np.empty((len(prefixes), n_labels))
     model.eval()
     with torch.no_grad():
-        for i, prefix in enumerate(prefixes):
-            inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
+        for members in batches_of_equal_shape(prefixes, batch_size):
+            inputs = {
+                k: v.to(device)
+                for k, v in collate([prefixes[i] for i in members], 0).items()
+            }
             # Only the last position's logits are needed (the output layer is
             # the widest matmul of a small LM).
             out = model(**inputs, use_cache=longest > 1, logits_to_keep=1)
-            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)[padded[:, 0]]
-            total = first
+            total = torch.log_softmax(out.logits[:, -1].float(), dim=-1)[
+                :, padded[:, 0]
+            ]
             if longest > 1:
                 cache = out.past_key_values
+                # Every case's cache is repeated once per label, case by case.
                 cache.batch_repeat_interleave(n_labels)
                 prefix_length = inputs["input_ids"].shape[1]
-                # No attention mask: the prefix has no padding, and right-padded
+                # No attention mask: the prefixes have no padding, and right-padded
                 # label positions cannot affect earlier ones (causal attention).
                 # Qwen2-VL would also build wrong M-RoPE positions from one.
                 rest = model(
-                    input_ids=padded[:, :-1],
+                    input_ids=padded[:, :-1].repeat(len(members), 1),
                     past_key_values=cache,
                     cache_position=torch.arange(
                         prefix_length, prefix_length + longest - 1, device=device
@@ -196,9 +231,11 @@ def score_labels(model, prefixes: list[dict[str, Any]], label_ids: list[list[int
                     use_cache=False,
                 ).logits.float()
                 logprobs = torch.log_softmax(rest, dim=-1)
-                picked = logprobs.gather(-1, padded[:, 1:, None])[..., 0]
-                total = total + (picked * mask[:, 1:]).sum(dim=1)
-            scores[i] = total.cpu().numpy()
+                targets = padded[:, 1:].repeat(len(members), 1)
+                picked = logprobs.gather(-1, targets[..., None])[..., 0]
+                picked = (picked * mask[:, 1:].repeat(len(members), 1)).sum(dim=1)
+                total = total + picked.view(len(members), n_labels)
+            scores[members] = total.cpu().numpy()
     return scores
 
 
@@ -263,20 +300,42 @@ class LabelScoringModel:
 
     def __getstate__(self):
         # The loaded model holds hooks that do not pickle; the backbone is
-        # reloaded from its spec and only the trained parameters travel.
+        # reloaded from its spec and only the trained parameters travel: in the
+        # pickle, or (inside BaseTimeSeriesClassifier.save) as a peft adapter
+        # folder beside it.
         state = {
             k: v for k, v in self.__dict__.items() if k not in ("backbone", "model")
         }
-        state["trained"] = {
-            name: value.cpu() for name, value in trainable_state(self.model).items()
-        }
+        target = save_directory("adapter") if self.lora is not None else None
+        if target is not None:
+            root, name = target
+            self.model.save_pretrained(root / name)
+            state["adapter"] = name
+        else:
+            state["trained"] = {
+                name: value.cpu() for name, value in trainable_state(self.model).items()
+            }
         return state
 
     def __setstate__(self, state):
-        trained = state.pop("trained")
+        trained = state.pop("trained", None)
+        adapter = state.pop("adapter", None)
         self.__dict__.update(state)
         self._load()
-        load_trainable_state(self.model, trained)
+        if adapter is not None:
+            from peft import set_peft_model_state_dict
+            from peft.utils import load_peft_weights
+
+            root = load_directory()
+            if root is None:
+                raise RuntimeError(
+                    "This model's adapter lives in a saved folder; load the "
+                    "classifier with its .load(path), not with pickle."
+                )
+            weights = load_peft_weights(str(root / adapter), device="cpu")
+            set_peft_model_state_dict(self.model, weights)
+        else:
+            load_trainable_state(self.model, trained)
         self.model.eval()
 
     @property
@@ -334,18 +393,22 @@ class LabelScoringModel:
         """
         return embed_prefixes(self.model, [prefix for prefix, _ in encoded], source)
 
-    def _train(self, examples, config, evaluate, random_state, description):
+    def _train(self, pool, config, evaluate, random_state, description):
+        """Train on ``pool``: ``(examples, n_examples)`` or a ``rng -> examples``
+        callable with its per-epoch size (fresh augmented examples each epoch)."""
+        make_examples, n_examples = pool
+
         def batches(rng):
+            examples = make_examples(rng)
             order = rng.permutation(len(examples))
             for start in range(0, len(order), config.batch_size):
                 chosen = [examples[i] for i in order[start : start + config.batch_size]]
                 yield collate(chosen, self._pad_id)
 
-        n_batches = -(-len(examples) // config.batch_size)
         return train(
             self.model,
             batches,
-            n_batches,
+            -(-n_examples // config.batch_size),
             config,
             evaluate=evaluate,
             random_state=random_state,
@@ -353,44 +416,120 @@ class LabelScoringModel:
             description=description,
         )
 
-    def fit(self, encoded, y, config, *, validation_fraction, refit, random_state):
-        """Train; returns ``(history, best_epoch)``.
+    def fit(
+        self,
+        X,
+        y,
+        encode,
+        config,
+        *,
+        validation_fraction,
+        validation_folds=None,
+        refit=True,
+        augmenter=None,
+        random_state=0,
+    ):
+        """Train on series ``X``; returns ``(history, best_epoch)``.
 
-        With ``validation_fraction > 0`` the epoch count is the one whose
-        parameters score best on a stratified validation split of ``encoded``
-        (accuracy of label scoring); with ``refit`` a fresh model is then trained
-        on all of ``encoded`` for that many epochs.
+        Parameters
+        ----------
+        X : Series
+            Canonical training series (:func:`vlmtsc.base.check_series`).
+        y : ndarray of int
+            Encoded labels.
+        encode : callable
+            ``encode(X, y) -> [(prefix, example), ...]`` (``y=None``: prefixes only).
+        config : TrainingConfig
+        validation_fraction : float
+            With ``validation_folds=None``: the share of a stratified split whose
+            label-scoring accuracy chooses the epoch; ``0`` trains for
+            ``config.n_epochs`` without validation.
+        validation_folds : int, optional
+            Choose the epoch by stratified k-fold instead: mean validation
+            accuracy per epoch over the k folds (k trainings), then a refit.
+        refit : bool
+            After choosing the epoch count on held-out data, train a fresh model
+            on all of ``X`` for that many epochs (always with k-fold).
+        augmenter : SeriesAugmenter, optional
+            Every epoch shows each case and ``augmenter.n_copies`` fresh varied
+            copies of it; validation cases are never augmented.
+        random_state : int
         """
         y = np.asarray(y)
-        examples = [example for _, example in encoded]
-        if not validation_fraction:
-            result = self._train(examples, config, None, random_state, "fine-tuning")
-            return _phase(result.history, "train"), result.best_epoch
-        fit_index, val_index = stratified_split(y, validation_fraction, random_state)
-        validation = [encoded[i] for i in val_index]
+        # Encoded once: a prefix does not depend on the answer appended to it.
+        encoded = encode(X, y)
 
-        def evaluate(model):
-            return float((self.score(validation).argmax(axis=1) == y[val_index]).mean())
+        def pool(index):
+            fixed = [encoded[i][1] for i in index]
+            if augmenter is None:
+                return (lambda rng: fixed), len(fixed)
 
-        result = self._train(
-            [examples[i] for i in fit_index],
-            config,
-            evaluate,
-            random_state,
-            "fine-tuning",
-        )
-        history = _phase(result.history, "validation")
-        if refit:
-            self._load()
-            again = self._train(
-                examples,
-                replace(config, n_epochs=result.best_epoch),
-                None,
-                random_state,
-                "refitting on all training data",
+            def make_examples(rng):
+                varied, source = augmenter.expand(take_cases(X, index), rng)
+                return fixed + [
+                    example
+                    for _, example in encode(
+                        take_cases(varied, range(len(index), len(source))),
+                        y[index][source[len(index) :]],
+                    )
+                ]
+
+            return make_examples, len(fixed) * (1 + augmenter.n_copies)
+
+        def run(fit_index, val_index, description, settings=config):
+            evaluate = None
+            if val_index is not None:
+                validation = [encoded[i] for i in val_index]
+
+                def evaluate(model):
+                    predicted = self.score(validation).argmax(axis=1)
+                    return float((predicted == y[val_index]).mean())
+
+            return self._train(
+                pool(fit_index), settings, evaluate, random_state, description
             )
-            history += _phase(again.history, "refit")
-        return history, result.best_epoch
+
+        everything = np.arange(len(y))
+        if validation_folds is not None:
+            from sklearn.model_selection import StratifiedKFold
+
+            folds = StratifiedKFold(
+                validation_folds, shuffle=True, random_state=random_state
+            ).split(everything, y)
+            history, curves = [], []
+            for k, (fit_index, val_index) in enumerate(folds, start=1):
+                self._load()
+                # Every fold runs all epochs, so the curves can be averaged.
+                result = run(
+                    fit_index,
+                    val_index,
+                    f"fold {k}/{validation_folds}",
+                    replace(config, patience=None),
+                )
+                history += _phase(result.history, f"fold {k}")
+                curves.append([e["validation_score"] for e in result.history])
+            best_epoch = int(np.argmax(np.mean(curves, axis=0))) + 1
+        elif validation_fraction:
+            fit_index, val_index = stratified_split(
+                y, validation_fraction, random_state
+            )
+            result = run(fit_index, val_index, "fine-tuning")
+            history = _phase(result.history, "validation")
+            best_epoch = result.best_epoch
+            if not refit:
+                return history, best_epoch
+        else:
+            result = run(everything, None, "fine-tuning")
+            return _phase(result.history, "train"), result.best_epoch
+        self._load()
+        again = self._train(
+            pool(everything),
+            replace(config, n_epochs=best_epoch),
+            None,
+            random_state,
+            "refitting on all training data",
+        )
+        return history + _phase(again.history, "refit"), best_epoch
 
 
 FEATURE_SOURCES = ("hidden", "vision")
@@ -409,33 +548,40 @@ def _vision_features(base, prefix: dict[str, Any]):
     return features
 
 
-def embed_prefixes(model, prefixes: list[dict[str, Any]], source: str) -> np.ndarray:
+def embed_prefixes(
+    model, prefixes: list[dict[str, Any]], source: str, *, batch_size: int = 8
+) -> np.ndarray:
     """Mean-pooled features of each encoded prefix (see ``LabelScoringModel.embed``)."""
     import torch
 
     if source not in FEATURE_SOURCES:
         raise ValueError(f"features must be one of {FEATURE_SOURCES}, got {source!r}.")
+    if source == "vision" and "pixel_values" not in prefixes[0]:
+        raise ValueError(
+            "features='vision' needs a vision-language backbone; this one "
+            "reads text only. Use features='hidden'."
+        )
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device
-    rows = []
+    rows: list[Any] = [None] * len(prefixes)
     model.eval()
     with torch.no_grad():
-        for prefix in prefixes:
-            inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
+        for members in batches_of_equal_shape(prefixes, batch_size):
+            inputs = {
+                k: v.to(device)
+                for k, v in collate([prefixes[i] for i in members], 0).items()
+            }
             if source == "vision":
-                if "pixel_values" not in inputs:
-                    raise ValueError(
-                        "features='vision' needs a vision-language backbone; this one "
-                        "reads text only. Use features='hidden'."
-                    )
                 features = _vision_features(base, inputs)
                 if isinstance(features, (list, tuple)):
                     features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
-                vector = features.reshape(-1, features.shape[-1]).float().mean(dim=0)
             else:
-                out = model(**inputs, output_hidden_states=True)
-                vector = out.hidden_states[-1][0].float().mean(dim=0)
-            rows.append(vector.cpu().numpy())
+                features = model(**inputs, output_hidden_states=True).hidden_states[-1]
+            # Equal shapes within the batch: every case owns the same number of
+            # consecutive feature rows (image tokens, or prompt tokens).
+            vectors = features.reshape(len(members), -1, features.shape[-1])
+            for i, vector in zip(members, vectors.float().mean(dim=1), strict=True):
+                rows[i] = vector.cpu().numpy()
     return np.stack(rows)
 
 

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("cosine", "linear", "constant")
+MIXED_PRECISION = ("auto", "bf16", "no")
 
 
 def seed_everything(seed: int) -> None:
@@ -63,6 +64,11 @@ class TrainingConfig:
         Gradient clipping norm.
     patience : int or None
         Stop after this many epochs without a better validation score.
+    mixed_precision : {"auto", "bf16", "no"}
+        bfloat16 autocast of the training steps (accelerate's vocabulary).
+        ``"auto"``: where the hardware runs bf16 matmuls natively (CUDA with
+        bf16; CPUs with AVX512-BF16 or AMX, ~2.7x fp32's matmul rate measured on
+        a Zen 4 core). Weights, optimiser state and inference stay float32.
     """
 
     n_epochs: int = 2
@@ -74,6 +80,7 @@ class TrainingConfig:
     schedule: str = "cosine"
     max_grad_norm: float | None = 1.0
     patience: int | None = None
+    mixed_precision: str = "auto"
 
     def validate(self) -> None:
         for name in ("n_epochs", "batch_size", "gradient_accumulation_steps"):
@@ -92,6 +99,11 @@ class TrainingConfig:
             raise ValueError(
                 f"schedule must be one of {SCHEDULES}, got {self.schedule!r}."
             )
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"mixed_precision must be one of {MIXED_PRECISION}, got "
+                f"{self.mixed_precision!r}."
+            )
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be None or >= 1, got {self.patience!r}.")
 
@@ -105,7 +117,9 @@ class TrainingResult:
     history : list of dict
         Per epoch: ``epoch``, ``loss`` (mean training loss), ``validation_score``
         (if evaluated), ``learning_rate`` (at the epoch's end), ``seconds``,
-        ``tokens`` (training tokens seen).
+        ``tokens`` (training tokens seen), ``flops`` (forward + backward FLOPs,
+        from torch's count of the first step scaled by tokens, or by batches for
+        models without an attention mask).
     best_epoch : int
         Epoch (1-based) whose parameters the model holds at the end: the best
         validation score, or the last epoch without validation.
@@ -134,11 +148,28 @@ def load_trainable_state(model, state: dict[str, Any]) -> None:
             named[name].copy_(value)
 
 
-def _autocast(device_type: str):
+def bf16_is_fast(device_type: str) -> bool:
+    """Whether this device multiplies bfloat16 matrices natively."""
     import torch
 
-    if device_type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        cpu = torch.cpu
+        return any(
+            getattr(cpu, check, lambda: False)()
+            for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        )
+    return False
+
+
+def _autocast(device_type: str, mixed_precision: str):
+    import torch
+
+    if mixed_precision == "bf16" or (
+        mixed_precision == "auto" and bf16_is_fast(device_type)
+    ):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -182,6 +213,7 @@ def train(
     TrainingResult
     """
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
     from tqdm.auto import tqdm
     from transformers import get_scheduler
 
@@ -204,6 +236,7 @@ def train(
         num_training_steps=total_steps,
     )
     result = TrainingResult()
+    unit_flops = None  # per training token (per batch for models without tokens)
     best_score, best_state, stale = -math.inf, None, 0
     progress = tqdm(
         total=n_batches * config.n_epochs,
@@ -213,19 +246,27 @@ def train(
     )
     for epoch in range(1, config.n_epochs + 1):
         model.train()
-        losses, tokens, started = [], 0, time.perf_counter()
+        losses, tokens, units, started = [], 0, 0, time.perf_counter()
         for index, batch in enumerate(batches(rng)):
             batch = {
                 k: v.to(parameters[0].device) if hasattr(v, "to") else v
                 for k, v in batch.items()
             }
-            with _autocast(device_type):
-                loss = model(**batch).loss
-            (loss / config.gradient_accumulation_steps).backward()
-            losses.append(loss.item())
-            tokens += (
+            batch_tokens = (
                 int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
             )
+            # The first step's FLOPs (forward + backward, counted by torch) give
+            # the throughput figure of merit: FLOP/s against the machine's peak.
+            counter = FlopCounterMode(display=False) if unit_flops is None else None
+            with counter or contextlib.nullcontext():
+                with _autocast(device_type, config.mixed_precision):
+                    loss = model(**batch).loss
+                (loss / config.gradient_accumulation_steps).backward()
+            if counter is not None:
+                unit_flops = counter.get_total_flops() / max(batch_tokens, 1)
+            losses.append(loss.item())
+            tokens += batch_tokens
+            units += max(batch_tokens, 1)
             last = index + 1 == n_batches
             if (index + 1) % config.gradient_accumulation_steps == 0 or last:
                 if config.max_grad_norm:
@@ -241,6 +282,7 @@ def train(
             "learning_rate": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
             "tokens": tokens,
+            "flops": unit_flops * units if unit_flops is not None else 0.0,
         }
         if evaluate is not None:
             model.eval()

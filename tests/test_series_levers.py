@@ -1,0 +1,87 @@
+"""Normalisation and augmentation of the series (the small-data levers)."""
+
+import numpy as np
+import pytest
+
+from vlmtsc.training import SeriesAugmenter, normalize_series
+
+
+def _series():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 2, 40)).cumsum(axis=-1)
+    X[:, 1] *= 10  # channel 1 moves ten times more
+    return X
+
+
+def test_per_channel_normalization_gives_each_channel_mean_0_std_1():
+    Z = normalize_series(_series(), "per_channel")
+    np.testing.assert_allclose(Z.mean(axis=-1), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=-1), 1)
+
+
+def test_across_channels_normalization_keeps_relative_amplitudes():
+    X = _series()
+    Z = normalize_series(X, "across_channels")
+    np.testing.assert_allclose(Z.mean(axis=(-2, -1)), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=(-2, -1)), 1)
+    ratio = X[:, 1].std(axis=-1) / X[:, 0].std(axis=-1)
+    np.testing.assert_allclose(Z[:, 1].std(axis=-1) / Z[:, 0].std(axis=-1), ratio)
+
+
+def test_normalization_of_unequal_lengths_and_flat_series():
+    X = [np.ones((1, 5)), np.arange(8.0)[None]]
+    Z = normalize_series(X, "per_channel")
+    assert [z.shape for z in Z] == [(1, 5), (1, 8)]
+    np.testing.assert_array_equal(Z[0], 0)  # flat stays flat, no division by 0
+    assert normalize_series(X, None) is X
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        normalize_series(X, "minmax")
+
+
+def test_augmentation_varies_series_reproducibly_and_keeps_shape():
+    X = _series()
+    augmenter = SeriesAugmenter()
+    first = augmenter.augment(X, np.random.default_rng(0))
+    again = augmenter.augment(X, np.random.default_rng(0))
+    other = augmenter.augment(X, np.random.default_rng(1))
+    assert first.shape == X.shape
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, X) and not np.allclose(first, other)
+    # Mild by default: the variation is small against the series' own spread.
+    assert np.abs(first - X).mean() < 0.5 * X.std()
+
+
+def test_each_augmentation_can_be_switched_off():
+    X = _series()
+    rng = np.random.default_rng(0)
+    off = SeriesAugmenter(jitter=0, scaling=0, window_slice=1)
+    np.testing.assert_array_equal(off.augment(X, rng), X)
+    scaled = SeriesAugmenter(jitter=0, window_slice=1, scaling=0.2).augment(X, rng)
+    factors = scaled / X  # one factor per channel, constant over time
+    np.testing.assert_allclose(factors, factors[..., :1] * np.ones_like(factors))
+    sliced = SeriesAugmenter(jitter=0, scaling=0, window_slice=0.5).augment(X, rng)
+    # A stretched half-window: its range lies within the original's range.
+    assert (sliced.max(axis=-1) <= X.max(axis=-1) + 1e-9).all()
+    assert (sliced.min(axis=-1) >= X.min(axis=-1) - 1e-9).all()
+
+
+def test_expand_puts_originals_first_and_returns_sources():
+    X = [np.arange(6.0)[None], np.arange(9.0)[None]]
+    expanded, source = SeriesAugmenter(n_copies=2).expand(X, np.random.default_rng(0))
+    assert len(expanded) == 6
+    assert source.tolist() == [0, 1, 0, 1, 0, 1]
+    assert [x.shape[1] for x in expanded] == [6, 9] * 3
+    np.testing.assert_array_equal(expanded[1], X[1])
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"jitter": -1}, "jitter must be a number >= 0"),
+        ({"window_slice": 0}, r"window_slice must be in \(0, 1\]"),
+        ({"n_copies": 0}, "n_copies must be a positive integer"),
+    ],
+)
+def test_bad_augmentation_settings(params, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        SeriesAugmenter(**params).augment(_series(), np.random.default_rng(0))

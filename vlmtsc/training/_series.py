@@ -1,0 +1,170 @@
+"""Small-data levers on the series themselves: normalisation and augmentation.
+
+UCR training sets hold 20-300 series, so a fine-tuned backbone sees each one a
+handful of times and overfits. Fresh, label-preserving variations of the series
+each epoch (jitter, scaling, window slicing; Le Guennec et al. 2016; Um et al.
+2017) and a consistent scale across channels are the cheap remedies. Both work
+on canonical series (a 3D array or a list of 2D arrays, see
+:func:`vlmtsc.base.check_series`) before rendering or prompting, so every
+estimator and every renderer gets them the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from vlmtsc.base import Series
+
+__all__ = ["NORMALIZATIONS", "SeriesAugmenter", "normalize_series"]
+
+NORMALIZATIONS = (None, "per_channel", "across_channels")
+
+
+def normalize_series(X: Series, method: str | None) -> Series:
+    """Z-normalise every series.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D arrays
+    method : {None, "per_channel", "across_channels"}
+        ``"per_channel"``: each channel of each series to mean 0, std 1 (shapes
+        only; the channels' relative scales are lost). ``"across_channels"``: one
+        mean and std per series over all its channels, so a channel that moves
+        ten times more than another still does after normalisation. ``None``
+        returns ``X`` unchanged (renderers then scale as they do by default).
+
+    Returns
+    -------
+    Series of the same structure as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[[0.0, 2.0], [0.0, 20.0]]])
+    >>> normalize_series(X, "across_channels").round(2).tolist()
+    [[[-0.6, -0.39], [-0.6, 1.6]]]
+    """
+    if method not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
+        )
+    if method is None:
+        return X
+    axis = -1 if method == "per_channel" else (-2, -1)
+
+    def scale(x):
+        mean = x.mean(axis=axis, keepdims=True)
+        std = x.std(axis=axis, keepdims=True)
+        # A flat series stays flat (at 0) instead of dividing by zero.
+        return (x - mean) / np.where(std > 0, std, 1.0)
+
+    if isinstance(X, np.ndarray):
+        return scale(X)
+    return [scale(x) for x in X]
+
+
+class SeriesAugmenter(BaseEstimator):
+    """Random, label-preserving variations of time series for training.
+
+    With ``augmentation=SeriesAugmenter()`` an estimator shows, in every epoch,
+    each training series once as it is and ``n_copies`` times freshly varied
+    (a linear-probe head, which trains once, gets ``n_copies`` varied copies).
+    Validation and prediction never see augmented series.
+
+    Parameters
+    ----------
+    jitter : float, default=0.03
+        Gaussian noise with this standard deviation relative to each channel's
+        standard deviation; ``0`` disables it.
+    scaling : float, default=0.1
+        Each channel multiplied by a factor drawn from N(1, scaling); ``0``
+        disables it.
+    window_slice : float, default=0.9
+        A random window covering this fraction of the series, stretched back to
+        the full length by linear interpolation; ``1`` disables it.
+    n_copies : int, default=1
+        Varied copies of each series per epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vlmtsc.training import SeriesAugmenter
+    >>> X = np.sin(np.linspace(0, 6, 50))[None, None, :]
+    >>> varied = SeriesAugmenter().augment(X, np.random.default_rng(0))
+    >>> varied.shape, bool(np.allclose(varied, X))
+    ((1, 1, 50), False)
+    """
+
+    def __init__(self, jitter=0.03, scaling=0.1, window_slice=0.9, n_copies=1):
+        self.jitter = jitter
+        self.scaling = scaling
+        self.window_slice = window_slice
+        self.n_copies = n_copies
+
+    def _validate(self) -> None:
+        for name in ("jitter", "scaling"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not (isinstance(self.window_slice, (int, float))):
+            raise ValueError(
+                f"window_slice must be in (0, 1], got {self.window_slice!r}."
+            )
+        if not 0 < self.window_slice <= 1:
+            raise ValueError(
+                f"window_slice must be in (0, 1], got {self.window_slice!r}."
+            )
+        if not isinstance(self.n_copies, (int, np.integer)) or self.n_copies < 1:
+            raise ValueError(
+                f"n_copies must be a positive integer, got {self.n_copies!r}."
+            )
+
+    def _augment_one(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_channels, length = x.shape
+        if self.window_slice < 1 and length > 2:
+            width = max(2, round(self.window_slice * length))
+            start = rng.integers(0, length - width + 1)
+            source = np.linspace(start, start + width - 1, length)
+            positions = np.arange(length)
+            x = np.stack([np.interp(source, positions, channel) for channel in x])
+        if self.scaling:
+            x = x * rng.normal(1.0, self.scaling, size=(n_channels, 1))
+        if self.jitter:
+            std = x.std(axis=1, keepdims=True)
+            x = x + rng.normal(size=x.shape) * self.jitter * std
+        return x
+
+    def augment(self, X: Series, rng: np.random.Generator) -> Series:
+        """One varied copy of every series in ``X`` (same structure as ``X``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D arrays
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        Series
+        """
+        self._validate()
+        varied = [self._augment_one(np.asarray(x, dtype=float), rng) for x in X]
+        return np.stack(varied) if isinstance(X, np.ndarray) else varied
+
+    def expand(self, X: Series, rng: np.random.Generator) -> tuple[Series, np.ndarray]:
+        """``X`` followed by ``n_copies`` varied copies; and each row's source index.
+
+        Returns
+        -------
+        X_expanded : Series
+            ``(1 + n_copies) * n_cases`` series, the originals first.
+        source : ndarray of int
+            Index into ``X`` of every returned series (to repeat labels).
+        """
+        self._validate()
+        n_cases = len(X)
+        parts = [X] + [self.augment(X, rng) for _ in range(self.n_copies)]
+        source = np.tile(np.arange(n_cases), 1 + self.n_copies)
+        if isinstance(X, np.ndarray):
+            return np.concatenate(parts), source
+        return [x for part in parts for x in part], source

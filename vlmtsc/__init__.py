@@ -10,6 +10,7 @@ is built. The public subpackages are
 - :mod:`vlmtsc.datasets`   bundled UCR/UEA data and readers for user files
 - :mod:`vlmtsc.renderers`  series -> images (line plots, GAF, MTF, recurrence plots)
 - :mod:`vlmtsc.prompts`    numeric serialisation, statistics, token budgets
+- :mod:`vlmtsc.tokenizers` VQ-VAE tokens of series for language models
 - :mod:`vlmtsc.training`   the train loop, label scoring, augmentation
 - :mod:`vlmtsc.ensemble`   soft-voting ensembles over seeds or renderers
 """

@@ -23,6 +23,15 @@ TEST_PARAMS: dict[str, dict] = {
     "MarkovTransitionFieldRenderer": {"image_size": 16},
     "RecurrencePlotRenderer": {"image_size": 16},
     "VLMFeatureExtractor": {"backbone": "tiny-llava", "verbose": 0},
+    "VQTokenizer": {
+        "patch_length": 2,
+        "codebook_size": 8,
+        "embedding_dim": 4,
+        "hidden_size": 4,
+        "n_blocks": 1,
+        "n_epochs": 1,
+        "verbose": 0,
+    },
     "VLMTimeSeriesClassifier": {
         "backbone": "tiny-llava",
         "n_epochs": 1,

@@ -27,6 +27,7 @@ from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
     normalize_series,
+    series_stats,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "normalize_series",
     "score_labels",
     "seed_everything",
+    "series_stats",
     "stratified_split",
     "train",
     "training_example",

@@ -16,9 +16,42 @@ from sklearn.base import BaseEstimator
 
 from vlmtsc.base import Series
 
-__all__ = ["NORMALIZATIONS", "SeriesAugmenter", "normalize_series"]
+__all__ = ["NORMALIZATIONS", "SeriesAugmenter", "normalize_series", "series_stats"]
 
 NORMALIZATIONS = (None, "per_channel", "across_channels")
+
+
+def series_stats(X: Series, method: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per case and channel, the shift and scale that :func:`normalize_series` removes.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D arrays
+    method : {None, "per_channel", "across_channels"}
+        See :func:`normalize_series`.
+
+    Returns
+    -------
+    loc, scale : ndarray of shape (n_cases, n_channels)
+        ``scale`` is 1 where a series (or channel) is flat, so it only shifts.
+    """
+    if method not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
+        )
+    n_channels = X[0].shape[0] if len(X) else 0
+    if method is None:
+        return np.zeros((len(X), n_channels)), np.ones((len(X), n_channels))
+    loc = np.empty((len(X), n_channels))
+    scale = np.empty((len(X), n_channels))
+    for i, x in enumerate(X):
+        if method == "per_channel":
+            loc[i], scale[i] = x.mean(axis=1), x.std(axis=1)
+        else:
+            loc[i], scale[i] = x.mean(), x.std()
+    # A flat series stays flat (at 0) instead of dividing by zero.
+    scale[scale < 1e-8] = 1.0
+    return loc, scale
 
 
 def normalize_series(X: Series, method: str | None) -> Series:
@@ -43,25 +76,16 @@ def normalize_series(X: Series, method: str | None) -> Series:
     >>> import numpy as np
     >>> X = np.array([[[0.0, 2.0], [0.0, 20.0]]])
     >>> normalize_series(X, "across_channels").round(2).tolist()
-    [[[-0.6, -0.39], [-0.6, 1.6]]]
+    [[[-0.65, -0.42], [-0.65, 1.72]]]
     """
-    if method not in NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
-        )
+    loc, scale = series_stats(X, method)
     if method is None:
         return X
-    axis = -1 if method == "per_channel" else (-2, -1)
-
-    def scale(x):
-        mean = x.mean(axis=axis, keepdims=True)
-        std = x.std(axis=axis, keepdims=True)
-        # A flat series stays flat (at 0) instead of dividing by zero.
-        return (x - mean) / np.where(std > 0, std, 1.0)
-
     if isinstance(X, np.ndarray):
-        return scale(X)
-    return [scale(x) for x in X]
+        return (X - loc[..., None]) / scale[..., None]
+    return [
+        (x - m[:, None]) / s[:, None] for x, m, s in zip(X, loc, scale, strict=True)
+    ]
 
 
 class SeriesAugmenter(BaseEstimator):

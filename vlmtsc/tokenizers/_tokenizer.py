@@ -1,0 +1,736 @@
+"""VQTokenizer: time series -> discrete tokens with a VQ-VAE (seeds 000 and 002)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from vlmtsc.base import check_series, n_channels_of, series_lengths
+from vlmtsc.training._series import series_stats
+
+__all__ = ["NORMALIZATIONS", "VQTokenizer"]
+
+NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
+_INFERENCE_BATCH = 256
+_MIN_SCALE = 1e-8
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class VQTokenizer(TransformerMixin, BaseEstimator):
+    """Turn time series into sequences of discrete tokens with a VQ-VAE.
+
+    The tokenizer of InstructTime (seed 000), which CrossTimeNet (seed 002)
+    shares: a TCN encoder maps every patch of ``patch_length`` timepoints,
+    spanning all channels, to one vector; an EMA codebook of ``codebook_size``
+    codes replaces it by the nearest code, whose index is the token; a TCN
+    decoder reconstructs the series from the codes. The network is trained
+    without labels to reconstruct the (normalised) series, and the epoch with the
+    lowest reconstruction error on a random validation split of the training
+    data is kept (seed 000 chose its checkpoint on the test set).
+
+    Series whose length is not ``patch_length + k * stride`` are padded at the
+    end by repeating their last value, so no timepoint is dropped; the padding is
+    excluded from the training loss and :meth:`reconstruct` cuts it off again. A
+    series shorter than one patch is padded the same way, with a warning.
+    Convolutions are causal, so a series gets the same tokens alone or in a
+    batch.
+
+    Parameters
+    ----------
+    patch_length : int, default=8
+        Timepoints per token. A series of length ``n`` gives
+        :meth:`n_tokens` ``(n)`` tokens.
+    codebook_size : int, default=128
+        Number of codes (the vocabulary size).
+    embedding_dim : int, default=64
+        Size of a code vector.
+    stride : int, optional
+        Step between patch starts, ``1 <= stride <= patch_length``; default
+        ``patch_length`` (non-overlapping patches). A smaller stride gives
+        overlapping patches and more tokens.
+    normalization : {"per_channel", "across_channels", "global", None}, \
+default="per_channel"
+        How series are scaled before tokenizing (the vocabulary of
+        :func:`vlmtsc.training.normalize_series`). ``"per_channel"``: z-normalise
+        every channel of every case on its own (shape only).
+        ``"across_channels"``: one mean and standard deviation per case over all
+        its channels (keeps the channels' relative amplitudes). ``"global"``:
+        per-channel mean and standard deviation of the whole training set
+        (``loc_``, ``scale_``; keeps amplitude differences between cases).
+        ``None``: raw values.
+    hidden_size : int, default=64
+        Channels of the encoder and decoder TCNs.
+    n_blocks : int, default=8
+        Residual blocks (two causal dilated convolutions each) in the encoder
+        and in the decoder.
+    dropout : float, default=0.1
+    decay : float, default=0.9
+        EMA decay of the codebook: each update averages over about
+        ``1 / (1 - decay)`` batches. Seed 000 used 0.99 on datasets of
+        thousands of series; on UCR-sized training sets (a few batches per
+        epoch) 0.99 moves the codes too slowly (GunPoint: validation MSE 0.027
+        and 21% of 128 codes used, against 0.008 and 100% with 0.9).
+    commitment_weight : float, default=0.25
+        Weight of the commitment loss.
+    dead_code_threshold : float, default=1.0
+        Codes whose moving-average usage drops below this many vectors per batch
+        are re-seeded from the batch's encoder outputs; ``0`` disables it.
+    n_epochs : int, default=60
+        Training epochs; ``0`` keeps the untrained network (with a codebook
+        seeded from encoder outputs), a baseline.
+    batch_size : int, default=32
+    learning_rate : float, default=5e-4
+        Peak AdamW learning rate (warm-up then cosine decay).
+    validation_fraction : float, default=0.1
+        Random share of the training series used to choose the epoch and to
+        measure ``reconstruction_error_``; ``0`` keeps the last epoch and
+        measures on the training series.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the split and the shuffling; an int makes CPU
+        runs reproducible.
+    device : str, default="auto"
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+    verbose : int, default=1
+        ``0`` silences the progress bar.
+
+    Attributes
+    ----------
+    model_ : VQVAE
+        The trained torch module (see :mod:`vlmtsc.tokenizers`).
+    codebook_ : ndarray of shape (codebook_size, embedding_dim)
+        The code vectors; row ``i`` is the embedding of token ``i``.
+    n_channels_ : int
+    n_timepoints_ : int or None
+        Training length, ``None`` if the training series had unequal lengths.
+    loc_, scale_ : ndarray of shape (n_channels,) or None
+        Training-set statistics for ``normalization="global"``.
+    reconstruction_error_ : float
+        Mean squared reconstruction error, in normalised units, on the
+        validation split (on the training series if there is none).
+    code_counts_ : ndarray of shape (codebook_size,)
+        How often each token occurs in the tokens of the training series.
+    codebook_usage_ : float
+        Fraction of the codes that occur at least once in the training series.
+    history_ : list of dict
+        Per epoch: ``loss``, ``validation_score`` (minus the validation MSE),
+        ``validation_mse``, ``learning_rate``, ``seconds``.
+    best_epoch_ : int
+        Epoch whose weights and codebook are kept (0 for ``n_epochs=0``).
+    device_ : str
+
+    See Also
+    --------
+    plot_reconstruction, plot_token_usage : The seed's Figures 4 and 5.
+
+    References
+    ----------
+    .. [1] Cheng et al., "InstructTime: Advancing Time Series Classification with
+       Multimodal Language Modeling", WSDM 2025 (seed 000).
+    .. [2] Cheng et al., "Learning Transferable Time Series Classifier with
+       Cross-Domain Pre-training from Language Model", 2024 (seed 002).
+
+    Examples
+    --------
+    >>> from vlmtsc.datasets import load_dataset
+    >>> from vlmtsc.tokenizers import VQTokenizer
+    >>> X, _ = load_dataset("GunPoint")
+    >>> tokenizer = VQTokenizer(patch_length=16, codebook_size=16, hidden_size=8,
+    ...     n_blocks=1, n_epochs=2, random_state=0, verbose=0).fit(X[:20])
+    >>> tokens = tokenizer.transform(X[:3])
+    >>> tokens.shape, tokenizer.n_tokens(150)
+    ((3, 10), 10)
+    >>> bool(tokens.min() >= 0 and tokens.max() < 16)
+    True
+    >>> tokenizer.reconstruct(X[:3]).shape
+    (3, 1, 150)
+    """
+
+    def __init__(
+        self,
+        patch_length=8,
+        codebook_size=128,
+        embedding_dim=64,
+        stride=None,
+        normalization="per_channel",
+        hidden_size=64,
+        n_blocks=8,
+        dropout=0.1,
+        decay=0.9,
+        commitment_weight=0.25,
+        dead_code_threshold=1.0,
+        n_epochs=60,
+        batch_size=32,
+        learning_rate=5e-4,
+        validation_fraction=0.1,
+        random_state=None,
+        device="auto",
+        verbose=1,
+    ):
+        self.patch_length = patch_length
+        self.codebook_size = codebook_size
+        self.embedding_dim = embedding_dim
+        self.stride = stride
+        self.normalization = normalization
+        self.hidden_size = hidden_size
+        self.n_blocks = n_blocks
+        self.dropout = dropout
+        self.decay = decay
+        self.commitment_weight = commitment_weight
+        self.dead_code_threshold = dead_code_threshold
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = []  # tokens are integers
+        return tags
+
+    # ------------------------------------------------------------------ params
+
+    def _validate_params(self) -> None:
+        positive = {
+            "patch_length": self.patch_length,
+            "codebook_size": self.codebook_size,
+            "embedding_dim": self.embedding_dim,
+            "hidden_size": self.hidden_size,
+            "batch_size": self.batch_size,
+        }
+        for name, value in positive.items():
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        for name in ("n_blocks", "n_epochs"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(
+                    f"{name} must be a non-negative integer, got {value!r}."
+                )
+        if self.stride is not None and (
+            not _is_int(self.stride) or not 1 <= self.stride <= self.patch_length
+        ):
+            raise ValueError(
+                f"stride must be None or an integer in [1, patch_length="
+                f"{self.patch_length}], got {self.stride!r}; a stride larger than "
+                "the patch would skip timepoints."
+            )
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got "
+                f"{self.normalization!r}."
+            )
+        ranges = {
+            "dropout": (self.dropout, 0, 1, "[0, 1)"),
+            "decay": (self.decay, 0, 1, "[0, 1)"),
+            "validation_fraction": (self.validation_fraction, 0, 1, "[0, 1)"),
+        }
+        for name, (value, low, high, text) in ranges.items():
+            if not isinstance(value, numbers.Real) or not low <= value < high:
+                raise ValueError(f"{name} must be a number in {text}, got {value!r}.")
+        for name in ("commitment_weight", "dead_code_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not isinstance(self.learning_rate, numbers.Real) or not (
+            self.learning_rate > 0
+        ):
+            raise ValueError(
+                f"learning_rate must be positive, got {self.learning_rate!r}."
+            )
+        if not isinstance(self.device, str):
+            raise ValueError(
+                f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}."
+            )
+
+    @property
+    def _stride(self) -> int:
+        return self.patch_length if self.stride is None else self.stride
+
+    def n_tokens(self, length):
+        """Number of tokens of a series of ``length`` timepoints.
+
+        ``1`` for a series up to one patch long, otherwise
+        ``ceil((length - patch_length) / stride) + 1``. Needs no fitting.
+
+        Parameters
+        ----------
+        length : int or array-like of int
+
+        Returns
+        -------
+        int or ndarray of int
+        """
+        self._validate_params()
+        lengths = np.asarray(length)
+        if lengths.dtype.kind not in "iu" or (lengths < 1).any():
+            raise ValueError(f"length must be a positive integer, got {length!r}.")
+        extra = np.maximum(lengths - self.patch_length, 0)
+        counts = -(-extra // self._stride) + 1
+        return int(counts) if counts.ndim == 0 else counts.astype(np.int64)
+
+    def padded_length(self, length):
+        """Length a series is edge-padded to before tokenizing (and decoded to).
+
+        Parameters
+        ----------
+        length : int or array-like of int
+
+        Returns
+        -------
+        int or ndarray of int
+        """
+        return (self.n_tokens(length) - 1) * self._stride + self.patch_length
+
+    # ----------------------------------------------------------- normalisation
+
+    def normalization_stats(self, X):
+        """The shift and scale that :meth:`transform` removes from each case.
+
+        ``transform`` tokenizes ``(X - loc) / scale``; pass these to
+        :meth:`inverse_transform` to get reconstructions in the original units.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+
+        Returns
+        -------
+        loc, scale : ndarray of shape (n_cases, n_channels)
+        """
+        X = self._check_transform_X(X)
+        return self._stats(X)
+
+    def _stats(self, X):
+        n_cases, n_channels = len(X), n_channels_of(X)
+        if self.normalization == "global":
+            return (
+                np.broadcast_to(self.loc_, (n_cases, n_channels)).copy(),
+                np.broadcast_to(self.scale_, (n_cases, n_channels)).copy(),
+            )
+        return series_stats(X, self.normalization)
+
+    def _normalize(self, X):
+        """Normalised, edge-padded cases and their original lengths."""
+        loc, scale = self._stats(X)
+        lengths = series_lengths(X)
+        short = lengths < self.patch_length
+        if short.any():
+            warnings.warn(
+                f"{int(short.sum())} of {len(X)} series are shorter than "
+                f"patch_length={self.patch_length} (shortest: {lengths.min()}); "
+                f"they were padded to one patch by repeating their last value.",
+                UserWarning,
+                stacklevel=3,
+            )
+        padded = self.padded_length(lengths)
+        cases = []
+        for x, shift, factor, n in zip(X, loc, scale, padded, strict=True):
+            x = (x - shift[:, None]) / factor[:, None]
+            cases.append(np.pad(x, ((0, 0), (0, n - x.shape[1])), mode="edge"))
+        return cases, lengths
+
+    # --------------------------------------------------------------------- fit
+
+    def _check_transform_X(self, X):
+        check_is_fitted(self)
+        X = check_series(X, estimator_name=type(self).__name__)
+        if n_channels_of(X) != self.n_channels_:
+            raise ValueError(
+                f"X has {n_channels_of(X)} channels, but {type(self).__name__} was "
+                f"fitted on series with {self.n_channels_} channels; pass series "
+                "with the same channels as in fit."
+            )
+        return X
+
+    def fit(self, X, y=None):
+        """Train the VQ-VAE to reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Training series: 2D ``(n_cases, n_timepoints)``, 3D ``(n_cases,
+            n_channels, n_timepoints)``, or a list of 2D ``(n_channels,
+            n_timepoints_i)`` arrays of unequal length.
+        y : ignored
+            The tokenizer learns without labels.
+
+        Returns
+        -------
+        self
+        """
+        import torch
+
+        from vlmtsc.tokenizers._modules import VQVAE
+        from vlmtsc.training import TrainingConfig, seed_everything, train
+
+        self._validate_params()
+        name = type(self).__name__
+        X = check_series(X, estimator_name=name)
+        n_cases = len(X)
+        if self.validation_fraction > 0 and n_cases < 2:
+            raise ValueError(
+                f"{name} got 1 sample; a validation split (validation_fraction="
+                f"{self.validation_fraction}) needs at least 2 series. Pass more "
+                "series or set validation_fraction=0."
+            )
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.device_ = _resolve_device(self.device)
+        self.n_channels_ = n_channels_of(X)
+        lengths = series_lengths(X)
+        self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
+        self.loc_ = self.scale_ = None
+        if self.normalization == "global":
+            values = np.concatenate([x for x in X], axis=1)  # (n_channels, total)
+            self.loc_ = values.mean(axis=1)
+            self.scale_ = values.std(axis=1)
+            self.scale_[self.scale_ < _MIN_SCALE] = 1.0
+
+        cases, lengths = self._normalize(X)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n_cases)
+        n_val = 0
+        if self.validation_fraction > 0:
+            n_val = min(max(1, round(self.validation_fraction * n_cases)), n_cases - 1)
+        val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
+        self._validation_index = val_index
+
+        seed_everything(seed)
+        model = VQVAE(
+            self.n_channels_,
+            self.patch_length,
+            self._stride,
+            self.codebook_size,
+            self.embedding_dim,
+            hidden_size=self.hidden_size,
+            n_blocks=self.n_blocks,
+            dropout=self.dropout,
+            decay=self.decay,
+            commitment_weight=self.commitment_weight,
+            dead_code_threshold=self.dead_code_threshold,
+        ).to(self.device_)
+        model.eval()
+        device = self.device_
+
+        def collate(index):
+            return _collate([cases[i] for i in index], lengths[index], device)
+
+        # Data-dependent codebook start: random encoder outputs of training data.
+        with torch.no_grad():
+            first = rng.permutation(train_index)[: max(self.batch_size, 256)]
+            x, mask = collate(first)
+            vectors = model.encode(x)
+            valid = _token_mask(mask, self.patch_length, self._stride)
+            model.quantizer.init_codebook(vectors[valid])
+
+        eval_index = val_index if n_val else train_index
+
+        def mse(model) -> float:
+            total, count = 0.0, 0.0
+            for start in range(0, len(eval_index), _INFERENCE_BATCH):
+                x, mask = collate(eval_index[start : start + _INFERENCE_BATCH])
+                output = model(x, mask)
+                n = float(mask.sum()) * x.shape[1]
+                total += float(output.reconstruction_loss) * n
+                count += n
+            return total / count
+
+        # The codebook lives in buffers that train()'s checkpoint of trainable
+        # parameters does not hold: keep a full copy of the best epoch here, so
+        # the restored encoder and codebook belong together.
+        best = {"mse": math.inf, "state": None, "epoch": 0, "calls": 0}
+
+        def evaluate(model) -> float:
+            # Same rule as train(): the first epoch with the best score wins.
+            error = mse(model)
+            best["calls"] += 1
+            if error < best["mse"]:
+                state = copy.deepcopy(model.state_dict())
+                best.update(mse=error, state=state, epoch=best["calls"])
+            return -error
+
+        def batches(batch_rng):
+            shuffled = batch_rng.permutation(train_index)
+            for start in range(0, len(shuffled), self.batch_size):
+                x, mask = collate(shuffled[start : start + self.batch_size])
+                yield {"x": x, "mask": mask}
+
+        history = []
+        if self.n_epochs > 0:
+            config = TrainingConfig(
+                n_epochs=self.n_epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+            )
+            result = train(
+                model,
+                batches,
+                math.ceil(len(train_index) / self.batch_size),
+                config,
+                evaluate=evaluate if n_val else None,
+                random_state=seed,
+                verbose=self.verbose,
+                description="VQ tokenizer",
+            )
+            history = result.history
+            for entry in history:
+                if "validation_score" in entry:
+                    entry["validation_mse"] = -entry["validation_score"]
+            if best["state"] is not None:
+                model.load_state_dict(best["state"])
+            self.best_epoch_ = best["epoch"] if n_val else result.best_epoch
+        else:
+            self.best_epoch_ = 0
+        model.eval()
+        self.model_ = model
+        self.history_ = history
+        with torch.no_grad():
+            self.reconstruction_error_ = float(
+                best["mse"] if best["state"] is not None else mse(model)
+            )
+        self.codebook_ = model.quantizer.embed.detach().cpu().numpy().copy()
+        tokens = self._tokenize(cases, lengths)
+        self.code_counts_ = np.bincount(
+            np.concatenate(tokens), minlength=self.codebook_size
+        ).astype(np.int64)
+        self.codebook_usage_ = float((self.code_counts_ > 0).mean())
+        return self
+
+    # --------------------------------------------------------------- transform
+
+    def _tokenize(self, cases, lengths) -> list[np.ndarray]:
+        """Token ids of normalised padded ``cases``, batched by padded length."""
+        import torch
+
+        n_tokens = self.n_tokens(lengths)
+        tokens: list[np.ndarray] = [None] * len(cases)
+        # Causal convolutions: padding a batch to its longest case changes no
+        # token of the shorter ones, so cases of any lengths can share a batch.
+        order = np.argsort(n_tokens, kind="stable")
+        with torch.no_grad():
+            for start in range(0, len(order), _INFERENCE_BATCH):
+                index = order[start : start + _INFERENCE_BATCH]
+                x, _ = _collate([cases[i] for i in index], lengths[index], self.device_)
+                ids = self.model_.tokenize(x).cpu().numpy().astype(np.int64)
+                for row, i in enumerate(index):
+                    tokens[i] = ids[row, : n_tokens[i]]
+        return tokens
+
+    def transform(self, X):
+        """Token ids of every series.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels seen in fit, of any length.
+
+        Returns
+        -------
+        tokens : ndarray of shape (n_cases, n_tokens) or list of ndarray
+            Integers in ``[0, codebook_size)``; for a list of series of unequal
+            lengths, a list of 1D arrays of ``n_tokens(length_i)`` ids.
+        """
+        X = self._check_transform_X(X)
+        cases, lengths = self._normalize(X)
+        tokens = self._tokenize(cases, lengths)
+        if isinstance(X, np.ndarray):
+            return np.stack(tokens)
+        return tokens
+
+    def inverse_transform(self, X, lengths=None, loc=None, scale=None):
+        """Decode token ids back into series.
+
+        Parameters
+        ----------
+        X : array-like of int of shape (n_cases, n_tokens) or list of 1D arrays
+            Token ids, as returned by :meth:`transform`.
+        lengths : int or array-like of shape (n_cases,), optional
+            Original lengths, to cut the end padding off; default: keep the
+            padded length ``padded_length`` of each case.
+        loc, scale : array-like broadcastable to (n_cases, n_channels), optional
+            Statistics from :meth:`normalization_stats`. Default: the fitted
+            ``loc_`` and ``scale_`` for ``normalization="global"`` (original
+            units) and none for ``None``; for ``"per_channel"`` and
+            ``"across_channels"`` the series then come back **z-normalised**, since the
+            tokens do not carry the scale of each case.
+
+        Returns
+        -------
+        X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of ndarray
+            A list of 2D arrays when the cases have different lengths.
+        """
+        import torch
+
+        check_is_fitted(self)
+        token_lists = _check_tokens(X, self.codebook_size)
+        n_cases = len(token_lists)
+        counts = np.array([len(t) for t in token_lists])
+        padded = (counts - 1) * self._stride + self.patch_length
+        if lengths is None:
+            lengths = padded
+        else:
+            lengths = np.broadcast_to(np.asarray(lengths), (n_cases,))
+            if lengths.dtype.kind not in "iu" or (lengths < 1).any():
+                raise ValueError("lengths must be positive integers.")
+            if (self.n_tokens(lengths) != counts).any():
+                raise ValueError(
+                    "lengths do not match the number of tokens: a series of length "
+                    "n has n_tokens(n) tokens."
+                )
+        if loc is None and scale is None and self.normalization == "global":
+            loc, scale = self.loc_, self.scale_
+        shape = (n_cases, self.n_channels_)
+        loc = np.broadcast_to(np.zeros(1) if loc is None else np.asarray(loc), shape)
+        scale = np.broadcast_to(
+            np.ones(1) if scale is None else np.asarray(scale), shape
+        )
+        series = [None] * n_cases
+        order = np.argsort(counts, kind="stable")
+        with torch.no_grad():
+            for start in range(0, n_cases, _INFERENCE_BATCH):
+                index = order[start : start + _INFERENCE_BATCH]
+                width = counts[index].max()
+                ids = np.stack(
+                    [
+                        np.pad(token_lists[i], (0, width - counts[i]), "edge")
+                        for i in index
+                    ]
+                )
+                decoded = self.model_.decode(torch.as_tensor(ids, device=self.device_))
+                decoded = decoded.float().cpu().numpy().astype(np.float64)
+                for row, i in enumerate(index):
+                    x = decoded[row, :, : lengths[i]]
+                    series[i] = x * scale[i][:, None] + loc[i][:, None]
+        if len(set(int(n) for n in lengths)) == 1:
+            return np.stack(series)
+        return series
+
+    def reconstruct(self, X):
+        """Tokenize and decode ``X``, in its original units and lengths.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_channels, n_timepoints) or list of ndarray
+            The same form as the validated ``X``.
+        """
+        X = self._check_transform_X(X)
+        loc, scale = self._stats(X)
+        cases, lengths = self._normalize(X)
+        return self.inverse_transform(
+            self._tokenize(cases, lengths), lengths=lengths, loc=loc, scale=scale
+        )
+
+    # ------------------------------------------------------------------- plots
+
+    def plot_reconstruction(self, X, index=0, ax=None):
+        """Overlay a series and its reconstruction (seed 000, Figure 4).
+
+        See :func:`vlmtsc.tokenizers.plot_reconstruction`.
+        """
+        from vlmtsc.tokenizers._plots import plot_reconstruction
+
+        return plot_reconstruction(self, X, index=index, ax=ax)
+
+    def plot_token_usage(self, X, y, ax=None):
+        """Heatmap of token frequencies per class (seed 000, Figure 5).
+
+        See :func:`vlmtsc.tokenizers.plot_token_usage`.
+        """
+        from vlmtsc.tokenizers._plots import plot_token_usage
+
+        return plot_token_usage(self, X, y, ax=ax)
+
+
+def _collate(cases, lengths, device):
+    """Stack padded cases into ``(batch, n_channels, n_timepoints)`` + mask.
+
+    Cases shorter than the longest are edge-padded further; the mask marks the
+    original timepoints (not the padding) with 1.
+    """
+    import torch
+
+    width = max(c.shape[1] for c in cases)
+    x = np.stack(
+        [np.pad(c, ((0, 0), (0, width - c.shape[1])), mode="edge") for c in cases]
+    )
+    mask = (np.arange(width)[None, :] < np.asarray(lengths)[:, None]).astype(np.float32)
+    return (
+        torch.as_tensor(x, dtype=torch.float32, device=device),
+        torch.as_tensor(mask, device=device),
+    )
+
+
+def _token_mask(mask, patch_length, stride):
+    """Which token positions of a collated batch start inside the real series."""
+    import torch
+
+    n_tokens = (mask.shape[1] - patch_length) // stride + 1
+    starts = torch.arange(n_tokens, device=mask.device) * stride
+    return mask[:, starts] > 0
+
+
+def _check_tokens(X, codebook_size) -> list[np.ndarray]:
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected token ids of shape (n_cases, n_tokens), got shape "
+                f"{X.shape}; pass the output of transform."
+            )
+        rows = list(X)
+    elif isinstance(X, (list, tuple, np.ndarray)):
+        rows = [np.asarray(t) for t in X]
+    else:
+        raise TypeError(
+            f"Expected token ids (an array or a list of arrays), got "
+            f"{type(X).__name__}."
+        )
+    if not rows:
+        raise ValueError("Got no token sequences to decode.")
+    checked = []
+    for i, row in enumerate(rows):
+        row = np.asarray(row)
+        if row.ndim != 1 or row.size == 0:
+            raise ValueError(
+                f"Token sequence {i} must be a non-empty 1D array, got shape "
+                f"{row.shape}."
+            )
+        if row.dtype.kind not in "iu":
+            if row.dtype.kind == "f" and np.array_equal(row, np.round(row)):
+                row = row.astype(np.int64)
+            else:
+                raise TypeError(
+                    f"Token ids must be integers, got dtype {row.dtype} in sequence "
+                    f"{i}."
+                )
+        if row.min() < 0 or row.max() >= codebook_size:
+            raise ValueError(
+                f"Token ids must be in [0, {codebook_size}), got values from "
+                f"{row.min()} to {row.max()} in sequence {i}."
+            )
+        checked.append(row.astype(np.int64))
+    return checked

@@ -39,12 +39,22 @@ _ANY_LENGTH_TRANSFORMER = {
 
 _TINY_LM = {
     **_ANY_LENGTH_TRANSFORMER,
+    "check_methods_subset_invariance": (
+        "cases of equal shape run through the model in batches of 8; batched and "
+        "one-at-a-time matmuls differ by float rounding (~1e-6 relative; "
+        "tests/test_training.py holds them equal to 1e-4), above this check's 1e-7"
+    ),
     "check_classifiers_train": (
         "asks for >= 0.83 training accuracy on make_blobs; a random 0.2M-parameter "
         "backbone trained for one epoch (the cheap test setting) does not learn that; "
         "accuracy with real weights is measured in benchmarks/"
     ),
 }
+
+_TRAIN_ACCURACY_THEN_TRANSPOSE = (
+    "passes its accuracy test (> 0.83); its last step expects predict to refuse "
+    "X.T, series of another length than in fit, which are valid input here"
+)
 
 # Estimator name -> {check name: why the check's premise does not hold for it}.
 EXPECTED_FAILURES = {
@@ -53,7 +63,18 @@ EXPECTED_FAILURES = {
     "MarkovTransitionFieldRenderer": _STATELESS_RENDERER,
     "RecurrencePlotRenderer": _STATELESS_RENDERER,
     "VLMTimeSeriesClassifier": _TINY_LM,
+    "InstructTimeClassifier": _TINY_LM,
     "VLMFeatureExtractor": _ANY_LENGTH_TRANSFORMER,
+    "MTCSClassifier": {
+        **_ANY_LENGTH_TRANSFORMER,
+        "check_classifiers_train": _TRAIN_ACCURACY_THEN_TRANSPOSE,
+        "check_classifiers_train(readonly_memmap=True)": (
+            _TRAIN_ACCURACY_THEN_TRANSPOSE
+        ),
+        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": (
+            _TRAIN_ACCURACY_THEN_TRANSPOSE
+        ),
+    },
     "VQTokenizer": _ANY_LENGTH_TRANSFORMER,
 }
 
@@ -76,6 +97,8 @@ def test_walk_finds_every_estimator():
         "VLMTimeSeriesClassifier",
         "VLMFeatureExtractor",
         "VQTokenizer",
+        "MTCSClassifier",
+        "InstructTimeClassifier",
     } <= names
 
 

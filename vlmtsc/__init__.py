@@ -27,12 +27,16 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 __version__ = "0.1.0.dev0"
 
 from vlmtsc.classification import (
+    InstructTimeClassifier,
+    MTCSClassifier,
     VLMFeatureExtractor,
     VLMTimeSeriesClassifier,
 )
 from vlmtsc.ensemble import ensemble_over
 
 __all__ = [
+    "InstructTimeClassifier",
+    "MTCSClassifier",
     "VLMFeatureExtractor",
     "VLMTimeSeriesClassifier",
     "__version__",

@@ -1,5 +1,12 @@
 """The classifiers, one module per method."""
 
+from vlmtsc.classification._instructtime import InstructTimeClassifier
+from vlmtsc.classification._mtcs import MTCSClassifier
 from vlmtsc.classification._vlm import VLMFeatureExtractor, VLMTimeSeriesClassifier
 
-__all__ = ["VLMFeatureExtractor", "VLMTimeSeriesClassifier"]
+__all__ = [
+    "InstructTimeClassifier",
+    "MTCSClassifier",
+    "VLMFeatureExtractor",
+    "VLMTimeSeriesClassifier",
+]

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import (
-    BaseTimeSeriesClassifier,
-    check_min_samples_per_class,
-    check_series,
-)
+from vlmtsc.base import check_series
+from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
 from vlmtsc.renderers import LinePlotRenderer
-from vlmtsc.training import (
-    LabelScoringModel,
-    SeriesAugmenter,
-    TrainingConfig,
-    normalize_series,
-)
+from vlmtsc.training import LabelScoringModel, normalize_series
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
-HEADS = ("lm", "linear")
 
 
 def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
@@ -53,13 +40,7 @@ def _encode(model, renderer, prompt, X, labels, classes, label_names, normalizat
     return model.encode(prompts, images)
 
 
-def _feature_source(features, model) -> str:
-    if features is not None:
-        return features
-    return "vision" if model.uses_images else "hidden"
-
-
-class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     """Classify time series with a vision-language model fine-tuned on their images.
 
     The recipe of seed 001, without its faults: every series is rendered as an
@@ -224,110 +205,16 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
-        return tags
-
-    def _fit(self, X, y):
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                "validation_fraction must be in [0, 1), got "
-                f"{self.validation_fraction!r}."
-            )
-        if self.augmentation is not None and not isinstance(
-            self.augmentation, SeriesAugmenter
-        ):
-            raise TypeError(
-                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
-                f"got {type(self.augmentation).__name__}."
-            )
-        normalize_series(X[:0], self.normalization)  # validates the name early
-        if self.head == "lm" and self.validation_folds is not None:
-            if not (
-                isinstance(self.validation_folds, (int, np.integer))
-                and self.validation_folds >= 2
-            ):
-                raise ValueError(
-                    "validation_folds must be None or an integer >= 2, got "
-                    f"{self.validation_folds!r}."
-                )
-            check_min_samples_per_class(
-                y,
-                self.validation_folds,
-                reason=f"Stratified {self.validation_folds}-fold epoch selection",
-                fix="lower validation_folds or set it to None",
-            )
-        elif self.head == "lm" and self.validation_fraction > 0:
-            check_min_samples_per_class(
-                y,
-                2,
-                reason=f"A stratified validation split (validation_fraction="
-                f"{self.validation_fraction})",
-                fix="set validation_fraction=0",
-            )
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
+    def _prepare_inputs(self, X, y, seed):
         self.renderer_ = (
             clone(self.renderer) if self.renderer is not None else LinePlotRenderer()
         )
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            mixed_precision=self.mixed_precision,
-        )
-        config.validate()
-        self.model_ = LabelScoringModel(
-            self.backbone,
-            quantization=self.quantization,
-            lora=None
-            if self.head == "linear"
-            else dict(
-                r=self.lora_r,
-                alpha=self.lora_alpha,
-                dropout=self.lora_dropout,
-                target_modules=self.target_modules,
-            ),
-            device=self.device,
-            seed=seed,
-            verbose=self.verbose,
-        )
-        self.label_names_ = self.model_.set_labels(
-            self.classes_,
-            self.label_names,
-            terminate=self.prompt_.mode != "with_rationale",
-        )
-        augmenter = clone(self.augmentation) if self.augmentation else None
-        if self.head == "linear":
-            if augmenter is not None:
-                X, source = augmenter.expand(X, np.random.default_rng(seed))
-                y = y[source]
-            self.head_ = make_pipeline(
-                StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
-            ).fit(self._embed(X), y)
-            self.history_, self.best_epoch_ = [], 0
-            return
-        self.history_, self.best_epoch_ = self.model_.fit(
-            X,
-            y,
-            lambda X_part, y_part: self._examples(
-                X_part, None if y_part is None else self.classes_[y_part]
-            ),
-            config,
-            validation_fraction=self.validation_fraction,
-            validation_folds=self.validation_folds,
-            refit=self.refit,
-            augmenter=augmenter,
-            random_state=seed,
-        )
+
+    def _answer_is_label_only(self):
+        return self.prompt_.mode != "with_rationale"
 
     def _examples(self, X, labels=None):
-        """Encoded prompts (with images for a VLM) for ``X``; answers if labelled."""
         return _encode(
             self.model_,
             self.renderer_,
@@ -338,32 +225,6 @@ class VLMTimeSeriesClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             self.label_names,
             self.normalization,
         )
-
-    def _embed(self, X):
-        return self.model_.embed(
-            self._examples(X), _feature_source(self.features, self.model_)
-        )
-
-    def transform(self, X):
-        """Embed each series with the (fine-tuned, for ``head="lm"``) backbone.
-
-        Parameters
-        ----------
-        X : array-like or list of array-like
-
-        Returns
-        -------
-        ndarray of shape (n_cases, n_features)
-        """
-        return self._embed(self._check_predict_X(X))
-
-    def _predict_proba(self, X):
-        if self.head == "linear":
-            return self.head_.predict_proba(self._embed(X))
-        scores = self.model_.score(self._examples(X))
-        scores = scores - scores.max(axis=1, keepdims=True)
-        proba = np.exp(scores)
-        return proba / proba.sum(axis=1, keepdims=True)
 
 
 class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
@@ -478,4 +339,5 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
             None,
             self.normalization,
         )
-        return self.model_.embed(encoded, _feature_source(self.features, self.model_))
+        source = self.features or ("vision" if self.model_.uses_images else "hidden")
+        return self.model_.embed(encoded, source)

@@ -17,11 +17,41 @@ from sklearn.base import BaseEstimator
 
 __all__ = ["TEST_PARAMS", "all_estimators", "make_example_series"]
 
+
+def _tiny_tokenizer():
+    from vlmtsc.tokenizers import VQTokenizer
+
+    return VQTokenizer(
+        patch_length=2,
+        codebook_size=8,
+        embedding_dim=4,
+        hidden_size=4,
+        n_blocks=1,
+        n_epochs=1,
+        verbose=0,
+    )
+
+
 TEST_PARAMS: dict[str, dict] = {
+    "InstructTimeClassifier": {
+        "backbone": "tiny-llama",
+        "n_epochs": 1,
+        "validation_fraction": 0.0,
+        "verbose": 0,
+        "tokenizer": _tiny_tokenizer(),
+    },
     "LinePlotRenderer": {"image_size": 16},
     "GramianAngularFieldRenderer": {"image_size": 16},
     "MarkovTransitionFieldRenderer": {"image_size": 16},
     "RecurrencePlotRenderer": {"image_size": 16},
+    "MTCSClassifier": {
+        "n_blocks": 2,
+        "hidden_size": 8,
+        "representation_size": 16,
+        "n_epochs": 1,
+        "validation_fraction": 0.0,
+        "verbose": 0,
+    },
     "VLMFeatureExtractor": {"backbone": "tiny-llava", "verbose": 0},
     "VQTokenizer": {
         "patch_length": 2,

@@ -13,21 +13,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, n_channels_of, series_lengths
-from vlmtsc.training._series import series_stats
+from vlmtsc.training import resolve_device, series_stats
 
 __all__ = ["NORMALIZATIONS", "VQTokenizer"]
 
 NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
 _INFERENCE_BATCH = 256
 _MIN_SCALE = 1e-8
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _is_int(value) -> bool:
@@ -396,7 +388,7 @@ default="per_channel"
                 "series or set validation_fraction=0."
             )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        self.device_ = _resolve_device(self.device)
+        self.device_ = resolve_device(self.device)
         self.n_channels_ = n_channels_of(X)
         lengths = series_lengths(X)
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None

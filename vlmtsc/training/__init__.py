@@ -19,6 +19,7 @@ from vlmtsc.training._lm import (
 from vlmtsc.training._loop import (
     TrainingConfig,
     TrainingResult,
+    resolve_device,
     seed_everything,
     stratified_split,
     train,
@@ -41,6 +42,7 @@ __all__ = [
     "encode_answer",
     "encode_prefix",
     "normalize_series",
+    "resolve_device",
     "score_labels",
     "seed_everything",
     "series_stats",

@@ -253,18 +253,26 @@ class LabelScoringModel:
     spec : str or callable
         Backbone spec for :func:`vlmtsc.backbones.load_backbone`.
     quantization : {None, "8bit", "4bit"}
-    lora : dict or None
+    lora : dict, "full" or None
         ``r``, ``alpha``, ``dropout``, ``target_modules`` for
-        :func:`vlmtsc.adapters.add_lora`; ``None`` keeps the backbone frozen
-        (feature extraction).
+        :func:`vlmtsc.adapters.add_lora`; ``"full"`` fine-tunes every weight;
+        ``None`` keeps the backbone frozen (feature extraction).
     device : str
     seed : int
         Seeds the tiny backbones' weights and the LoRA initialisation.
     verbose : int
+    prepare : callable, optional
+        ``prepare(backbone) -> list of module names`` run on every (re)load
+        before the adapters are added, e.g. a
+        :class:`~vlmtsc.adapters.SeriesVocabulary`; the named new modules are
+        trained in full. Must pickle.
     """
 
-    def __init__(self, spec, *, quantization, lora, device, seed, verbose):
+    def __init__(
+        self, spec, *, quantization, lora, device, seed, verbose, prepare=None
+    ):
         self.spec = spec
+        self.prepare = prepare
         self.quantization = quantization
         self.lora = lora
         self.device = device
@@ -291,12 +299,25 @@ class LabelScoringModel:
                 f"({self.backbone.family.name}); "
                 "label scoring needs a causal LM or a vision-language model."
             )
-        if self.lora is None:  # features only: the backbone as pretrained
-            self.model = self.backbone.model
-            return
         with torch.random.fork_rng():
-            torch.manual_seed(self.seed)
-            self.model = add_lora(self.backbone, **self.lora)
+            torch.manual_seed(self.seed)  # new modules and LoRA start the same
+            new_modules = self.prepare(self.backbone) if self.prepare else []
+            if self.lora is None:  # features only: the backbone as pretrained
+                self.model = self.backbone.model.requires_grad_(False)
+            elif self.lora == "full":
+                if self.backbone.family.kind == "vlm":
+                    raise ValueError(
+                        "Full fine-tuning is offered for text language models; "
+                        "fine-tune a vision-language model with LoRA."
+                    )
+                self.model = self.backbone.model.requires_grad_(True)
+            else:
+                family = self.backbone.family
+                self.model = add_lora(
+                    self.backbone,
+                    modules_to_save=[*family.train_in_full, *new_modules] or None,
+                    **self.lora,
+                )
 
     def __getstate__(self):
         # The loaded model holds hooks that do not pickle; the backbone is
@@ -306,7 +327,7 @@ class LabelScoringModel:
         state = {
             k: v for k, v in self.__dict__.items() if k not in ("backbone", "model")
         }
-        target = save_directory("adapter") if self.lora is not None else None
+        target = save_directory("adapter") if isinstance(self.lora, dict) else None
         if target is not None:
             root, name = target
             self.model.save_pretrained(root / name)
@@ -383,6 +404,26 @@ class LabelScoringModel:
         return score_labels(
             self.model, [prefix for prefix, _ in encoded], self.label_ids
         )
+
+    def generate(self, encoded, max_new_tokens: int = 32) -> list[str]:
+        """Greedy free-text continuation of each prefix (explanations)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        texts = []
+        self.model.eval()
+        with torch.no_grad():
+            for prefix, _ in encoded:
+                inputs = {k: v.to(device) for k, v in collate([prefix], 0).items()}
+                out = self.model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self._pad_id,
+                )
+                new = out[0, inputs["input_ids"].shape[1] :]
+                texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
+        return texts
 
     def embed(self, encoded, source: str = "hidden") -> np.ndarray:
         """One vector per case from the (frozen or fine-tuned) backbone.

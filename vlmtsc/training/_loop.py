@@ -148,6 +148,28 @@ def load_trainable_state(model, state: dict[str, Any]) -> None:
             named[name].copy_(value)
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; others checked.
+
+    For estimators that build their own torch modules (backbones resolve
+    ``device`` through accelerate's device map instead).
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device must be 'auto', 'cpu' or 'cuda' (optionally 'cuda:N'), got "
+            f"{device!r}."
+        )
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available; use device='cpu' or 'auto'."
+        )
+    return device
+
+
 def bf16_is_fast(device_type: str) -> bool:
     """Whether this device multiplies bfloat16 matrices natively."""
     import torch

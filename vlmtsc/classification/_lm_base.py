@@ -1,0 +1,194 @@
+"""What every language-model classifier does the same way.
+
+An estimator built on :class:`~vlmtsc.training.LabelScoringModel` only says how
+its series enter the model: :meth:`BaseLanguageModelClassifier._prepare_inputs`
+fits whatever turns series into prompts (a renderer, a VQ tokenizer) and
+:meth:`~BaseLanguageModelClassifier._examples` encodes series (with their answers
+when labelled). Validation of the shared parameters, the two heads (LoRA + label
+scoring, or logistic regression on embeddings), the small-data levers, ``transform``
+and ``predict_proba`` live here once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+
+from vlmtsc.base import BaseTimeSeriesClassifier, check_min_samples_per_class
+from vlmtsc.training import (
+    LabelScoringModel,
+    SeriesAugmenter,
+    TrainingConfig,
+    normalize_series,
+)
+
+HEADS = ("lm", "linear")
+
+
+class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+    """Fit, predict and embed with a fine-tuned (or frozen) language model.
+
+    Subclasses define ``__init__`` with the shared parameters (``backbone``,
+    ``label_names``, ``quantization``, ``lora_r``, ``lora_alpha``,
+    ``lora_dropout``, ``target_modules``, ``head``, ``features``,
+    ``normalization``, ``augmentation``, ``n_epochs``, ``batch_size``,
+    ``gradient_accumulation_steps``, ``learning_rate``, ``warmup_ratio``,
+    ``validation_fraction``, ``validation_folds``, ``mixed_precision``, ``refit``,
+    ``device``, ``random_state``, ``verbose``) and implement
+    :meth:`_prepare_inputs` and :meth:`_examples`.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
+        return tags
+
+    # ----------------------------------------------------------------- hooks
+    def _prepare_inputs(self, X, y, seed: int) -> None:  # pragma: no cover
+        """Fit what turns series into prompts (``renderer_``, ``tokenizer_``...)."""
+        raise NotImplementedError
+
+    def _examples(self, X, labels=None):  # pragma: no cover - abstract
+        """``LabelScoringModel.encode`` output for ``X`` (answers if labelled)."""
+        raise NotImplementedError
+
+    def _adapter(self):
+        """The ``lora`` argument of :class:`LabelScoringModel` for the ``"lm"`` head."""
+        return dict(
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            target_modules=self.target_modules,
+        )
+
+    def _backbone_preparation(self):
+        """``prepare`` for :class:`LabelScoringModel` (new tokens etc.), or None."""
+        return None
+
+    def _answer_is_label_only(self) -> bool:
+        """Whether the answer ends right after the label (not so with rationales)."""
+        return True
+
+    # ----------------------------------------------------------------- fitting
+    def _check_lm_params(self, y) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                "validation_fraction must be in [0, 1), got "
+                f"{self.validation_fraction!r}."
+            )
+        if self.augmentation is not None and not isinstance(
+            self.augmentation, SeriesAugmenter
+        ):
+            raise TypeError(
+                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
+        normalize_series(np.zeros((0, 1, 1)), self.normalization)  # checks the name
+        if self.head != "lm":
+            return
+        if self.validation_folds is not None:
+            if not (
+                isinstance(self.validation_folds, (int, np.integer))
+                and self.validation_folds >= 2
+            ):
+                raise ValueError(
+                    "validation_folds must be None or an integer >= 2, got "
+                    f"{self.validation_folds!r}."
+                )
+            check_min_samples_per_class(
+                y,
+                self.validation_folds,
+                reason=f"Stratified {self.validation_folds}-fold epoch selection",
+                fix="lower validation_folds or set it to None",
+            )
+        elif self.validation_fraction > 0:
+            check_min_samples_per_class(
+                y,
+                2,
+                reason=f"A stratified validation split (validation_fraction="
+                f"{self.validation_fraction})",
+                fix="set validation_fraction=0",
+            )
+
+    def _fit(self, X, y):
+        self._check_lm_params(y)
+        config = TrainingConfig(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            learning_rate=self.learning_rate,
+            warmup_ratio=self.warmup_ratio,
+            mixed_precision=self.mixed_precision,
+        )
+        config.validate()
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        self._prepare_inputs(X, y, seed)
+        self.model_ = LabelScoringModel(
+            self.backbone,
+            quantization=self.quantization,
+            lora=None if self.head == "linear" else self._adapter(),
+            device=self.device,
+            seed=seed,
+            verbose=self.verbose,
+            prepare=self._backbone_preparation(),
+        )
+        self.label_names_ = self.model_.set_labels(
+            self.classes_, self.label_names, terminate=self._answer_is_label_only()
+        )
+        augmenter = clone(self.augmentation) if self.augmentation else None
+        if self.head == "linear":
+            if augmenter is not None:
+                X, source = augmenter.expand(X, np.random.default_rng(seed))
+                y = y[source]
+            self.head_ = make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
+            ).fit(self._embed(X), y)
+            self.history_, self.best_epoch_ = [], 0
+            return
+        self.history_, self.best_epoch_ = self.model_.fit(
+            X,
+            y,
+            lambda X_part, y_part: self._examples(
+                X_part, None if y_part is None else self.classes_[y_part]
+            ),
+            config,
+            validation_fraction=self.validation_fraction,
+            validation_folds=self.validation_folds,
+            refit=self.refit,
+            augmenter=augmenter,
+            random_state=seed,
+        )
+
+    # --------------------------------------------------------------- inference
+    def _embed(self, X):
+        source = self.features
+        if source is None:
+            source = "vision" if self.model_.uses_images else "hidden"
+        return self.model_.embed(self._examples(X), source)
+
+    def transform(self, X):
+        """Embed each series with the (fine-tuned, for ``head="lm"``) backbone.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_features)
+        """
+        return self._embed(self._check_predict_X(X))
+
+    def _predict_proba(self, X):
+        if self.head == "linear":
+            return self.head_.predict_proba(self._embed(X))
+        scores = self.model_.score(self._examples(X))
+        scores = scores - scores.max(axis=1, keepdims=True)
+        proba = np.exp(scores)
+        return proba / proba.sum(axis=1, keepdims=True)

@@ -1,0 +1,1121 @@
+"""MTCSClassifier: one dilated-CNN encoder shared by many datasets (seed 003).
+
+Multi-Task Classifier Sharing trains a TS2Vec-style encoder on several
+classification tasks at once, with one linear head per task. Heads of different
+tasks have disjoint label spaces; MTCS pulls the weight rows of labels that the
+data says are related towards each other (soft weight sharing). An SVM on the
+frozen representations is each task's final classifier.
+
+torch is imported only when a network is built, so importing this module stays
+cheap (``import vlmtsc`` must not load torch).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Hashable, Mapping
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from sklearn.base import TransformerMixin, clone
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import LabelEncoder
+from sklearn.svm import SVC
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from vlmtsc.base import (
+    BaseTimeSeriesClassifier,
+    check_labels,
+    check_series,
+    n_channels_of,
+    series_lengths,
+    take_cases,
+)
+from vlmtsc.training import (
+    SeriesAugmenter,
+    TrainingConfig,
+    resolve_device,
+    seed_everything,
+    stratified_split,
+    train,
+)
+
+__all__ = ["MTCSClassifier"]
+
+TARGET = "target"
+CLASSIFIERS = ("svm", "linear")
+# TS2Vec's SVM protocol: C from 1e-4 .. 1e4 by 5-fold CV when data allows.
+SVM_C_GRID = tuple(10.0**k for k in range(-4, 5))
+SVM_CV_FOLDS = 5
+SVM_DEFAULT_C = 1.0
+# Validation score = accuracy, ties broken by the log-loss (small validation
+# splits give many equal accuracies; the earliest would win otherwise).
+LOG_LOSS_TIE_BREAK = 1e-3
+
+
+# --------------------------------------------------------------------------- network
+@functools.cache
+def _torch_modules() -> SimpleNamespace:
+    """The torch classes, defined on first use so torch loads lazily."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class SamePadConv(nn.Module):
+        """Dilated 1D convolution whose output has the input's length."""
+
+        def __init__(self, in_channels, out_channels, kernel_size, dilation):
+            super().__init__()
+            receptive_field = (kernel_size - 1) * dilation + 1
+            self.conv = nn.Conv1d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                padding=receptive_field // 2,
+                dilation=dilation,
+            )
+            # An even receptive field pads one step too many (as in TS2Vec).
+            self.remove = 1 if receptive_field % 2 == 0 else 0
+
+        def forward(self, x):
+            out = self.conv(x)
+            return out[:, :, : -self.remove] if self.remove else out
+
+    class ConvBlock(nn.Module):
+        """TS2Vec's residual block: GELU -> conv -> GELU -> conv, plus the input.
+
+        With a ``mask`` (padding of unequal lengths) every padded step is zeroed
+        before each convolution, so a padded series gets exactly the
+        representation it gets alone.
+        """
+
+        def __init__(self, in_channels, out_channels, kernel_size, dilation, final):
+            super().__init__()
+            self.conv1 = SamePadConv(in_channels, out_channels, kernel_size, dilation)
+            self.conv2 = SamePadConv(out_channels, out_channels, kernel_size, dilation)
+            self.projector = (
+                nn.Conv1d(in_channels, out_channels, 1)
+                if in_channels != out_channels or final
+                else None
+            )
+
+        def forward(self, x, mask):
+            residual = x if self.projector is None else self.projector(x)
+            x = self.conv1(F.gelu(x))
+            if mask is not None:
+                x = x * mask
+            x = self.conv2(F.gelu(x)) + residual
+            return x if mask is None else x * mask
+
+    class MTCSNetwork(nn.Module):
+        """Per-task input projections, a shared dilated-CNN trunk, per-task heads.
+
+        Task ``i`` is stored under the key ``"t{i}"`` (task names may be any
+        hashable, module keys must be identifier-like strings).
+        """
+
+        def __init__(
+            self,
+            task_channels,
+            task_classes,
+            n_blocks,
+            hidden_size,
+            representation_size,
+            kernel_size,
+            dropout,
+            alpha,
+            tau,
+        ):
+            super().__init__()
+            self.config = dict(
+                task_channels=list(task_channels),
+                task_classes=list(task_classes),
+                n_blocks=n_blocks,
+                hidden_size=hidden_size,
+                representation_size=representation_size,
+                kernel_size=kernel_size,
+                dropout=dropout,
+                alpha=alpha,
+                tau=tau,
+            )
+            self.alpha, self.tau = alpha, tau
+            n_tasks = len(task_channels)
+            self.keys = [f"t{i}" for i in range(n_tasks)]
+            self.projections = nn.ModuleDict(
+                {
+                    key: nn.Conv1d(channels, hidden_size, 1)
+                    for key, channels in zip(self.keys, task_channels, strict=True)
+                }
+            )
+            widths = [hidden_size] * n_blocks + [representation_size]
+            self.blocks = nn.ModuleList(
+                ConvBlock(
+                    widths[i],
+                    widths[i + 1],
+                    kernel_size,
+                    dilation=2**i,
+                    final=i == n_blocks - 1,
+                )
+                for i in range(n_blocks)
+            )
+            self.dropout = nn.Dropout(dropout)
+            self.heads = nn.ModuleDict(
+                {
+                    key: nn.Linear(representation_size, n_classes)
+                    for key, n_classes in zip(self.keys, task_classes, strict=True)
+                }
+            )
+            self.reset_statistics()
+
+        def reset_statistics(self):
+            """Zero the affinity sums (whole run) and the loss sums (one epoch)."""
+            self.affinity_sum = {}
+            self.affinity_batches = {}
+            self.reset_epoch_statistics()
+
+        def reset_epoch_statistics(self):
+            self.epoch_sums = {"ce_loss": 0.0, "sharing_loss": 0.0, "n_related": 0}
+            self.epoch_batches = 0
+
+        def encode(self, x, task, mask=None):
+            """``(batch, channels, time)`` -> ``(batch, representation_size)``."""
+            if mask is not None:
+                mask = mask[:, None, :].to(x.dtype)
+            x = self.projections[self.keys[task]](x)
+            if mask is not None:
+                x = x * mask
+            for block in self.blocks:
+                x = block(x, mask)
+            if mask is not None:
+                x = x.masked_fill(mask == 0, -math.inf)
+            return x.amax(dim=-1)
+
+        def head_logits(self, representation, task):
+            return self.heads[self.keys[task]](representation)
+
+        def forward(self, x, labels, task, mask=None):
+            task = int(task)
+            representation = self.dropout(self.encode(x, task, mask))
+            logits = self.head_logits(representation, task)
+            ce = F.cross_entropy(logits, labels)
+            sharing = logits.new_zeros(())
+            n_related = 0
+            # Eq. 6 sums the sharing loss over every pair of tasks. A batch holds
+            # series of one task only, so this batch estimates, on its task's
+            # series, the affinity with every other task; heads are tiny next
+            # to the encoder, so all partners cost little. Each partner's
+            # batches estimate the other direction.
+            own = self.heads[self.keys[task]].weight  # (N, D): row q = label q
+            with torch.no_grad():
+                p_own = logits.detach().float().softmax(dim=-1)
+            for other in range(len(self.keys)):
+                if other == task:
+                    continue
+                head = self.heads[self.keys[other]]
+                with torch.no_grad():
+                    p_other = head(representation.detach()).float().softmax(dim=-1)
+                    # Eq. 4: mean outer product of the two tasks' label
+                    # probabilities on the same series; (N, M), sums to 1.
+                    affinity = p_own.T @ p_other / p_own.shape[0]
+                    n, m = affinity.shape
+                    # Eq. 5: related when tau times above the average pair.
+                    related = n * m * affinity / affinity.sum() > self.tau
+                if self.training:
+                    pair = (task, other)
+                    self.affinity_sum[pair] = self.affinity_sum.get(pair, 0) + affinity
+                    self.affinity_batches[pair] = self.affinity_batches.get(pair, 0) + 1
+                n_related += int(related.sum())
+                if self.alpha and related.any():
+                    # Eq. 3: squared distance of related rows, over the M*N pairs.
+                    distance = (own[:, None, :] - head.weight[None, :, :]).pow(2)
+                    sharing = sharing + (distance.sum(-1) * related).sum() / (n * m)
+            loss = ce + self.alpha * sharing
+            if self.training:
+                self.epoch_sums["ce_loss"] += float(ce.detach())
+                self.epoch_sums["sharing_loss"] += float(sharing.detach())
+                self.epoch_sums["n_related"] += n_related
+                self.epoch_batches += 1
+            return SimpleNamespace(loss=loss, logits=logits)
+
+    return SimpleNamespace(MTCSNetwork=MTCSNetwork, torch=torch)
+
+
+def _build_network(config: dict, device: str):
+    return _torch_modules().MTCSNetwork(**config).to(device)
+
+
+# --------------------------------------------------------------------------- data
+class _Task:
+    """One task's series, z-scored with statistics of its training data."""
+
+    def __init__(self, X, mean, scale):
+        self.lengths = series_lengths(X)
+        if isinstance(X, np.ndarray):
+            self.series = ((X - mean[:, None]) / scale[:, None]).astype(np.float32)
+        else:
+            self.series = [
+                ((x - mean[:, None]) / scale[:, None]).astype(np.float32) for x in X
+            ]
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def batch(self, index, augmenter=None, rng=None):
+        """``(x, mask)`` tensors for cases ``index``; mask is None if unpadded.
+
+        With ``augmenter`` (a SeriesAugmenter) the cases are freshly varied.
+        """
+        torch = _torch_modules().torch
+        series = take_cases(self.series, index)
+        if augmenter is not None:
+            series = augmenter.augment(series, rng)
+        if isinstance(series, np.ndarray):
+            return torch.from_numpy(series.astype(np.float32)), None
+        lengths = self.lengths[index]
+        longest = int(lengths.max())
+        x = np.zeros((len(index), series[0].shape[0], longest), dtype=np.float32)
+        for row, case in enumerate(series):
+            x[row, :, : case.shape[1]] = case
+        if (lengths == longest).all():
+            return torch.from_numpy(x), None
+        mask = np.arange(longest)[None, :] < lengths[:, None]
+        return torch.from_numpy(x), torch.from_numpy(mask)
+
+    def chunks(self, index, batch_size, sort=False):
+        """``index`` in batches; with ``sort``, by length so batches pad little.
+
+        Training keeps the shuffled order (random batches); inference sorts.
+        """
+        index = np.asarray(index)
+        if sort and not isinstance(self.series, np.ndarray):
+            index = index[np.argsort(self.lengths[index], kind="stable")]
+        return [index[i : i + batch_size] for i in range(0, len(index), batch_size)]
+
+
+def _channel_statistics(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation over all cases and timepoints."""
+    flat = (
+        X.transpose(1, 0, 2).reshape(X.shape[1], -1)
+        if isinstance(X, np.ndarray)
+        else np.concatenate(list(X), axis=1)
+    )
+    mean, scale = flat.mean(axis=1), flat.std(axis=1)
+    scale[scale < 1e-12] = 1.0  # constant channels: centre only
+    return mean, scale
+
+
+def _can_stratify(y: np.ndarray, fraction: float) -> bool:
+    """Whether a stratified split of ``fraction`` keeps every class on both sides."""
+    counts = np.bincount(y)
+    n_classes, n = len(counts), len(y)
+    n_validation = math.ceil(fraction * n)
+    return (
+        counts.min() >= 2
+        and n_validation >= n_classes
+        and n - n_validation >= n_classes
+    )
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    proba = np.exp(scores)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _mutual_information(joint: np.ndarray) -> float:
+    """Mutual information (nats) of the two labels under a joint distribution."""
+    joint = joint / joint.sum()
+    outer = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
+    positive = joint > 0
+    return float((joint[positive] * np.log(joint[positive] / outer[positive])).sum())
+
+
+# --------------------------------------------------------------------------- estimator
+class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+    """Multi-task classifier sharing: one encoder for many time-series datasets.
+
+    The method of seed 003. A TS2Vec-style encoder (a per-task input projection
+    to ``hidden_size`` channels, ``n_blocks`` residual dilated-convolution blocks
+    with dilation ``2**l``, kernel 3 and GELU, the last one widening to
+    ``representation_size``, then a max-pool over time) is shared by every task
+    and trained end to end with one linear head per task. Each batch holds the
+    series of one task; on it, every other task's head also predicts, and the
+    label-affinity matrix ``A`` (the mean outer product of the two tasks' label
+    probabilities) marks labels ``p, q`` as related when
+    ``M * N * A[p, q] / sum(A) > tau``. The loss is the cross-entropy plus
+    ``alpha`` times the squared distance between the head weight rows of related
+    labels, averaged over the ``M * N`` label pairs. After training the encoder
+    is frozen and an SVM on its representations is each task's final classifier.
+
+    Two ways in:
+
+    - ``fit(X, y)`` with ``related_datasets={"name": (X_r, y_r), ...}``: the
+      target task is ``(X, y)`` (task name ``"target"``), the related datasets
+      only help train the encoder. ``predict``, ``cross_val_score`` and
+      ``GridSearchCV`` work on the target as for any classifier. Without related
+      datasets this is single-task training.
+    - ``fit_tasks({"name": (X, y), ...})`` trains all tasks jointly; then
+      ``predict(X, task="name")``, ``predict_proba`` and ``transform`` take the
+      task's name.
+
+    Tasks may differ in length and number of channels, and series of one task may
+    differ in length (padded per batch and masked, so padding never changes a
+    representation; nothing is truncated). Each task's series are z-scored with
+    its own per-channel training mean and standard deviation.
+
+    Parameters
+    ----------
+    related_datasets : dict of {str: (X, y)} or None, default=None
+        Datasets trained jointly with the target task of ``fit``; each ``X`` in
+        any accepted series format, each ``y`` with at least 2 classes. Stored as
+        given (so ``clone`` copies it).
+    n_blocks : int, default=10
+        Residual dilated-convolution blocks; block ``l`` has dilation ``2**l``.
+        The seed paper's ``L = 10``.
+    hidden_size : int, default=64
+        Channels of the input projection and of the blocks.
+    representation_size : int, default=320
+        Channels of the last block, so the size of the representation.
+    kernel_size : int, default=3
+        Convolution kernel size.
+    dropout : float, default=0.1
+        Dropout on the representation during training (TS2Vec's default).
+    alpha : float, default=0.1
+        Weight of the classifier-sharing loss; ``0`` is multi-task learning with
+        a shared encoder but no classifier sharing.
+    tau : float, default=2.0
+        Labels are related when their affinity is ``tau`` times the average.
+    classifier : {"svm", "linear"}, default="svm"
+        Final classifier of each task: an RBF SVM on the frozen representations
+        (the paper's protocol) or the trained linear head.
+    svm_C : float or None, default=None
+        SVM regularisation. ``None`` picks ``C`` from ``1e-4 .. 1e4`` by 5-fold
+        stratified cross-validation on the training representations when every
+        class of the task has at least 5 cases, and uses ``C=1`` otherwise.
+    augmentation : SeriesAugmenter, optional
+        Every epoch also shows ``n_copies`` freshly jittered/scaled/window-sliced
+        copies of each training series (see :class:`vlmtsc.training.SeriesAugmenter`).
+    n_epochs : int, default=5
+        Maximum passes over all tasks' training series.
+    batch_size : int, default=32
+        Series per batch; a batch holds one task.
+    learning_rate : float, default=1e-3
+        Peak learning rate of AdamW.
+    weight_decay : float, default=0.01
+        AdamW weight decay.
+    warmup_ratio : float, default=0.05
+        Share of the steps spent warming the learning rate up (then cosine decay).
+    validation_fraction : float, default=0.2
+        Stratified share of the training data held out to choose the epoch: of
+        the target task in ``fit``, of every task in ``fit_tasks`` (the score is
+        the mean over tasks). A task whose classes are too small to split is
+        trained on whole and not scored; if no task can be scored, training runs
+        ``n_epochs`` without validation and a warning says so. ``0`` trains
+        ``n_epochs`` without validation.
+    refit : bool, default=True
+        After choosing the epoch count on validation, train again from the same
+        initialisation on all training data for that many epochs.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the initialisation, the splits and the batch order; an int makes
+        CPU runs reproducible.
+    verbose : int, default=1
+        ``0`` silences the progress bar.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Classes of the target task (``fit`` only).
+    n_channels_ : int
+        Channels of the target task (``fit`` only).
+    n_timepoints_ : int or None
+        Length of the target task's series, ``None`` if unequal (``fit`` only).
+    tasks_ : dict
+        Task name -> ``{"classes", "n_cases", "n_channels", "n_timepoints"}`` in
+        training order (the target first in ``fit``); ``list(tasks_)`` are the
+        names.
+    target_task_ : hashable or None
+        The task ``predict`` uses without ``task=``: ``"target"`` after ``fit``,
+        the only task after a one-task ``fit_tasks``, else ``None``.
+    model_ : torch.nn.Module
+        The trained network (encoder and heads).
+    classifiers_ : dict
+        Task name -> final classifier on the representations (``None`` for
+        ``classifier="linear"``).
+    affinity_ : dict
+        What the heads learnt about each other, from the running mean of the
+        per-batch affinity over the final training run:
+
+        - ``"tasks"``: list of task names;
+        - ``"labels"``: list of ``(task, class)`` pairs, every task's classes in
+          order;
+        - ``"label_matrix"``: ndarray ``(n_labels, n_labels)``; the block of rows
+          of task ``k`` and columns of task ``j`` is ``M * N * A / sum(A)`` with
+          ``A`` the mean affinity measured on batches of task ``k`` (1 = no
+          relation, above ``tau`` = related); blocks of a task with itself are
+          NaN;
+        - ``"related"``: boolean ndarray, ``label_matrix > tau``;
+        - ``"task_matrix"``: ndarray ``(n_tasks, n_tasks)``, symmetric: the
+          mutual information (nats) between the two tasks' predicted labels under
+          the mean affinity (averaged over both directions); 0 = unrelated,
+          diagonal NaN. :meth:`plot_affinity` draws it.
+    history_ : list of dict
+        Per epoch: ``phase`` (``"validation"``, ``"refit"`` or ``"train"``),
+        ``epoch``, ``loss``, ``ce_loss``, ``sharing_loss`` (mean per batch),
+        ``n_related`` (related label pairs per batch), ``validation_score``,
+        ``learning_rate``, ``seconds``.
+    best_epoch_ : int
+        Epochs the final encoder was trained for.
+    device_ : str
+        Device the network lives on.
+
+    See Also
+    --------
+    vlmtsc.VLMTimeSeriesClassifier : a vision-language model on rendered series.
+
+    Notes
+    -----
+    ``predict_proba`` of the SVM is the softmax of its one-vs-rest decision
+    values (a sigmoid for two classes): its argmax is the SVM's decision, but it
+    is not calibrated; use ``classifier="linear"`` for the head's probabilities.
+
+    ``n_blocks`` counts every block; TS2Vec's ``depth=10`` has one more (its
+    last block only widens to the output size).
+
+    References
+    ----------
+    .. [1] "Multi-Task Learning for Time-Series Classification via Classifier
+       Sharing" (MTCS, seed 003).
+    .. [2] Yue et al., "TS2Vec: Towards Universal Representation of Time
+       Series", AAAI 2022.
+
+    Examples
+    --------
+    >>> from vlmtsc.classification import MTCSClassifier
+    >>> from vlmtsc.testing import make_example_series
+    >>> X, y = make_example_series(n_cases=12, n_timepoints=30)
+    >>> X_r, y_r = make_example_series(n_cases=12, n_timepoints=40, n_classes=3,
+    ...                                random_state=1)
+    >>> clf = MTCSClassifier(related_datasets={"other": (X_r, y_r)}, n_blocks=2,
+    ...     hidden_size=8, representation_size=16, n_epochs=2, verbose=0)
+    >>> clf.fit(X, y).predict_proba(X[:2]).shape
+    (2, 2)
+    >>> list(clf.tasks_)
+    ['target', 'other']
+    >>> clf.affinity_["task_matrix"].shape
+    (2, 2)
+
+    Joint training over several tasks:
+
+    >>> clf = MTCSClassifier(n_blocks=2, hidden_size=8, representation_size=16,
+    ...     n_epochs=2, verbose=0)
+    >>> clf = clf.fit_tasks({"a": (X, y), "b": (X_r, y_r)})
+    >>> clf.predict(X_r[:3], task="b").shape
+    (3,)
+    >>> clf.transform(X[:3], task="a").shape
+    (3, 16)
+    """
+
+    def __init__(
+        self,
+        related_datasets=None,
+        n_blocks=10,
+        hidden_size=64,
+        representation_size=320,
+        kernel_size=3,
+        dropout=0.1,
+        alpha=0.1,
+        tau=2.0,
+        classifier="svm",
+        svm_C=None,
+        augmentation=None,
+        n_epochs=5,
+        batch_size=32,
+        learning_rate=1e-3,
+        weight_decay=0.01,
+        warmup_ratio=0.05,
+        validation_fraction=0.2,
+        refit=True,
+        device="auto",
+        random_state=0,
+        verbose=1,
+    ):
+        self.related_datasets = related_datasets
+        self.n_blocks = n_blocks
+        self.hidden_size = hidden_size
+        self.representation_size = representation_size
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.alpha = alpha
+        self.tau = tau
+        self.classifier = classifier
+        self.svm_C = svm_C
+        self.augmentation = augmentation
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
+        return tags
+
+    # ----------------------------------------------------------------- fitting
+    def _fit(self, X, y):
+        related = self._check_related_datasets()
+        if TARGET in related:
+            raise ValueError(
+                f"related_datasets has a dataset named {TARGET!r}, the name "
+                "MTCSClassifier gives the task of fit(X, y); rename it."
+            )
+        tasks = {TARGET: (X, y, self.classes_), **related}
+        self._fit_all(tasks, target=TARGET)
+
+    def fit_tasks(self, tasks):
+        """Train jointly on several tasks (datasets).
+
+        Parameters
+        ----------
+        tasks : dict of {str: (X, y)}
+            Every task's training series (any accepted format; tasks may differ
+            in length and channels) and labels (at least 2 classes each).
+            ``related_datasets``, if set, are added as further tasks.
+
+        Returns
+        -------
+        self
+        """
+        name = type(self).__name__
+        if not isinstance(tasks, Mapping) or not tasks:
+            raise ValueError(
+                f"{name}.fit_tasks expects a non-empty dict {{task name: (X, y)}}, "
+                f"got {type(tasks).__name__}. Pass e.g. fit_tasks({{'GunPoint': "
+                "(X, y), 'Coffee': (X2, y2)}})."
+            )
+        checked = self._check_datasets(tasks, "tasks")
+        related = self._check_related_datasets()
+        clash = sorted(set(checked) & set(related), key=str)
+        if clash:
+            raise ValueError(
+                f"Tasks {clash!r} are both in fit_tasks(tasks) and in "
+                "related_datasets; give each dataset once."
+            )
+        for attribute in ("classes_", "n_channels_", "n_timepoints_", "_label_encoder"):
+            self.__dict__.pop(attribute, None)  # the target-task view of fit
+        self._fit_all({**checked, **related}, target=None)
+        return self
+
+    def _check_datasets(self, datasets, what) -> dict:
+        """Validate ``{name: (X, y)}``; returns ``{name: (X, y_int, classes)}``."""
+        owner = type(self).__name__
+        checked = {}
+        for name, data in datasets.items():
+            if not isinstance(data, (tuple, list)) or len(data) != 2:
+                raise ValueError(
+                    f"{what}[{name!r}] must be a pair (X, y) of series and labels, "
+                    f"got {type(data).__name__}. Pass {what}={{'name': (X, y), "
+                    "...}."
+                )
+            where = f"{owner} ({what}[{name!r}])"
+            X = check_series(data[0], estimator_name=where)
+            y = check_labels(data[1], len(X), estimator_name=where)
+            encoder = LabelEncoder().fit(y)
+            checked[name] = (X, encoder.transform(y), encoder.classes_)
+        return checked
+
+    def _check_related_datasets(self) -> dict:
+        if self.related_datasets is None:
+            return {}
+        if not isinstance(self.related_datasets, Mapping):
+            raise ValueError(
+                "related_datasets must be None or a dict {name: (X, y)} of "
+                f"datasets, got {type(self.related_datasets).__name__}. Pass e.g. "
+                "related_datasets={'ArrowHead': (X, y)}."
+            )
+        return self._check_datasets(self.related_datasets, "related_datasets")
+
+    def _check_params(self) -> TrainingConfig:
+        for name in ("n_blocks", "hidden_size", "representation_size", "kernel_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}.")
+        if not self.tau > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau!r}.")
+        if self.augmentation is not None and not isinstance(
+            self.augmentation, SeriesAugmenter
+        ):
+            raise TypeError(
+                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(
+                f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}."
+            )
+        if self.svm_C is not None and not self.svm_C > 0:
+            raise ValueError(f"svm_C must be None or > 0, got {self.svm_C!r}.")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                "validation_fraction must be in [0, 1), got "
+                f"{self.validation_fraction!r}."
+            )
+        config = TrainingConfig(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            warmup_ratio=self.warmup_ratio,
+        )
+        config.validate()
+        return config
+
+    def _fit_all(self, tasks: dict, target) -> None:
+        config = self._check_params()
+        self.device_ = resolve_device(self.device)
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        names = list(tasks)
+        self.tasks_ = {}
+        self._normalisers, data, labels = {}, [], []
+        for name, (X, y, classes) in tasks.items():
+            lengths = series_lengths(X)
+            self.tasks_[name] = {
+                "classes": classes,
+                "n_cases": len(y),
+                "n_channels": n_channels_of(X),
+                "n_timepoints": int(lengths[0])
+                if (lengths == lengths[0]).all()
+                else None,
+            }
+            self._normalisers[name] = _channel_statistics(X)
+            data.append(_Task(X, *self._normalisers[name]))
+            labels.append(np.asarray(y))
+        self.target_task_ = target if target is not None or len(names) > 1 else names[0]
+        network_config = dict(
+            task_channels=[info["n_channels"] for info in self.tasks_.values()],
+            task_classes=[len(info["classes"]) for info in self.tasks_.values()],
+            n_blocks=int(self.n_blocks),
+            hidden_size=int(self.hidden_size),
+            representation_size=int(self.representation_size),
+            kernel_size=int(self.kernel_size),
+            dropout=float(self.dropout),
+            alpha=float(self.alpha),
+            tau=float(self.tau),
+        )
+
+        # Which tasks hold out validation data: only the target in fit (the
+        # related data all trains the encoder), every task in fit_tasks.
+        scored = [i for i, name in enumerate(names) if target in (None, name)]
+        splits = {}
+        if self.validation_fraction > 0:
+            for i in scored:
+                if _can_stratify(labels[i], self.validation_fraction):
+                    splits[i] = stratified_split(
+                        labels[i], self.validation_fraction, seed
+                    )
+            if not splits:
+                warnings.warn(
+                    f"validation_fraction={self.validation_fraction} leaves too few "
+                    "cases of some class for a stratified validation split; training "
+                    f"{config.n_epochs} epochs without validation. Add cases or set "
+                    "validation_fraction=0 to silence this.",
+                    UserWarning,
+                    # Point at the user's fit (via the base class) or fit_tasks.
+                    stacklevel=4 if target is not None else 3,
+                )
+        everything = [np.arange(len(y)) for y in labels]
+
+        if splits:
+            fit_index = [
+                splits[i][0] if i in splits else everything[i]
+                for i in range(len(names))
+            ]
+
+            def evaluate(model):
+                scores = []
+                for i, (_, val_index) in splits.items():
+                    logits = self._head_logits(model, i, data[i], val_index)
+                    truth = labels[i][val_index]
+                    log_proba = logits - _logsumexp(logits)
+                    log_loss = -log_proba[np.arange(len(truth)), truth].mean()
+                    accuracy = (logits.argmax(axis=1) == truth).mean()
+                    scores.append(accuracy - LOG_LOSS_TIE_BREAK * log_loss)
+                return float(np.mean(scores))
+
+            self.model_, history, best = self._train(
+                network_config, data, labels, fit_index, config, evaluate, seed
+            )
+            self.history_ = [{"phase": "validation", **h} for h in history]
+            self.best_epoch_ = best
+            if self.refit:
+                self.model_, history, _ = self._train(
+                    network_config,
+                    data,
+                    labels,
+                    everything,
+                    replace(config, n_epochs=best),
+                    None,
+                    seed,
+                    "refitting on all training data",
+                )
+                self.history_ += [{"phase": "refit", **h} for h in history]
+        else:
+            self.model_, history, self.best_epoch_ = self._train(
+                network_config, data, labels, everything, config, None, seed
+            )
+            self.history_ = [{"phase": "train", **h} for h in history]
+
+        self.affinity_ = self._affinity(self.model_, names)
+        self.model_.reset_statistics()
+        self.classifiers_ = {}
+        for i, name in enumerate(names):
+            if self.classifier == "linear":
+                self.classifiers_[name] = None
+                continue
+            representation = self._encode(self.model_, i, data[i], everything[i])
+            self.classifiers_[name] = self._fit_svm(representation, labels[i], seed)
+
+    def _train(
+        self,
+        network_config,
+        data,
+        labels,
+        index,
+        config,
+        evaluate,
+        seed,
+        description="training the shared encoder",
+    ):
+        """Build a network from ``seed`` and train it; ``(model, history, best)``."""
+        seed_everything(seed)
+        model = _build_network(network_config, self.device_)
+        torch = _torch_modules().torch
+        augmenter = clone(self.augmentation) if self.augmentation else None
+        # Every epoch: each case once as it is and n_copies times freshly varied.
+        passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
+        n_batches = passes * sum(
+            len(data[task].chunks(index[task], config.batch_size))
+            for task in range(len(data))
+        )
+        epoch_statistics = []
+
+        def batches(rng):
+            # Shuffle within each task, then the order of the one-task batches.
+            order = []
+            for task in range(len(data)):
+                for varied in range(passes):
+                    shuffled = rng.permutation(index[task])
+                    order += [
+                        (task, chunk, varied > 0)
+                        for chunk in data[task].chunks(shuffled, config.batch_size)
+                    ]
+            model.reset_epoch_statistics()
+            for k in rng.permutation(len(order)):
+                task, chunk, varied = order[k]
+                x, mask = data[task].batch(chunk, augmenter if varied else None, rng)
+                batch = {
+                    "x": x,
+                    "labels": torch.from_numpy(labels[task][chunk]).long(),
+                    "task": task,
+                }
+                if mask is not None:
+                    batch["mask"] = mask
+                yield batch
+            n = max(model.epoch_batches, 1)
+            epoch_statistics.append(
+                {key: value / n for key, value in model.epoch_sums.items()}
+            )
+
+        result = train(
+            model,
+            batches,
+            n_batches,
+            config,
+            evaluate=evaluate,
+            random_state=seed,
+            verbose=self.verbose,
+            description=description,
+        )
+        # Tokens mean nothing here; the sharing statistics are added per epoch.
+        history = [
+            {k: v for k, v in entry.items() if k != "tokens"} | stats
+            for entry, stats in zip(result.history, epoch_statistics, strict=False)
+        ]
+        return model, history, result.best_epoch
+
+    def _fit_svm(self, representation, y, seed):
+        """TS2Vec's protocol: RBF SVM, C by 5-fold CV when every class allows."""
+        svm = SVC(kernel="rbf", gamma="scale", random_state=seed)
+        if self.svm_C is not None:
+            svm.set_params(C=self.svm_C)
+        elif np.bincount(y).min() >= SVM_CV_FOLDS:
+            search = GridSearchCV(
+                svm,
+                {"C": list(SVM_C_GRID)},
+                cv=StratifiedKFold(SVM_CV_FOLDS),
+            )
+            return search.fit(representation, y).best_estimator_
+        else:
+            svm.set_params(C=SVM_DEFAULT_C)
+        return svm.fit(representation, y)
+
+    # ----------------------------------------------------------------- encoding
+    def _encode(self, model, task, data, index, head=False):
+        """Representations (or head logits) of cases ``index`` of one task."""
+        torch = _torch_modules().torch
+        model.eval()
+        out = []
+        # Inference needs no gradients, so batches can be larger than in training.
+        with torch.no_grad():
+            chunks = data.chunks(index, max(4 * self.batch_size, 64), sort=True)
+            for chunk in chunks:
+                x, mask = data.batch(chunk)
+                x = x.to(self.device_)
+                mask = None if mask is None else mask.to(self.device_)
+                representation = model.encode(x, task, mask)
+                if head:
+                    representation = model.head_logits(representation, task)
+                out.append(representation.float().cpu().numpy())
+        result = np.concatenate(out)
+        # chunks() sorts unequal lengths; put the rows back in ``index`` order.
+        order = np.concatenate(chunks)
+        position = {int(i): k for k, i in enumerate(order)}
+        return result[[position[int(i)] for i in np.asarray(index)]]
+
+    def _head_logits(self, model, task, data, index):
+        return self._encode(model, task, data, index, head=True).astype(np.float64)
+
+    def _affinity(self, model, names) -> dict:
+        n_classes = [len(self.tasks_[name]["classes"]) for name in names]
+        offsets = np.concatenate([[0], np.cumsum(n_classes)])
+        labels = [
+            (name, label)
+            for name in names
+            for label in self.tasks_[name]["classes"].tolist()
+        ]
+        matrix = np.full((len(labels), len(labels)), np.nan)
+        joint = {}
+        for (k, j), total in model.affinity_sum.items():
+            mean = (total / model.affinity_batches[(k, j)]).double().cpu().numpy()
+            joint[k, j] = mean / mean.sum()
+            matrix[offsets[k] : offsets[k + 1], offsets[j] : offsets[j + 1]] = (
+                mean.size * joint[k, j]
+            )
+        tasks = np.full((len(names), len(names)), np.nan)
+        for k in range(len(names)):
+            for j in range(k + 1, len(names)):
+                both = [
+                    _mutual_information(a)
+                    for a in (joint.get((k, j)), _transpose(joint.get((j, k))))
+                    if a is not None
+                ]
+                if both:
+                    tasks[k, j] = tasks[j, k] = float(np.mean(both))
+        with np.errstate(invalid="ignore"):
+            related = np.nan_to_num(matrix, nan=0.0) > self.tau
+        return {
+            "tasks": list(names),
+            "labels": labels,
+            "label_matrix": matrix,
+            "related": related,
+            "task_matrix": tasks,
+        }
+
+    # ----------------------------------------------------------------- inference
+    def _resolve_task(self, task):
+        check_is_fitted(self, "tasks_")
+        if task is None:
+            if self.target_task_ is None:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on several tasks with "
+                    f"fit_tasks; say which with task=, one of {list(self.tasks_)!r}."
+                )
+            task = self.target_task_
+        if not isinstance(task, Hashable) or task not in self.tasks_:
+            raise ValueError(
+                f"Unknown task {task!r}; {type(self).__name__} was fitted on the "
+                f"tasks {list(self.tasks_)!r}. Pass one of them as task=."
+            )
+        return task
+
+    def _check_task_X(self, X, task):
+        task = self._resolve_task(task)
+        name = type(self).__name__
+        X = check_series(X, estimator_name=name)
+        expected = self.tasks_[task]["n_channels"]
+        if n_channels_of(X) != expected:
+            raise ValueError(
+                f"X has {n_channels_of(X)} channels, but task {task!r} of {name} was "
+                f"fitted on series with {expected} channels; pass series with the "
+                "same channels as in fit."
+            )
+        return task, _Task(X, *self._normalisers[task])
+
+    def transform(self, X, task=None):
+        """Representations of the series by the trained (frozen) encoder.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series of the task's format (same channels as in fit; any length).
+        task : hashable, optional
+            Which task's input projection to use; default the target task.
+
+        Returns
+        -------
+        ndarray of shape (n_cases, representation_size)
+        """
+        task, data = self._check_task_X(X, task)
+        index = list(self.tasks_).index(task)
+        return self._encode(self.model_, index, data, np.arange(len(data)))
+
+    def predict_proba(self, X, task=None):
+        """Class probabilities of one task, columns in that task's class order.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels the task had in fit.
+        task : hashable, optional
+            Task name; default the target task (``fit``) or the only task.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_cases, n_classes)
+            Rows sum to 1. For the SVM: softmax of its decision values (see
+            Notes).
+        """
+        task, data = self._check_task_X(X, task)
+        index = list(self.tasks_).index(task)
+        everything = np.arange(len(data))
+        svm = self.classifiers_[task]
+        if svm is None:
+            return _softmax(self._head_logits(self.model_, index, data, everything))
+        decision = svm.decision_function(
+            self._encode(self.model_, index, data, everything)
+        )
+        if decision.ndim == 1:  # two classes: the score of the second
+            decision = np.column_stack([-decision, decision]) / 2
+        return _softmax(np.asarray(decision, dtype=np.float64))
+
+    def predict(self, X, task=None):
+        """Predicted class of each series for one task.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+        task : hashable, optional
+            Task name; default the target task (``fit``) or the only task.
+
+        Returns
+        -------
+        y : ndarray of shape (n_cases,)
+        """
+        proba = self.predict_proba(X, task=task)
+        classes = self.tasks_[self._resolve_task(task)]["classes"]
+        return classes[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None, task=None):
+        """Accuracy on ``(X, y)`` for one task (default the target task).
+
+        Returns
+        -------
+        score : float
+        """
+        return accuracy_score(
+            y, self.predict(X, task=task), sample_weight=sample_weight
+        )
+
+    # ----------------------------------------------------------------- plotting
+    def plot_affinity(self, ax=None, level="task", cmap="Blues"):
+        """Heatmap of the learnt affinity (the seed's Figure 2).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure's Axes by default.
+        level : {"task", "label"}, default="task"
+            ``"task"``: mutual information between tasks' predicted labels
+            (``affinity_["task_matrix"]``); ``"label"``: the label-pair relevance
+            ``M * N * A / sum(A)`` (``affinity_["label_matrix"]``).
+        cmap : str, default="Blues"
+            Colour map; darker is more related.
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        check_is_fitted(self, "affinity_")
+        import matplotlib.pyplot as plt
+
+        if level == "task":
+            matrix = self.affinity_["task_matrix"]
+            names = [str(t) for t in self.affinity_["tasks"]]
+            title, label = "Task affinity", "mutual information (nats)"
+        elif level == "label":
+            matrix = self.affinity_["label_matrix"]
+            names = [f"{t}:{c}" for t, c in self.affinity_["labels"]]
+            title, label = f"Label affinity (related > tau={self.tau:g})", "M·N·A/ΣA"
+        else:
+            raise ValueError(f"level must be 'task' or 'label', got {level!r}.")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(1 + 0.5 * len(names), 0.8 + 0.5 * len(names)))
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap)
+        ax.set_xticks(range(len(names)), names, rotation=90)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_title(title)
+        ax.figure.colorbar(image, ax=ax, label=label)
+        return ax
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        model = state.get("model_")
+        if model is not None and not isinstance(model, dict):
+            # The torch classes are built at run time (torch loads lazily), so
+            # the network travels as its configuration and weights.
+            state["model_"] = {
+                "config": model.config,
+                "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            }
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, dict):
+            import torch
+
+            device = state.get("device_", "cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                device = state["device_"] = "cpu"
+            network = _build_network(model["config"], device)
+            network.load_state_dict(model["weights"])
+            network.eval()
+            state = {**state, "model_": network}
+        super().__setstate__(state)
+
+
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def _transpose(matrix: Any):
+    return None if matrix is None else matrix.T

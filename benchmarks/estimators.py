@@ -453,3 +453,29 @@ for _name, _params, _what in [
     ),
 ]:
     register(_name, _vlm(**_params), f"vlm ({_params['head']} head): {_what}")
+
+# --- InstructTime (VQ tokens in SmolLM2) -------------------------------------
+register(
+    "instructtime",
+    lazy_factory("vlmtsc:InstructTimeClassifier", backbone="smollm2-135m", verbose=0),
+    "VQ tokens (patch 8, 128 codes) -> SmolLM2-135M with LoRA, label scoring",
+)
+
+
+def _instructtime_augmented(random_state: int | None) -> Any:
+    from vlmtsc import InstructTimeClassifier
+    from vlmtsc.training import SeriesAugmenter
+
+    return InstructTimeClassifier(
+        backbone="smollm2-135m",
+        augmentation=SeriesAugmenter(),
+        random_state=random_state,
+        verbose=0,
+    )
+
+
+register(
+    "instructtime-aug",
+    _instructtime_augmented,
+    "as instructtime, + 1 fresh augmented (re-tokenized) copy per series per epoch",
+)

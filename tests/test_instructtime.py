@@ -138,3 +138,12 @@ def test_generate_returns_text_and_linear_head(fitted, data):
     linear = _clf(head="linear").fit(X, y)
     assert linear.history_ == []
     assert linear.predict_proba(X).shape == (12, 2)
+
+
+def test_qlora_4bit_on_cpu(data):
+    import bitsandbytes as bnb
+
+    X, y = data
+    clf = _clf(quantization="4bit", n_epochs=1, validation_fraction=0).fit(X, y)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in clf.model_.model.modules())
+    assert clf.predict_proba(X).shape == (12, 2)

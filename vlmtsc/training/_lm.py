@@ -312,11 +312,14 @@ class LabelScoringModel:
                     )
                 self.model = self.backbone.model.requires_grad_(True)
             else:
-                family = self.backbone.family
+                lora = dict(self.lora)
+                in_full = lora.pop("modules_to_save", None)
+                if in_full is None:
+                    in_full = self.backbone.family.train_in_full
                 self.model = add_lora(
                     self.backbone,
-                    modules_to_save=[*family.train_in_full, *new_modules] or None,
-                    **self.lora,
+                    modules_to_save=[*in_full, *new_modules] or None,
+                    **lora,
                 )
 
     def __getstate__(self):

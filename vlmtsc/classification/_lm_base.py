@@ -167,10 +167,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 
     # --------------------------------------------------------------- inference
     def _embed(self, X):
-        source = self.features
-        if source is None:
-            source = "vision" if self.model_.uses_images else "hidden"
-        return self.model_.embed(self._examples(X), source)
+        return self.model_.embed(self._examples(X), self.features)
 
     def transform(self, X):
         """Embed each series with the (fine-tuned, for ``head="lm"``) backbone.

@@ -30,6 +30,11 @@ def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
     )
 
 
+def _build_renderer(renderer):
+    """``renderer`` (cloned) or the default line plot."""
+    return clone(renderer) if renderer is not None else LinePlotRenderer()
+
+
 def _encode(model, renderer, prompt, X, labels, classes, label_names, normalization):
     """Prompts (and, for a VLM, images) of ``X`` encoded for ``model``."""
     X = normalize_series(X, normalization)
@@ -206,9 +211,7 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         self.verbose = verbose
 
     def _prepare_inputs(self, X, y, seed):
-        self.renderer_ = (
-            clone(self.renderer) if self.renderer is not None else LinePlotRenderer()
-        )
+        self.renderer_ = _build_renderer(self.renderer)
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
 
     def _answer_is_label_only(self):
@@ -302,9 +305,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         self
         """
         X = check_series(X, estimator_name=type(self).__name__)
-        self.renderer_ = (
-            clone(self.renderer) if self.renderer is not None else LinePlotRenderer()
-        )
+        self.renderer_ = _build_renderer(self.renderer)
         # No candidate classes in an embedding prompt: it describes the series only.
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode).set_params(
             list_classes=False
@@ -339,5 +340,4 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
             None,
             self.normalization,
         )
-        source = self.features or ("vision" if self.model_.uses_images else "hidden")
-        return self.model_.embed(encoded, source)
+        return self.model_.embed(encoded, self.features)

@@ -428,13 +428,16 @@ class LabelScoringModel:
                 texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
         return texts
 
-    def embed(self, encoded, source: str = "hidden") -> np.ndarray:
+    def embed(self, encoded, source: str | None = None) -> np.ndarray:
         """One vector per case from the (frozen or fine-tuned) backbone.
 
         ``"hidden"``: the last layer's hidden states averaged over the prompt's
         tokens (image tokens included). ``"vision"``: the vision encoder's
         features of the image averaged over its spatial tokens (VLMs only).
+        ``None``: ``"vision"`` for a VLM, else ``"hidden"``.
         """
+        if source is None:
+            source = "vision" if self.uses_images else "hidden"
         return embed_prefixes(self.model, [prefix for prefix, _ in encoded], source)
 
     def _train(self, pool, config, evaluate, random_state, description):

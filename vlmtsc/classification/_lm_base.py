@@ -12,6 +12,7 @@ and ``predict_proba`` live here once.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.base import TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -185,7 +186,4 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     def _predict_proba(self, X):
         if self.head == "linear":
             return self.head_.predict_proba(self._embed(X))
-        scores = self.model_.score(self._examples(X))
-        scores = scores - scores.max(axis=1, keepdims=True)
-        proba = np.exp(scores)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return softmax(self.model_.score(self._examples(X)), axis=1)

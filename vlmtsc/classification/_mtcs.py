@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp, softmax
 from sklearn.base import TransformerMixin, clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -40,6 +41,7 @@ from vlmtsc.base import (
 from vlmtsc.training import (
     SeriesAugmenter,
     TrainingConfig,
+    channel_stats,
     resolve_device,
     seed_everything,
     stratified_split,
@@ -298,18 +300,6 @@ class _Task:
         return [index[i : i + batch_size] for i in range(0, len(index), batch_size)]
 
 
-def _channel_statistics(X) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation over all cases and timepoints."""
-    flat = (
-        X.transpose(1, 0, 2).reshape(X.shape[1], -1)
-        if isinstance(X, np.ndarray)
-        else np.concatenate(list(X), axis=1)
-    )
-    mean, scale = flat.mean(axis=1), flat.std(axis=1)
-    scale[scale < 1e-12] = 1.0  # constant channels: centre only
-    return mean, scale
-
-
 def _can_stratify(y: np.ndarray, fraction: float) -> bool:
     """Whether a stratified split of ``fraction`` keeps every class on both sides."""
     counts = np.bincount(y)
@@ -320,12 +310,6 @@ def _can_stratify(y: np.ndarray, fraction: float) -> bool:
         and n_validation >= n_classes
         and n - n_validation >= n_classes
     )
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    scores = scores - scores.max(axis=1, keepdims=True)
-    proba = np.exp(scores)
-    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def _mutual_information(joint: np.ndarray) -> float:
@@ -704,7 +688,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 if (lengths == lengths[0]).all()
                 else None,
             }
-            self._normalisers[name] = _channel_statistics(X)
+            self._normalisers[name] = channel_stats(X)
             data.append(_Task(X, *self._normalisers[name]))
             labels.append(np.asarray(y))
         self.target_task_ = target if target is not None or len(names) > 1 else names[0]
@@ -753,7 +737,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 for i, (_, val_index) in splits.items():
                     logits = self._head_logits(model, i, data[i], val_index)
                     truth = labels[i][val_index]
-                    log_proba = logits - _logsumexp(logits)
+                    log_proba = logits - logsumexp(logits, axis=1, keepdims=True)
                     log_loss = -log_proba[np.arange(len(truth)), truth].mean()
                     accuracy = (logits.argmax(axis=1) == truth).mean()
                     scores.append(accuracy - LOG_LOSS_TIE_BREAK * log_loss)
@@ -1007,13 +991,15 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         everything = np.arange(len(data))
         svm = self.classifiers_[task]
         if svm is None:
-            return _softmax(self._head_logits(self.model_, index, data, everything))
+            return softmax(
+                self._head_logits(self.model_, index, data, everything), axis=1
+            )
         decision = svm.decision_function(
             self._encode(self.model_, index, data, everything)
         )
         if decision.ndim == 1:  # two classes: the score of the second
             decision = np.column_stack([-decision, decision]) / 2
-        return _softmax(np.asarray(decision, dtype=np.float64))
+        return softmax(np.asarray(decision, dtype=np.float64), axis=1)
 
     def predict(self, X, task=None):
         """Predicted class of each series for one task.
@@ -1110,11 +1096,6 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             network.eval()
             state = {**state, "model_": network}
         super().__setstate__(state)
-
-
-def _logsumexp(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
 def _transpose(matrix: Any):

@@ -13,13 +13,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, n_channels_of, series_lengths
-from vlmtsc.training import resolve_device, series_stats
+from vlmtsc.training import channel_stats, resolve_device, series_stats
 
 __all__ = ["NORMALIZATIONS", "VQTokenizer"]
 
 NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
 _INFERENCE_BATCH = 256
-_MIN_SCALE = 1e-8
 
 
 def _is_int(value) -> bool:
@@ -394,10 +393,7 @@ default="per_channel"
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
         self.loc_ = self.scale_ = None
         if self.normalization == "global":
-            values = np.concatenate([x for x in X], axis=1)  # (n_channels, total)
-            self.loc_ = values.mean(axis=1)
-            self.scale_ = values.std(axis=1)
-            self.scale_[self.scale_ < _MIN_SCALE] = 1.0
+            self.loc_, self.scale_ = channel_stats(X)
 
         cases, lengths = self._normalize(X)
         rng = np.random.default_rng(seed)

@@ -27,6 +27,7 @@ from vlmtsc.training._loop import (
 from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
+    channel_stats,
     normalize_series,
     series_stats,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "SeriesAugmenter",
     "TrainingConfig",
     "TrainingResult",
+    "channel_stats",
     "collate",
     "embed_prefixes",
     "encode_answer",

@@ -16,9 +16,16 @@ from sklearn.base import BaseEstimator
 
 from vlmtsc.base import Series
 
-__all__ = ["NORMALIZATIONS", "SeriesAugmenter", "normalize_series", "series_stats"]
+__all__ = [
+    "NORMALIZATIONS",
+    "SeriesAugmenter",
+    "channel_stats",
+    "normalize_series",
+    "series_stats",
+]
 
 NORMALIZATIONS = (None, "per_channel", "across_channels")
+_MIN_SCALE = 1e-8  # below this a series (or channel) counts as flat
 
 
 def series_stats(X: Series, method: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +57,23 @@ def series_stats(X: Series, method: str | None) -> tuple[np.ndarray, np.ndarray]
         else:
             loc[i], scale[i] = x.mean(), x.std()
     # A flat series stays flat (at 0) instead of dividing by zero.
-    scale[scale < 1e-8] = 1.0
+    scale[scale < _MIN_SCALE] = 1.0
+    return loc, scale
+
+
+def channel_stats(X: Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over all cases and timepoints of a training set.
+
+    For normalising with one set's statistics ("global" scaling); ``scale`` is 1
+    for a flat channel, which is then only centred.
+
+    Returns
+    -------
+    loc, scale : ndarray of shape (n_channels,)
+    """
+    values = np.concatenate(list(X), axis=1)  # (n_channels, all timepoints)
+    loc, scale = values.mean(axis=1), values.std(axis=1)
+    scale[scale < _MIN_SCALE] = 1.0
     return loc, scale
 
 

@@ -373,18 +373,19 @@ register(
 
 
 # --- small-data levers on the VLM classifier (each against its plain variant) --
-def _vlm(**params) -> Factory:
-    """Factory of a VLMTimeSeriesClassifier on ``efficientnet-smollm2``.
+def _lm(estimator: str, **params) -> Factory:
+    """Factory of the vlmtsc LM classifier named ``estimator`` with ``params``.
 
-    ``augmentation=True`` becomes a default :class:`SeriesAugmenter` (imported at
-    build time, like the estimator); ``ensemble`` is a dict for
-    :func:`vlmtsc.ensemble_over`.
+    ``augmentation=True`` becomes a default :class:`SeriesAugmenter` and
+    ``renderer="gaf"`` a 224-px GAF renderer (imported at build time, like the
+    estimator); ``ensemble`` is a dict for :func:`vlmtsc.ensemble_over`, where
+    ``renderer="line+gaf"`` means both renderers.
     """
     ensemble = params.pop("ensemble", None)
 
     def factory(random_state: int | None) -> Any:
-        from vlmtsc import VLMTimeSeriesClassifier, ensemble_over
-        from vlmtsc.renderers import GramianAngularFieldRenderer
+        import vlmtsc
+        from vlmtsc.renderers import GramianAngularFieldRenderer, LinePlotRenderer
         from vlmtsc.training import SeriesAugmenter
 
         kwargs = dict(params)
@@ -392,23 +393,18 @@ def _vlm(**params) -> Factory:
             kwargs["augmentation"] = SeriesAugmenter()
         if kwargs.get("renderer") == "gaf":
             kwargs["renderer"] = GramianAngularFieldRenderer(image_size=224)
-        estimator = VLMTimeSeriesClassifier(
-            backbone="efficientnet-smollm2",
-            random_state=random_state,
-            verbose=0,
-            **kwargs,
+        built = getattr(vlmtsc, estimator)(
+            random_state=random_state, verbose=0, **kwargs
         )
         if ensemble is None:
-            return estimator
+            return built
         members = dict(ensemble)
         if members.get("renderer") == "line+gaf":
-            from vlmtsc.renderers import LinePlotRenderer
-
             members["renderer"] = [
                 LinePlotRenderer(),
                 GramianAngularFieldRenderer(image_size=224),
             ]
-        return ensemble_over(estimator, **members)
+        return vlmtsc.ensemble_over(built, **members)
 
     return factory
 
@@ -452,7 +448,11 @@ for _name, _params, _what in [
         "LoRA head, soft vote of 3 seeds",
     ),
 ]:
-    register(_name, _vlm(**_params), f"vlm ({_params['head']} head): {_what}")
+    register(
+        _name,
+        _lm("VLMTimeSeriesClassifier", backbone="efficientnet-smollm2", **_params),
+        f"vlm ({_params['head']} head): {_what}",
+    )
 
 # --- InstructTime (VQ tokens in SmolLM2) -------------------------------------
 register(
@@ -462,20 +462,8 @@ register(
 )
 
 
-def _instructtime_augmented(random_state: int | None) -> Any:
-    from vlmtsc import InstructTimeClassifier
-    from vlmtsc.training import SeriesAugmenter
-
-    return InstructTimeClassifier(
-        backbone="smollm2-135m",
-        augmentation=SeriesAugmenter(),
-        random_state=random_state,
-        verbose=0,
-    )
-
-
 register(
     "instructtime-aug",
-    _instructtime_augmented,
+    _lm("InstructTimeClassifier", backbone="smollm2-135m", augmentation=True),
     "as instructtime, + 1 fresh augmented (re-tokenized) copy per series per epoch",
 )

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from vlmtsc import InstructTimeClassifier
+from vlmtsc.adapters import SeriesVocabulary
+from vlmtsc.backbones import load_backbone
 from vlmtsc.testing import make_example_series
 from vlmtsc.tokenizers import VQTokenizer
 
@@ -77,12 +79,52 @@ def test_series_token_embeddings_are_the_projected_codebook(fitted):
     with torch.no_grad():
         got = embedding(ids)[0]
         codebook = torch.as_tensor(fitted.tokenizer_.codebook_, dtype=torch.float32)
+        codebook = (codebook - codebook.mean(0)) / codebook.std(0, correction=0)
         # peft wraps the trained projection; call the active copy directly.
         mlp = projection.modules_to_save["default"].mlps[0]
-        np.testing.assert_allclose(got, mlp(codebook[[3, 5]]), atol=1e-6)
+        np.testing.assert_allclose(got, mlp(codebook[[3, 5]]), atol=1e-5)
     trained = {n for n, p in model.model.named_parameters() if p.requires_grad}
     assert any("series_projection" in n for n in trained)
     assert all("lora_" in n or "series_projection" in n for n in trained)
+
+
+def test_series_tokens_start_at_the_scale_of_words_and_apart():
+    # A plain MLP gives series tokens a fraction of a word's norm that differ
+    # mostly by a shared bias; the model then cannot tell series apart.
+    backbone = load_backbone("tiny-llama")
+    words = backbone.model.get_input_embeddings().weight.detach().clone()
+    codebook = np.random.default_rng(0).normal(size=(16, 8)) * 0.01
+    vocabulary = SeriesVocabulary({"d": codebook})
+    vocabulary(backbone)
+    first = backbone.tokenizer.convert_tokens_to_ids("<ts:d:0>")
+    with torch.no_grad():
+        series = backbone.model.get_input_embeddings()(
+            torch.arange(first, first + 16)[None]
+        )[0]
+    word_norm = words.norm(dim=1).mean()
+    assert 0.5 < series.norm(dim=1).mean() / word_norm < 2
+    spread = (series - series.mean(0)).norm(dim=1).mean() / series.mean(0).norm()
+    assert spread > 0.5
+
+
+def test_series_token_logits_are_tied_to_the_projection_and_materialize():
+    backbone = load_backbone("tiny-llama")
+    vocabulary = SeriesVocabulary({"d": np.random.default_rng(0).normal(size=(6, 4))})
+    vocabulary(backbone)
+    model = backbone.model.eval()
+    first = backbone.tokenizer.convert_tokens_to_ids("<ts:d:0>")
+    ids = torch.tensor([[1, first + 2, first + 4, 3]])
+    with torch.no_grad():
+        out = model(input_ids=ids, output_hidden_states=True)
+        vectors = model.get_input_embeddings()(torch.arange(first, first + 6)[None])[0]
+        hidden = out.hidden_states[-1][0]
+        np.testing.assert_allclose(
+            out.logits[0, :, first : first + 6], hidden @ vectors.T, atol=1e-5
+        )
+        SeriesVocabulary.materialize(model)
+        assert type(model.get_input_embeddings()) is torch.nn.Embedding
+        again = model(input_ids=ids).logits
+    np.testing.assert_allclose(again, out.logits, atol=1e-5)
 
 
 def test_the_series_reaches_the_model(fitted, data):
@@ -147,3 +189,100 @@ def test_qlora_4bit_on_cpu(data):
     clf = _clf(quantization="4bit", n_epochs=1, validation_fraction=0).fit(X, y)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in clf.model_.model.modules())
     assert clf.predict_proba(X).shape == (12, 2)
+
+
+# --------------------------------------------------------------- pre-training
+@pytest.fixture(scope="module", params=["tiny-llama", "tiny-gpt2"])
+def artifact(request, data, tmp_path_factory):
+    X, y = data
+    other, _ = make_example_series(n_cases=10, n_timepoints=32, random_state=1)
+    clf = _clf(backbone=request.param, n_epochs=3, learning_rate=1e-2)
+    folder = tmp_path_factory.mktemp("pretrained")
+    returned = clf.pretrain(
+        {"motion": (X, y), "power": other},
+        folder,
+        descriptions={"motion": "hand tracks"},
+        label_names={"motion": ["gun", "point"]},
+    )
+    assert returned == folder
+    return folder
+
+
+def test_pretraining_writes_a_plain_transformers_folder(artifact):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from vlmtsc.classification._instructtime import read_pretraining
+
+    model = AutoModelForCausalLM.from_pretrained(artifact)
+    tokenizer = AutoTokenizer.from_pretrained(artifact)
+    ids = tokenizer.convert_tokens_to_ids(["<ts:motion:0>", "<ts:power:15>"])
+    assert tokenizer.unk_token_id not in ids
+    assert model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
+    rows = model.get_input_embeddings().weight[ids[0] : ids[0] + 16]
+    assert torch.linalg.matrix_rank(rows.detach()) > 1  # projected codes differ
+    record = read_pretraining(artifact)
+    assert set(record["tokenizers"]) == {"motion", "power"}
+    assert record["descriptions"] == {"motion": "hand tracks", "power": "power series"}
+    assert record["label_names"] == {"motion": ["gun", "point"]}
+    losses = [entry["loss"] for entry in record["history"]]
+    assert losses[-1] < losses[0]  # both objectives trained
+
+
+def test_adapting_a_pretrained_domain_uses_its_tokenizer_and_tokens(artifact, data):
+    from vlmtsc.classification._instructtime import read_pretraining
+
+    X, y = data
+    clf = _clf(backbone=str(artifact), domain="motion").fit(X, y)
+    pretrained = read_pretraining(artifact)["tokenizers"]["motion"]
+    np.testing.assert_array_equal(clf.tokenizer_.codebook_, pretrained.codebook_)
+    assert clf.vocabulary_ is None  # no new tokens
+    assert "You will be receiving hand tracks." in clf.prompt(X[:1])[0]
+    assert "<ts:motion:" in clf.prompt(X[:1])[0]
+    assert clf.predict_proba(X).shape == (12, 2)
+    # A new domain on the pre-trained model gets its own tokens.
+    new = _clf(backbone=str(artifact)).fit(X, y)
+    assert "<ts:signal:" in new.prompt(X[:1])[0]
+
+
+def test_zero_shot_scores_labels_without_training(artifact, data):
+    X, y = data
+    labels = np.array(["gun", "point"])[y]
+    clf = _clf(backbone=str(artifact), domain="motion", fine_tuning="none")
+    first = clf.fit(X, labels).predict_proba(X)
+    assert clf.history_ == []
+    np.testing.assert_allclose(first.sum(axis=1), 1, rtol=1e-6)
+    # Only the class list comes from y: other series or labels' order change
+    # nothing, since the model is not trained.
+    again = clf.fit(X[::-1], labels[::-1]).predict_proba(X)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    with pytest.raises(ValueError, match="zero-shot"):
+        _clf(fine_tuning="none").fit(X, y)
+
+
+def test_pretraining_errors_are_clear(artifact, data):
+    X, y = data
+    with pytest.raises(ValueError, match="not in the pre-training artifact"):
+        _clf(backbone=str(artifact), domain="ecg").fit(X, y)
+    with pytest.raises(ValueError, match="not a folder written by"):
+        _clf(domain="motion").fit(X, y)
+    with pytest.raises(ValueError, match="token names"):
+        _clf().pretrain({"a:b": X}, artifact / "x")
+    with pytest.raises(ValueError, match="non-empty dict"):
+        _clf().pretrain([X], artifact / "x")
+    with pytest.raises(ValueError, match="without quantization"):
+        _clf(quantization="4bit").pretrain({"a": X}, artifact / "x")
+
+
+def test_few_shot_draws_k_per_class(data):
+    from vlmtsc.datasets import few_shot
+
+    X, y = data
+    X_few, y_few = few_shot(X, y, 3, random_state=0)
+    assert sorted(np.unique(y_few, return_counts=True)[1]) == [3, 3]
+    flat = np.asarray(X).reshape(len(X), -1)
+    for series, label in zip(X_few, y_few, strict=True):
+        match = [i for i in range(len(X)) if np.array_equal(flat[i], series.ravel())]
+        assert match and y[match[0]] == label
+    assert np.array_equal(few_shot(X, y, 3, random_state=0)[1], y_few)
+    with pytest.raises(ValueError, match="fewer than n_per_class"):
+        few_shot(X, y, 7)

@@ -27,6 +27,7 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 __version__ = "0.1.0.dev0"
 
 from vlmtsc.classification import (
+    CrossTimeNetClassifier,
     InstructTimeClassifier,
     MTCSClassifier,
     VLMFeatureExtractor,
@@ -35,6 +36,7 @@ from vlmtsc.classification import (
 from vlmtsc.ensemble import ensemble_over
 
 __all__ = [
+    "CrossTimeNetClassifier",
     "InstructTimeClassifier",
     "MTCSClassifier",
     "VLMFeatureExtractor",

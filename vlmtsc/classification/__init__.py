@@ -1,10 +1,12 @@
 """The classifiers, one module per method."""
 
+from vlmtsc.classification._crosstimenet import CrossTimeNetClassifier
 from vlmtsc.classification._instructtime import InstructTimeClassifier
 from vlmtsc.classification._mtcs import MTCSClassifier
 from vlmtsc.classification._vlm import VLMFeatureExtractor, VLMTimeSeriesClassifier
 
 __all__ = [
+    "CrossTimeNetClassifier",
     "InstructTimeClassifier",
     "MTCSClassifier",
     "VLMFeatureExtractor",

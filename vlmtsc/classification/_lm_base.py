@@ -58,7 +58,8 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         raise NotImplementedError
 
     def _adapter(self):
-        """The ``lora`` argument of :class:`LabelScoringModel` for the ``"lm"`` head."""
+        """The ``lora`` argument of :class:`LabelScoringModel` for the ``"lm"`` head
+        (``None``: score labels with the backbone as loaded, no training)."""
         return dict(
             r=self.lora_r,
             alpha=self.lora_alpha,
@@ -130,10 +131,11 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         config.validate()
         seed = check_random_state(self.random_state).randint(2**31 - 1)
         self._prepare_inputs(X, y, seed)
+        adapter = None if self.head == "linear" else self._adapter()
         self.model_ = LabelScoringModel(
             self.backbone,
             quantization=self.quantization,
-            lora=None if self.head == "linear" else self._adapter(),
+            lora=adapter,
             device=self.device,
             seed=seed,
             verbose=self.verbose,
@@ -143,6 +145,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             self.classes_, self.label_names, terminate=self._answer_is_label_only()
         )
         augmenter = clone(self.augmentation) if self.augmentation else None
+        self.history_, self.best_epoch_ = [], 0
         if self.head == "linear":
             if augmenter is not None:
                 X, source = augmenter.expand(X, np.random.default_rng(seed))
@@ -150,7 +153,8 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             self.head_ = make_pipeline(
                 StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
             ).fit(self._embed(X), y)
-            self.history_, self.best_epoch_ = [], 0
+            return
+        if adapter is None:  # zero-shot: the labels are scored as loaded
             return
         self.history_, self.best_epoch_ = self.model_.fit(
             X,

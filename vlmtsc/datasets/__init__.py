@@ -18,7 +18,62 @@ from vlmtsc.datasets._readers import (
     read_file,
 )
 
-__all__ = ["list_datasets", "load_dataset"]
+__all__ = ["few_shot", "list_datasets", "load_dataset"]
+
+
+def few_shot(X, y, n_per_class: int, random_state=None):
+    """``n_per_class`` series of every class, drawn without replacement.
+
+    The training side of a k-shot evaluation (the test split stays whole).
+
+    Parameters
+    ----------
+    X : array-like or list of array-like
+    y : array-like of shape (n_cases,)
+    n_per_class : int
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    X_few, y_few
+        ``X_few`` in vlmtsc's canonical form (a 3-D array, or a list of 2-D
+        arrays for unequal lengths); classes in sorted order.
+
+    Raises
+    ------
+    ValueError
+        If a class has fewer than ``n_per_class`` series.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, y = np.arange(12.0).reshape(6, 2), np.array([0, 0, 0, 1, 1, 1])
+    >>> X_few, y_few = few_shot(X, y, 1, random_state=0)
+    >>> y_few.tolist()
+    [0, 1]
+    """
+    import numpy as np
+    from sklearn.utils import check_random_state
+
+    from vlmtsc.base import check_labels, check_series, take_cases
+
+    X = check_series(X)
+    y = check_labels(y, len(X))
+    if not (isinstance(n_per_class, (int, np.integer)) and n_per_class >= 1):
+        raise ValueError(
+            f"n_per_class must be a positive integer, got {n_per_class!r}."
+        )
+    rng = check_random_state(random_state)
+    chosen = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        if len(members) < n_per_class:
+            raise ValueError(
+                f"Class {label!r} has {len(members)} series, fewer than "
+                f"n_per_class={n_per_class}; lower n_per_class."
+            )
+        chosen += sorted(rng.choice(members, n_per_class, replace=False))
+    return take_cases(X, chosen), y[chosen]
 
 
 def list_datasets() -> list[str]:

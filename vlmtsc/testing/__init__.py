@@ -40,6 +40,20 @@ TEST_PARAMS: dict[str, dict] = {
         "verbose": 0,
         "tokenizer": _tiny_tokenizer(),
     },
+    "CrossTimeNetClassifier": {
+        "backbone": "tiny-bert",
+        # One value per token and one scale for all cases: per-series
+        # normalisation of 2-step patches leaves only a sign, too little for
+        # check_classifiers_train on two-feature blobs.
+        "tokenizer": _tiny_tokenizer().set_params(
+            patch_length=1, normalization="global"
+        ),
+        "pretrain_epochs": 1,
+        "n_epochs": 3,
+        "learning_rate": 1e-3,
+        "validation_fraction": 0.0,
+        "verbose": 0,
+    },
     "LinePlotRenderer": {"image_size": 16},
     "GramianAngularFieldRenderer": {"image_size": 16},
     "MarkovTransitionFieldRenderer": {"image_size": 16},

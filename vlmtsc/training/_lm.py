@@ -463,6 +463,20 @@ class LabelScoringModel:
             description=description,
         )
 
+    def fit_examples(self, examples, config, *, random_state=0, description="training"):
+        """Train on encoded examples for ``config.n_epochs`` (no validation).
+
+        For data that chooses no epoch count, e.g. pre-training; returns the
+        :class:`~vlmtsc.training.TrainingResult`.
+        """
+        return self._train(
+            ((lambda rng: examples), len(examples)),
+            config,
+            None,
+            random_state,
+            description,
+        )
+
     def fit(
         self,
         X,

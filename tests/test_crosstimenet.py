@@ -1,0 +1,334 @@
+"""CrossTimeNetClassifier on tiny-bert: masked VQ-token pre-training, then a head."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils import check_random_state
+
+from vlmtsc.backbones import load_backbone
+from vlmtsc.classification._crosstimenet import (
+    CrossTimeNetClassifier,
+    _collate,
+    _initial_embeddings,
+    _mask_tokens,
+)
+from vlmtsc.testing import make_example_series
+from vlmtsc.tokenizers import VQTokenizer
+
+torch.set_num_threads(1)
+
+N_CODES = 16
+SEED = int(check_random_state(0).randint(2**31 - 1))  # what random_state=0 seeds
+
+
+def _tokenizer():
+    return VQTokenizer(
+        patch_length=4,
+        codebook_size=N_CODES,
+        hidden_size=8,
+        n_blocks=1,
+        n_epochs=2,
+        verbose=0,
+    )
+
+
+def _clf(**params):
+    defaults = dict(
+        backbone="tiny-bert",
+        tokenizer=_tokenizer(),
+        pretrain_epochs=1,
+        n_epochs=2,
+        learning_rate=1e-3,
+        verbose=0,
+    )
+    return CrossTimeNetClassifier(**{**defaults, **params})
+
+
+def _pretrained_tiny_bert():
+    return load_backbone("tiny-bert", seed=SEED, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_example_series(n_cases=12, n_timepoints=24)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return _clf().fit(X, y)
+
+
+def test_fits_and_predicts_with_any_labels(data):
+    X, y = data
+    labels = np.array(["gun", "point"])[y]
+    clf = _clf().fit(X, labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (12, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= {"gun", "point"}
+    phases = [h["phase"] for h in clf.history_]
+    # 1 pre-training epoch, 2 epochs on the validation split, refit on all data.
+    assert phases[:3] == ["pretraining", "validation", "validation"]
+    assert all("validation_score" in h for h in clf.history_[1:3])
+    assert phases.count("refit") == clf.best_epoch_
+    # 24 timepoints in patches of 4: 6 tokens; the head reads [CLS] + 6 states.
+    assert clf.max_tokens_ == 6
+    assert clf.transform(X[:3]).shape == (3, 7 * 64)
+
+
+def test_learns_the_training_classes(data):
+    X, y = data
+    clf = _clf(pretrain_epochs=0, n_epochs=8, validation_fraction=0).fit(X, y)
+    assert (clf.predict(X) == y).mean() >= 0.9
+
+
+def test_masked_pretraining_loss_falls(data):
+    X, y = data
+    clf = _clf(pretrain_epochs=12, validation_fraction=0, n_epochs=1).fit(X, y)
+    losses = [h["loss"] for h in clf.history_ if h["phase"] == "pretraining"]
+    assert len(losses) == 12
+    # Masked codes of a 16-code book start near chance, ln(16) = 2.77.
+    assert abs(losses[0] - np.log(N_CODES)) < 0.5
+    assert np.mean(losses[-3:]) < losses[0] - 0.2
+
+
+@pytest.mark.parametrize("mask_ratio", [0.15, 0.5, 0.8])
+def test_masking_touches_a_mask_ratio_share_of_the_codes(mask_ratio):
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, N_CODES, size=n) for n in (10, 7, 1, 20)]
+    ids, attention = _collate(codes, cls_id=N_CODES + 1, pad_id=N_CODES)
+    inputs, labels = _mask_tokens(ids, attention, mask_ratio, N_CODES, rng)
+    for row, series in enumerate(codes):
+        masked = labels[row] != -100
+        assert masked.sum() == max(1, round(mask_ratio * len(series)))
+        # Only code positions: never [CLS] (0) nor padding.
+        assert not masked[0] and not masked[1 + len(series) :].any()
+        assert (inputs[row, masked] == N_CODES).all()
+        np.testing.assert_array_equal(labels[row, masked], ids[row, masked])
+        np.testing.assert_array_equal(inputs[row, ~masked], ids[row, ~masked])
+
+
+def test_masked_loss_is_on_masked_positions_only(fitted):
+    network = fitted.model_
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(0, N_CODES, size=6) for _ in range(3)]
+    ids, attention = _collate(codes, network.cls_id, network.mask_id)
+    inputs, labels = _mask_tokens(ids, attention, 0.5, network.mask_id, rng)
+    batch = {
+        "codes": torch.from_numpy(inputs),
+        "attention_mask": torch.from_numpy(attention),
+        "labels": torch.from_numpy(labels),
+        "task": "masked",
+    }
+    with torch.no_grad():
+        out = network(**batch)
+    masked = torch.from_numpy(labels != -100)
+    expected = torch.nn.functional.cross_entropy(
+        out.logits[masked], torch.from_numpy(ids)[masked]
+    )
+    assert out.logits.shape == (3, 7, N_CODES)  # an output layer over the codes
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_code_embeddings_start_as_rows_of_the_word_embedding_matrix():
+    backbone = _pretrained_tiny_bert()
+    words = backbone.model.get_input_embeddings().weight.detach()
+    table, rows = _initial_embeddings(
+        backbone.model, backbone.tokenizer, N_CODES, np.random.default_rng(0)
+    )
+    assert table.shape == (N_CODES + 2, 64)
+    torch.testing.assert_close(table[:N_CODES], words[torch.from_numpy(rows)])
+    # [MASK] and [CLS] start as the language model's own.
+    torch.testing.assert_close(table[N_CODES], words[backbone.tokenizer.mask_token_id])
+    torch.testing.assert_close(
+        table[N_CODES + 1], words[backbone.tokenizer.cls_token_id]
+    )
+
+
+@pytest.mark.parametrize("init", ["pretrained", "random"])
+def test_init_pretrained_or_random_encoder(init, data):
+    X, y = data
+    # A negligible learning rate leaves the start in place (AdamW moves ~lr).
+    clf = _clf(
+        init=init,
+        pretrain_epochs=0,
+        n_epochs=1,
+        validation_fraction=0,
+        learning_rate=1e-9,
+    ).fit(X, y)
+    pretrained = _pretrained_tiny_bert().model.get_input_embeddings().weight.detach()
+    own = clf.model_.encoder.get_input_embeddings().weight.detach()
+    rows = torch.from_numpy(clf.code_init_rows_)
+    codes = clf.model_.code_embeddings.weight.detach()[:N_CODES]
+    torch.testing.assert_close(codes, own[rows], atol=1e-6, rtol=0)
+    if init == "pretrained":
+        torch.testing.assert_close(own, pretrained)
+    else:  # re-initialised from the config: other weights, other code rows
+        assert not torch.allclose(codes, pretrained[rows], atol=1e-2)
+        encoder_pretrained = dict(_pretrained_tiny_bert().model.named_parameters())
+        for name, value in clf.model_.encoder.named_parameters():
+            if value.ndim == 2:
+                assert not torch.allclose(value, encoder_pretrained[name]), name
+
+
+def test_freeze_encoder_trains_only_the_head_and_code_embeddings(data):
+    X, y = data
+    start = _clf(
+        pretrain_epochs=0, n_epochs=1, validation_fraction=0, learning_rate=1e-9
+    ).fit(X, y)
+    frozen = _clf(
+        pretrain_epochs=0, n_epochs=3, validation_fraction=0, freeze_encoder=True
+    ).fit(X, y)
+    free = _clf(pretrain_epochs=0, n_epochs=3, validation_fraction=0).fit(X, y)
+    reference = dict(_pretrained_tiny_bert().model.named_parameters())
+    for name, value in frozen.model_.encoder.named_parameters():
+        torch.testing.assert_close(value, reference[name], rtol=0, atol=0)
+    changed = [
+        name
+        for name, value in free.model_.encoder.named_parameters()
+        if not torch.equal(value, reference[name])
+    ]
+    assert len(changed) > 10
+    for part in ("code_embeddings", "head"):
+        before = getattr(start.model_, part).state_dict()
+        after = getattr(frozen.model_, part).state_dict()
+        for name in before:
+            assert not torch.allclose(before[name], after[name], atol=1e-4), name
+
+
+def test_label_fraction_uses_a_stratified_share_of_the_labels(data):
+    X, y = data
+    clf = _clf(label_fraction=0.5, validation_fraction=0, n_epochs=1).fit(X, y)
+    assert len(clf.labelled_index_) == 6
+    assert np.bincount(y[clf.labelled_index_]).tolist() == [3, 3]
+    tokens = {h["phase"]: h["tokens"] for h in clf.history_}
+    # [CLS] + 6 tokens per series: pre-training reads all 12, fine-tuning 6.
+    assert tokens == {"pretraining": 12 * 7, "train": 6 * 7}
+    other = _clf(label_fraction=0.5, random_state=1, validation_fraction=0)
+    assert not np.array_equal(other.fit(X, y).labelled_index_, clf.labelled_index_)
+
+
+def test_pretrain_artifact_round_trips(data, tmp_path):
+    X, y = data
+    X2, _ = make_example_series(
+        n_cases=8, n_channels=2, n_timepoints=40, random_state=1
+    )
+    folder = _clf(pretrain_epochs=2).pretrain({"a": (X, y), "b": X2}, tmp_path)
+    record = json.loads((folder / "vlmtsc_crosstimenet.json").read_text())
+    assert [d["name"] for d in record["domains"]] == ["a", "b"]
+    assert [h["phase"] for h in record["history"]] == ["pretraining"] * 2
+    with open(folder / "vlmtsc_crosstimenet_tokenizers.pkl", "rb") as f:
+        saved = pickle.load(f)
+    arrays = np.load(folder / "vlmtsc_crosstimenet_embeddings.npz")
+    # The folder is an ordinary transformers model folder as well.
+    assert load_backbone(str(folder), verbose=0).family.kind == "encoder"
+
+    clf = _clf(
+        backbone=str(folder),
+        domain="b",
+        pretrain_epochs=0,
+        n_epochs=1,
+        validation_fraction=0,
+        freeze_encoder=True,
+        learning_rate=1e-9,
+    ).fit(X2[2:], np.arange(6) % 2)  # other data than pretrain() saw
+    assert clf.domain_ == "b" and clf.code_init_rows_ is None
+    np.testing.assert_array_equal(
+        clf.tokenizer_.transform(X2), saved["b"].transform(X2)
+    )
+    table = clf.model_.code_embeddings.weight.detach().numpy()
+    np.testing.assert_allclose(table[:N_CODES], arrays["codes_1"], atol=1e-6)
+    np.testing.assert_allclose(table[N_CODES], arrays["mask"], atol=1e-6)
+    np.testing.assert_allclose(
+        clf.model_.token_head.weight.detach().numpy(), arrays["output_weight_1"]
+    )
+    encoder = load_backbone(str(folder), verbose=0).model
+    for name, value in encoder.state_dict().items():
+        torch.testing.assert_close(clf.model_.encoder.state_dict()[name], value)
+
+    # Without a domain: a new tokenizer and code rows on the pre-trained encoder.
+    new = _clf(backbone=str(folder), validation_fraction=0).fit(X, y)
+    assert new.domain_ is None and new.code_init_rows_ is not None
+    assert new.predict_proba(X).shape == (12, 2)
+
+    with pytest.raises(ValueError, match=r"domains are \['a', 'b'\]"):
+        _clf(backbone=str(folder), domain="c").fit(X, y)
+    with pytest.raises(ValueError, match="init='random' would discard"):
+        _clf(backbone=str(folder), init="random").fit(X, y)
+
+
+def test_reproducible_with_random_state(data):
+    X, y = data
+    first = _clf().fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(_clf().fit(X, y).predict_proba(X), first)
+    other = _clf(random_state=1).fit(X, y).predict_proba(X)
+    assert not np.allclose(other, first)
+
+
+def test_pickle_and_save_round_trip(fitted, data, tmp_path):
+    X, _ = data
+    expected = fitted.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(restored.predict_proba(X), expected, atol=1e-6)
+    np.testing.assert_allclose(restored.transform(X), fitted.transform(X), atol=1e-5)
+    loaded = CrossTimeNetClassifier.load(fitted.save(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
+
+
+def test_unequal_length_multivariate_series():
+    X, y = make_example_series(
+        n_cases=12, n_channels=3, n_timepoints=32, unequal=True, random_state=2
+    )
+    clf = _clf(validation_fraction=0).fit(X, y)
+    lengths = [x.shape[1] for x in X]
+    assert clf.max_tokens_ == clf.tokenizer_.n_tokens(max(lengths))
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # Padding is masked: a series gets the same answer alone or in a batch.
+    shortest = int(np.argmin(lengths))
+    np.testing.assert_allclose(
+        clf.predict_proba([X[shortest]])[0], proba[shortest], atol=1e-5
+    )
+    longer = [np.concatenate([X[0], X[0]], axis=1)]
+    with pytest.raises(ValueError, match=r"not truncated.*pooling='mean'"):
+        clf.predict(longer)
+    mean = _clf(validation_fraction=0, pooling="mean").fit(X, y)
+    assert mean.predict_proba(longer).shape == (1, 2)
+    assert mean.transform(X[:2]).shape == (2, 64)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"mask_ratio": 0.0}, r"mask_ratio must be a number in \(0, 1\)"),
+        ({"mask_ratio": 1.0}, r"mask_ratio must be a number in \(0, 1\)"),
+        ({"mask_ratio": "high"}, r"mask_ratio must be a number in \(0, 1\)"),
+        ({"label_fraction": 0.0}, r"label_fraction must be a number in \(0, 1\]"),
+        ({"label_fraction": 1.5}, r"label_fraction must be a number in \(0, 1\]"),
+        ({"pretrain_epochs": -1}, "pretrain_epochs must be a non-negative integer"),
+        ({"init": "scratch"}, "init must be one of"),
+        ({"pooling": "cls"}, "pooling must be one of"),
+        ({"domain": "ecg"}, "not a folder written by CrossTimeNetClassifier.pretrain"),
+        ({"backbone": "tiny-llama"}, "needs a BERT-family encoder.*causal_lm"),
+        (
+            {"label_fraction": 0.2},
+            "validation split .* of the labelled series.* or raise label_fraction",
+        ),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(params, message, data):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        _clf(**params).fit(X, y)
+
+
+def test_pretrain_rejects_zero_epochs_and_empty_datasets(data, tmp_path):
+    X, _ = data
+    with pytest.raises(ValueError, match="set pretrain_epochs to 1 or more"):
+        _clf(pretrain_epochs=0).pretrain({"a": X}, tmp_path)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        _clf().pretrain({}, tmp_path)

@@ -1,0 +1,1053 @@
+"""CrossTimeNetClassifier: masked VQ-token pre-training of a BERT encoder (seed 002).
+
+The recipe of CrossTimeNet, in the order :meth:`CrossTimeNetClassifier.fit` runs it:
+
+1. **Tokens.** A VQ-VAE tokenizer (:class:`~vlmtsc.tokenizers.VQTokenizer`), fitted
+   on the training series only (or taken from a pre-trained domain), turns every
+   series into a sequence of codebook indices.
+2. **Encoder.** A pretrained BERT-family language model reads the codes as new
+   input tokens: a fresh embedding table with one row per code plus ``[MASK]``
+   and ``[CLS]``, whose rows start as randomly chosen rows of the language
+   model's pretrained word-embedding matrix, fed as ``inputs_embeds`` (the model
+   adds its position embeddings as usual). ``init="random"`` re-initialises the
+   encoder from its config instead (the paper's PLM-versus-random comparison).
+3. **Masked-token pre-training.** A high share (``mask_ratio``) of each series'
+   tokens is replaced by ``[MASK]`` and an output layer over the codebook predicts
+   them; the loss is the cross-entropy on the masked positions only. It runs on
+   the training series inside ``fit`` and, across several datasets (one
+   tokenizer per domain, domains interleaved by batch), in
+   :meth:`CrossTimeNetClassifier.pretrain`, whose artifact folder ``backbone=``
+   accepts.
+4. **Classification.** A head GELU -> LayerNorm -> Linear over the flattened token
+   states (or their mean) is fine-tuned with cross-entropy; the epoch count is
+   chosen on a stratified validation split of the training data (never the test
+   set, unlike the seed's code), then the model is retrained on all of it.
+
+torch is imported only when a network is built, so importing this module stays
+cheap (``import vlmtsc`` must not load torch).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import numbers
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+from sklearn.base import TransformerMixin, clone
+from sklearn.utils import check_random_state
+
+from vlmtsc.base import (
+    BaseTimeSeriesClassifier,
+    check_min_samples_per_class,
+    check_series,
+    take_cases,
+)
+from vlmtsc.training import (
+    SeriesAugmenter,
+    TrainingConfig,
+    normalize_series,
+    resolve_device,
+    stratified_split,
+    train,
+)
+
+__all__ = ["CrossTimeNetClassifier"]
+
+INITS = ("pretrained", "random")
+POOLINGS = ("flatten", "mean")
+IGNORE_INDEX = -100
+# The artifact of CrossTimeNetClassifier.pretrain: a transformers model folder
+# plus these three files.
+RECORD = "vlmtsc_crosstimenet.json"
+EMBEDDINGS = "vlmtsc_crosstimenet_embeddings.npz"
+TOKENIZERS = "vlmtsc_crosstimenet_tokenizers.pkl"
+# Validation score = accuracy, ties broken by the log-loss (small validation
+# splits give many equal accuracies; the earliest epoch would win otherwise).
+LOG_LOSS_TIE_BREAK = 1e-3
+_INFERENCE_BATCH = 64
+
+
+# --------------------------------------------------------------------------- network
+@functools.cache
+def _torch_modules() -> SimpleNamespace:
+    """The torch classes, defined on first use so torch loads lazily."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class CrossTimeNetNetwork(nn.Module):
+        """A BERT-family encoder reading VQ codes, with two output layers.
+
+        Code ``k`` of the (union of the) codebook(s) is input id ``k``; id
+        ``n_codes`` is ``[MASK]`` and ``n_codes + 1`` is ``[CLS]``, which starts
+        every sequence. ``token_head`` predicts masked codes (pre-training);
+        ``head`` (GELU -> LayerNorm -> Linear) classifies the token states,
+        flattened over ``1 + max_tokens`` positions or averaged.
+        """
+
+        def __init__(
+            self, encoder, n_codes, n_classes=0, max_tokens=0, pooling="flatten"
+        ):
+            super().__init__()
+            self.encoder = encoder
+            hidden = encoder.config.hidden_size
+            self.config = dict(
+                n_codes=int(n_codes),
+                n_classes=int(n_classes),
+                max_tokens=int(max_tokens),
+                pooling=pooling,
+            )
+            self.n_codes, self.max_tokens, self.pooling = n_codes, max_tokens, pooling
+            self.mask_id, self.cls_id = n_codes, n_codes + 1
+            self.code_embeddings = nn.Embedding(n_codes + 2, hidden)
+            self.token_head = nn.Linear(hidden, n_codes)
+            self.head = None
+            if n_classes:
+                width = (1 + max_tokens) * hidden if pooling == "flatten" else hidden
+                self.head = nn.Sequential(
+                    nn.GELU(), nn.LayerNorm(width), nn.Linear(width, n_classes)
+                )
+            # The inputs come as inputs_embeds: the word-embedding matrix is only
+            # the source of the code rows' initial values, never trained.
+            encoder.get_input_embeddings().requires_grad_(False)
+
+        def states(self, codes, attention_mask):
+            embeds = self.code_embeddings(codes)
+            out = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask)
+            return out.last_hidden_state
+
+        def represent(self, codes, attention_mask):
+            """What the head reads: flattened (zero-padded) or mean token states."""
+            states = self.states(codes, attention_mask)
+            mask = attention_mask[..., None].to(states.dtype)
+            if self.pooling == "mean":
+                return (states * mask).sum(dim=1) / mask.sum(dim=1)
+            missing = 1 + self.max_tokens - states.shape[1]
+            if missing < 0:  # F.pad would crop: never drop tokens silently
+                raise ValueError(
+                    f"{states.shape[1] - 1} tokens exceed the flattened head's "
+                    f"{self.max_tokens}."
+                )
+            return F.pad(states * mask, (0, 0, 0, missing)).flatten(1)
+
+        def forward(self, codes, attention_mask, labels=None, task="classify"):
+            if task == "masked":
+                logits = self.token_head(self.states(codes, attention_mask))
+                loss = F.cross_entropy(
+                    logits.flatten(0, 1).float(),
+                    labels.flatten(),
+                    ignore_index=IGNORE_INDEX,
+                )
+                return SimpleNamespace(loss=loss, logits=logits)
+            logits = self.head(self.represent(codes, attention_mask))
+            loss = None if labels is None else F.cross_entropy(logits.float(), labels)
+            return SimpleNamespace(loss=loss, logits=logits)
+
+    return SimpleNamespace(CrossTimeNetNetwork=CrossTimeNetNetwork, torch=torch)
+
+
+def _set_stage(network, stage: str, freeze_encoder: bool = False) -> None:
+    """Which parameters train: ``"masked"`` pre-training or ``"classify"``."""
+    network.requires_grad_(False)
+    network.code_embeddings.requires_grad_(True)
+    if stage == "masked":
+        network.encoder.requires_grad_(True)
+        network.token_head.requires_grad_(True)
+    else:
+        network.head.requires_grad_(True)
+        network.encoder.requires_grad_(not freeze_encoder)
+    network.encoder.get_input_embeddings().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- tokens
+def _collate(code_lists, cls_id: int, pad_id: int):
+    """``[CLS]`` + codes of every series, right-padded; ``(ids, attention_mask)``."""
+    width = 1 + max(len(c) for c in code_lists)
+    ids = np.full((len(code_lists), width), pad_id, dtype=np.int64)
+    attention = np.zeros((len(code_lists), width), dtype=np.int64)
+    ids[:, 0], attention[:, 0] = cls_id, 1
+    for row, codes in enumerate(code_lists):
+        ids[row, 1 : 1 + len(codes)] = codes
+        attention[row, 1 : 1 + len(codes)] = 1
+    return ids, attention
+
+
+def _mask_tokens(ids, attention_mask, mask_ratio, mask_id, rng):
+    """Corrupt a ``mask_ratio`` share of each sequence's code tokens.
+
+    In every row, ``max(1, round(mask_ratio * n))`` of its ``n`` code positions,
+    drawn without replacement, are replaced by ``mask_id``; ``[CLS]`` (position
+    0) and padding are never chosen. Returns ``(inputs, labels)``: ``labels``
+    holds the original code at the masked positions and -100 elsewhere, so the
+    loss is on the masked positions only.
+    """
+    inputs = ids.copy()
+    labels = np.full_like(ids, IGNORE_INDEX)
+    for row in range(len(ids)):
+        n = int(attention_mask[row].sum()) - 1
+        chosen = 1 + rng.choice(n, size=max(1, round(mask_ratio * n)), replace=False)
+        labels[row, chosen] = ids[row, chosen]
+        inputs[row, chosen] = mask_id
+    return inputs, labels
+
+
+def _as_code_lists(tokens) -> list[np.ndarray]:
+    return [np.asarray(t, dtype=np.int64) for t in tokens]
+
+
+def _initial_embeddings(encoder, text_tokenizer, n_codes, rng):
+    """CrossTimeNet's start: rows of the pretrained word-embedding matrix.
+
+    Returns the ``(n_codes + 2, hidden)`` table (codes, ``[MASK]``, ``[CLS]``) and
+    the row indices the codes were copied from. ``[MASK]`` and ``[CLS]`` start as
+    the language model's own ``[MASK]`` and ``[CLS]`` rows when its tokenizer has
+    them, else as random rows too.
+    """
+    import torch
+
+    words = encoder.get_input_embeddings().weight.detach()
+    vocabulary = words.shape[0]
+    rows = rng.choice(vocabulary, size=n_codes, replace=n_codes > vocabulary)
+    special = [
+        getattr(text_tokenizer, f"{name}_token_id", None) for name in ("mask", "cls")
+    ]
+    special = [
+        int(i)
+        if i is not None and 0 <= i < vocabulary
+        else int(rng.integers(vocabulary))
+        for i in special
+    ]
+    index = np.concatenate([rows, special])
+    table = words[words.new_tensor(index, dtype=torch.long)].float().cpu().clone()
+    return table, rows.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- artifact
+def _read_pretraining(backbone) -> dict | None:
+    """The record of a :meth:`CrossTimeNetClassifier.pretrain` folder, or ``None``.
+
+    ``None`` when ``backbone`` is not such a folder. Otherwise the JSON record
+    with ``"tokenizers"`` (domain -> fitted VQTokenizer) and ``"arrays"`` (the
+    ``.npz`` contents) added.
+    """
+    if callable(backbone) or not os.path.isfile(Path(backbone) / RECORD):
+        return None
+    folder = Path(backbone)
+    record = json.loads((folder / RECORD).read_text())
+    with open(folder / TOKENIZERS, "rb") as f:
+        record["tokenizers"] = pickle.load(f)
+    with np.load(folder / EMBEDDINGS, allow_pickle=False) as arrays:
+        record["arrays"] = {k: arrays[k] for k in arrays.files}
+    return record
+
+
+def _check_pretraining_datasets(datasets) -> dict:
+    """``{name: X or (X, y)}`` -> ``{name: canonical X}`` (labels are ignored)."""
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise ValueError(
+            "datasets must be a non-empty dict {name: X or (X, y)}, got "
+            f"{type(datasets).__name__}."
+        )
+    checked = {}
+    for name, data in datasets.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"Dataset names must be non-empty strings (they name the domains "
+                f"of the artifact), got {name!r}."
+            )
+        X = data[0] if isinstance(data, tuple) else data
+        checked[name] = check_series(X, estimator_name=f"Pre-training dataset {name!r}")
+    return checked
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- estimator
+class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+    """Classify VQ tokens of series with a masked-token pre-trained BERT (CrossTimeNet).
+
+    The recipe of seed 002, without its faults (the epoch is chosen on a
+    validation split of the training data, not on the test set; the language
+    model initialisation is the default, not off):
+
+    1. A VQ-VAE ``tokenizer`` is fitted on the training series (unlabelled) and
+       turns every series into codes, ``n_tokens(length)`` per series.
+    2. The ``backbone``, a BERT-family encoder, reads ``[CLS]`` followed by the
+       codes through a new embedding table (one row per code, plus ``[MASK]`` and
+       ``[CLS]``). Code rows start as randomly chosen rows of the pretrained
+       word-embedding matrix (indices in ``code_init_rows_``); ``[MASK]`` and
+       ``[CLS]`` as the model's own ``[MASK]`` and ``[CLS]`` rows. The table is fed
+       as ``inputs_embeds``, so the model's position embeddings apply; the
+       word-embedding matrix itself is left untouched.
+    3. Masked-token pre-training for ``pretrain_epochs`` on all training series:
+       in every series ``round(mask_ratio * n_tokens)`` (at least one) tokens,
+       drawn afresh each epoch, become ``[MASK]``; an output layer over the
+       codebook predicts them, with the cross-entropy on masked positions only.
+       :meth:`pretrain` does the same across several datasets and saves an
+       artifact to start from (``backbone=path``, ``domain=name``).
+    4. A head GELU -> LayerNorm -> Linear over the token states is fine-tuned
+       with cross-entropy on the labelled series (``label_fraction`` of them),
+       with the encoder (or, ``freeze_encoder=True``, only the head and the code
+       embeddings); the epoch count is chosen on a stratified validation split,
+       then, with ``refit``, training restarts from the pre-trained state on all
+       labelled series for that many epochs.
+
+    Parameters
+    ----------
+    tokenizer : VQTokenizer, optional
+        How series become codes; default :class:`vlmtsc.tokenizers.VQTokenizer`
+        with its defaults. Cloned and fitted on the training series in ``fit``
+        (not used with ``domain``, whose tokenizer was fitted in :meth:`pretrain`).
+    backbone : str or callable, default="minilm-l6"
+        A BERT-family encoder: an alias (``"minilm-l6"``, offline weights;
+        ``"tiny-bert"``, random, for tests), a hub id such as
+        ``"bert-base-uncased"``, a local folder, a factory, or a folder written
+        by :meth:`pretrain`. See :func:`vlmtsc.backbones.load_backbone`.
+    domain : str, optional
+        With ``backbone`` a :meth:`pretrain` folder: the pre-trained domain whose
+        tokenizer, code embeddings and masked-token output layer to use. ``None``
+        fits a new tokenizer and makes new code embeddings (the folder's
+        pre-trained encoder and ``[MASK]``/``[CLS]`` rows are still used).
+    init : {"pretrained", "random"}, default="pretrained"
+        ``"random"`` re-initialises the encoder from its config (the code rows
+        then come from the random word-embedding matrix), to measure what the
+        language model's pretraining contributes.
+    mask_ratio : float, default=0.5
+        Share of each series' tokens masked in pre-training, in (0, 1). The
+        paper finds a high ratio helps (the seed's code used 0.3).
+    pretrain_epochs : int, default=10
+        Masked-token pre-training epochs inside ``fit`` (on all training series,
+        labelled or not) and in :meth:`pretrain`; ``0`` skips it in ``fit``.
+    pooling : {"flatten", "mean"}, default="flatten"
+        What the head reads. ``"flatten"`` (the seed's head): the states of
+        ``[CLS]`` and every token concatenated, zero-padded to the most tokens
+        of a training series (``max_tokens_``); a series with more tokens is
+        refused at predict time, never truncated. ``"mean"``: the mean state over
+        ``[CLS]`` and the tokens, for any length.
+    freeze_encoder : bool, default=False
+        Fine-tune only the head and the code embeddings, keeping the (pre-trained)
+        encoder fixed. In-``fit`` pre-training still trains the encoder.
+    label_fraction : float, default=1.0
+        Share of the labelled training series the supervised stage uses, in
+        (0, 1]: ``round(label_fraction * n_c)`` (at least one) random series of
+        every class ``c`` (indices in ``labelled_index_``). All series still
+        serve pre-training.
+    normalization : {None, "per_channel", "across_channels"}, default=None
+        Applied before the tokenizer (which normalises again by its own rule).
+    augmentation : SeriesAugmenter, optional
+        In the supervised stage every epoch also shows ``n_copies`` freshly
+        varied copies of each labelled series, re-tokenized; validation series
+        are never augmented.
+    n_epochs : int, default=30
+        Maximum fine-tuning epochs; the best on validation is kept.
+    batch_size : int, default=16
+        Series per batch, in pre-training and fine-tuning.
+    learning_rate : float, default=1e-4
+        Peak AdamW learning rate of both stages (the seed's Adam rate).
+    validation_fraction : float, default=0.2
+        Stratified share of the labelled series held out to choose the epoch
+        (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs`` without
+        validation.
+    refit : bool, default=True
+        After choosing the epoch count, train again from the pre-trained state on
+        all labelled series for that many epochs.
+    mixed_precision : {"auto", "bf16", "no"}, default="auto"
+        bfloat16 autocast of the training steps where the device runs it natively.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the tokenizer (when its own ``random_state`` is None), tiny
+        backbones, the embedding rows, the masks, the splits and the training;
+        an int makes CPU runs reproducible.
+    verbose : int, default=1
+        ``0`` silences progress bars.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    n_channels_ : int
+    n_timepoints_ : int or None
+    tokenizer_ : VQTokenizer
+        Fitted on the training series, or the pre-trained ``domain``'s.
+    domain_ : str or None
+        The pre-trained domain used, if any.
+    code_init_rows_ : ndarray of int or None
+        Rows of the word-embedding matrix the code embeddings started from
+        (``None`` for a pre-trained domain's embeddings).
+    max_tokens_ : int
+        Most tokens of a training series (the flattened head's width is
+        ``(1 + max_tokens_) * hidden_size``).
+    labelled_index_ : ndarray of int
+        The training series of the supervised stage.
+    model_ : torch.nn.Module
+        The network: ``encoder`` (the transformers model), ``code_embeddings``,
+        ``token_head`` (masked-token output layer) and ``head``.
+    history_ : list of dict
+        Per epoch: ``phase`` (``"pretraining"``, ``"validation"``, ``"refit"`` or
+        ``"train"``), ``epoch``, ``loss`` (masked-token cross-entropy in
+        pre-training), ``validation_score``, ``learning_rate``, ``seconds``,
+        ``tokens``, ``flops``.
+    best_epoch_ : int
+        Fine-tuning epochs of the final model.
+    device_ : str
+
+    See Also
+    --------
+    vlmtsc.InstructTimeClassifier : the same tokens in a causal LM answering labels.
+
+    Notes
+    -----
+    The pre-training artifact (:meth:`pretrain`) is an ordinary transformers
+    model folder (``save_pretrained`` of the encoder and its text tokenizer) plus
+    ``vlmtsc_crosstimenet.json`` (domains in order with their code counts, the
+    base backbone, settings, history), ``vlmtsc_crosstimenet_embeddings.npz``
+    (``codes_i`` and ``output_weight_i``/``output_bias_i`` of the ``i``-th
+    domain; ``mask`` and ``cls`` rows) and ``vlmtsc_crosstimenet_tokenizers.pkl``
+    (domain -> fitted VQTokenizer; a pickle, so load only folders you trust).
+
+    References
+    ----------
+    .. [1] Cheng et al., "Learning Transferable Time Series Classifier with
+       Cross-Domain Pre-training from Language Model", 2024 (seed 002).
+
+    Examples
+    --------
+    >>> from vlmtsc import CrossTimeNetClassifier
+    >>> from vlmtsc.testing import make_example_series
+    >>> from vlmtsc.tokenizers import VQTokenizer
+    >>> X, y = make_example_series(n_cases=8, n_timepoints=24)
+    >>> clf = CrossTimeNetClassifier(
+    ...     backbone="tiny-bert", pretrain_epochs=2, n_epochs=2, verbose=0,
+    ...     tokenizer=VQTokenizer(patch_length=4, hidden_size=8, n_epochs=2, verbose=0),
+    ... ).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.max_tokens_, clf.transform(X[:2]).shape  # (1 + 6 tokens) x 64
+    (6, (2, 448))
+    >>> [h["phase"] for h in clf.history_][:3]
+    ['pretraining', 'pretraining', 'validation']
+    """
+
+    def __init__(
+        self,
+        tokenizer=None,
+        backbone="minilm-l6",
+        domain=None,
+        init="pretrained",
+        mask_ratio=0.5,
+        pretrain_epochs=10,
+        pooling="flatten",
+        freeze_encoder=False,
+        label_fraction=1.0,
+        normalization=None,
+        augmentation=None,
+        n_epochs=30,
+        batch_size=16,
+        learning_rate=1e-4,
+        validation_fraction=0.2,
+        refit=True,
+        mixed_precision="auto",
+        device="cpu",
+        random_state=0,
+        verbose=1,
+    ):
+        self.tokenizer = tokenizer
+        self.backbone = backbone
+        self.domain = domain
+        self.init = init
+        self.mask_ratio = mask_ratio
+        self.pretrain_epochs = pretrain_epochs
+        self.pooling = pooling
+        self.freeze_encoder = freeze_encoder
+        self.label_fraction = label_fraction
+        self.normalization = normalization
+        self.augmentation = augmentation
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # transform() returns states
+        return tags
+
+    # ----------------------------------------------------------------- params
+    def _check_params(self) -> TrainingConfig:
+        if not (isinstance(self.mask_ratio, numbers.Real) and 0 < self.mask_ratio < 1):
+            raise ValueError(
+                f"mask_ratio must be a number in (0, 1), got {self.mask_ratio!r}: "
+                "it is the share of each series' tokens masked in pre-training."
+            )
+        if not (
+            isinstance(self.label_fraction, numbers.Real)
+            and 0 < self.label_fraction <= 1
+        ):
+            raise ValueError(
+                "label_fraction must be a number in (0, 1], got "
+                f"{self.label_fraction!r}."
+            )
+        if not _is_int(self.pretrain_epochs) or self.pretrain_epochs < 0:
+            raise ValueError(
+                "pretrain_epochs must be a non-negative integer, got "
+                f"{self.pretrain_epochs!r}."
+            )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}.")
+        if self.pooling not in POOLINGS:
+            raise ValueError(
+                f"pooling must be one of {POOLINGS}, got {self.pooling!r}."
+            )
+        if not isinstance(self.freeze_encoder, (bool, np.bool_)):
+            raise ValueError(
+                f"freeze_encoder must be True or False, got {self.freeze_encoder!r}."
+            )
+        if not (
+            isinstance(self.validation_fraction, numbers.Real)
+            and 0 <= self.validation_fraction < 1
+        ):
+            raise ValueError(
+                "validation_fraction must be in [0, 1), got "
+                f"{self.validation_fraction!r}."
+            )
+        if self.domain is not None and not isinstance(self.domain, str):
+            raise ValueError(
+                f"domain must be None or a domain name (str), got {self.domain!r}."
+            )
+        if self.augmentation is not None and not isinstance(
+            self.augmentation, SeriesAugmenter
+        ):
+            raise TypeError(
+                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
+                f"got {type(self.augmentation).__name__}."
+            )
+        normalize_series(np.zeros((0, 1, 1)), self.normalization)  # checks the name
+        config = TrainingConfig(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            mixed_precision=self.mixed_precision,
+        )
+        config.validate()
+        return config
+
+    # ----------------------------------------------------------------- building
+    def _fit_tokenizer(self, X, seed):
+        """A clone of ``tokenizer`` (default VQTokenizer) fitted on ``X`` only."""
+        from vlmtsc.tokenizers import VQTokenizer
+
+        tokenizer = (
+            clone(self.tokenizer) if self.tokenizer is not None else VQTokenizer()
+        )
+        if tokenizer.get_params().get("random_state") is None:
+            tokenizer.set_params(random_state=seed)
+        if self.tokenizer is None:
+            tokenizer.set_params(verbose=self.verbose)
+        return tokenizer.fit(normalize_series(X, self.normalization))
+
+    def _codes(self, X, tokenizer=None) -> list[np.ndarray]:
+        tokenizer = self.tokenizer_ if tokenizer is None else tokenizer
+        return _as_code_lists(
+            tokenizer.transform(normalize_series(X, self.normalization))
+        )
+
+    def _load_encoder(self, seed):
+        """``(encoder, text tokenizer)`` of ``backbone``, re-initialised for
+        ``init="random"``."""
+        import torch
+        import transformers
+
+        from vlmtsc.backbones import load_backbone
+
+        backbone = load_backbone(self.backbone, seed=seed, verbose=self.verbose)
+        if backbone.family.kind != "encoder":
+            raise ValueError(
+                f"CrossTimeNetClassifier needs a BERT-family encoder, but backbone "
+                f"{backbone.source!r} is a {backbone.family.kind} "
+                f"({backbone.family.name}). Use e.g. backbone='minilm-l6', "
+                "'bert-base-uncased' or 'tiny-bert'."
+            )
+        encoder = backbone.model
+        if self.init == "random":
+            with torch.random.fork_rng(devices=[]):
+                # seed + 1: tiny aliases are themselves random weights drawn with
+                # ``seed``; the re-initialised encoder must differ from them.
+                torch.manual_seed(seed + 1)
+                encoder = transformers.AutoModel.from_config(encoder.config)
+        return encoder, backbone.tokenizer
+
+    def _check_positions(self, encoder, n_tokens: int) -> None:
+        limit = getattr(encoder.config, "max_position_embeddings", None)
+        if limit is not None and n_tokens + 1 > limit:
+            raise ValueError(
+                f"A series gives {n_tokens} tokens, but the encoder reads at most "
+                f"{limit} positions ([CLS] + tokens). Use a tokenizer with a larger "
+                "patch_length (or stride), or shorter series."
+            )
+
+    # ----------------------------------------------------------------- training
+    def _pretrain_network(self, network, domains, config, seed, description):
+        """Masked-token pre-training on ``domains`` (lists of global code ids).
+
+        Each batch holds series of one domain; the batches of all domains are
+        shuffled together (domains interleaved). Returns the history.
+        """
+        torch = _torch_modules().torch
+        _set_stage(network, "masked")
+        batch_size, mask_ratio = config.batch_size, float(self.mask_ratio)
+
+        def batches(rng):
+            order = []
+            for codes in domains:
+                shuffled = rng.permutation(len(codes))
+                order += [
+                    [codes[i] for i in shuffled[start : start + batch_size]]
+                    for start in range(0, len(codes), batch_size)
+                ]
+            for k in rng.permutation(len(order)):
+                ids, attention = _collate(order[k], network.cls_id, network.mask_id)
+                inputs, labels = _mask_tokens(
+                    ids, attention, mask_ratio, network.mask_id, rng
+                )
+                yield {
+                    "codes": torch.from_numpy(inputs),
+                    "attention_mask": torch.from_numpy(attention),
+                    "labels": torch.from_numpy(labels),
+                    "task": "masked",
+                }
+
+        n_batches = sum(math.ceil(len(codes) / batch_size) for codes in domains)
+        result = train(
+            network,
+            batches,
+            n_batches,
+            replace(config, n_epochs=int(self.pretrain_epochs)),
+            random_state=seed,
+            verbose=self.verbose,
+            description=description,
+        )
+        return [{"phase": "pretraining", **entry} for entry in result.history]
+
+    def _logits(self, network, codes) -> np.ndarray:
+        return self._run(network, codes, "logits").astype(np.float64)
+
+    def _run(self, network, codes, what) -> np.ndarray:
+        """Head logits or representations of code lists, batched by length."""
+        torch = _torch_modules().torch
+        device = next(network.parameters()).device
+        order = np.argsort([len(c) for c in codes], kind="stable")
+        rows = [None] * len(codes)
+        network.eval()
+        with torch.no_grad():
+            for start in range(0, len(order), _INFERENCE_BATCH):
+                index = order[start : start + _INFERENCE_BATCH]
+                ids, attention = _collate(
+                    [codes[i] for i in index], network.cls_id, network.mask_id
+                )
+                ids = torch.from_numpy(ids).to(device)
+                attention = torch.from_numpy(attention).to(device)
+                if what == "logits":
+                    out = network(ids, attention).logits
+                else:
+                    out = network.represent(ids, attention)
+                for i, row in zip(index, out.float().cpu().numpy(), strict=True):
+                    rows[i] = row
+        return np.stack(rows)
+
+    def _finetune(self, network, X, codes, y, index, config, evaluate, seed, phase):
+        """Supervised training on the series ``index``; ``(history, best_epoch)``."""
+        torch = _torch_modules().torch
+        _set_stage(network, "classify", bool(self.freeze_encoder))
+        augmenter = clone(self.augmentation) if self.augmentation else None
+        fixed = [codes[i] for i in index]
+        passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
+        batch_size = config.batch_size
+
+        def batches(rng):
+            pool, labels = fixed, y[index]
+            if augmenter is not None:
+                varied, source = augmenter.expand(take_cases(X, index), rng)
+                extra = take_cases(varied, range(len(index), len(source)))
+                pool = fixed + self._codes(extra)
+                labels = y[index][source]
+            order = rng.permutation(len(pool))
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                ids, attention = _collate(
+                    [pool[i] for i in chosen], network.cls_id, network.mask_id
+                )
+                yield {
+                    "codes": torch.from_numpy(ids),
+                    "attention_mask": torch.from_numpy(attention),
+                    "labels": torch.from_numpy(labels[chosen]).long(),
+                }
+
+        result = train(
+            network,
+            batches,
+            math.ceil(passes * len(index) / batch_size),
+            config,
+            evaluate=evaluate,
+            random_state=seed,
+            verbose=self.verbose,
+            description="fine-tuning" if phase != "refit" else "refitting",
+        )
+        history = [{"phase": phase, **entry} for entry in result.history]
+        return history, result.best_epoch
+
+    def _labelled_subset(self, y, seed) -> np.ndarray:
+        """``round(label_fraction * n_c)`` (>= 1) random series of every class."""
+        if self.label_fraction == 1:
+            return np.arange(len(y))
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for label in np.unique(y):
+            members = np.flatnonzero(y == label)
+            n = max(1, round(float(self.label_fraction) * len(members)))
+            chosen.append(rng.choice(members, size=n, replace=False))
+        return np.sort(np.concatenate(chosen))
+
+    def _fit(self, X, y):
+        config = self._check_params()
+        torch = _torch_modules().torch
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        pretrained = _read_pretraining(self.backbone)
+        if self.domain is not None and pretrained is None:
+            raise ValueError(
+                f"domain={self.domain!r} names a pre-trained domain, but backbone="
+                f"{self.backbone!r} is not a folder written by "
+                "CrossTimeNetClassifier.pretrain()."
+            )
+        if pretrained is not None and self.init == "random":
+            raise ValueError(
+                "init='random' would discard the pre-trained encoder of "
+                f"{self.backbone!r}; pass its base backbone instead, or "
+                "init='pretrained'."
+            )
+        domains = (
+            [] if pretrained is None else [d["name"] for d in pretrained["domains"]]
+        )
+        if self.domain is not None and self.domain not in domains:
+            raise ValueError(
+                f"domain={self.domain!r} is not in the pre-training artifact "
+                f"{self.backbone!r}; its domains are {domains}."
+            )
+
+        # 1. Tokens.
+        self.domain_ = self.domain
+        if self.domain is not None:
+            self.tokenizer_ = pretrained["tokenizers"][self.domain]
+        else:
+            self.tokenizer_ = self._fit_tokenizer(X, seed)
+        codes = self._codes(X)
+        n_codes = int(self.tokenizer_.codebook_.shape[0])
+        self.max_tokens_ = max(len(c) for c in codes)
+
+        # 2. Encoder and code embeddings.
+        self.labelled_index_ = self._labelled_subset(y, seed)
+        labelled = self.labelled_index_
+        if self.validation_fraction > 0:
+            check_min_samples_per_class(
+                y[labelled],
+                2,
+                reason=f"A stratified validation split (validation_fraction="
+                f"{self.validation_fraction}) of the labelled series",
+                fix="set validation_fraction=0"
+                + (" or raise label_fraction" if self.label_fraction < 1 else ""),
+            )
+        encoder, text_tokenizer = self._load_encoder(seed)
+        self._check_positions(encoder, self.max_tokens_)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the heads start the same every run
+            network = _torch_modules().CrossTimeNetNetwork(
+                encoder, n_codes, len(self.classes_), self.max_tokens_, self.pooling
+            )
+            if self.domain is not None:
+                self.code_init_rows_ = None
+                network.code_embeddings.weight.copy_(
+                    torch.from_numpy(_domain_table(pretrained, self.domain))
+                )
+                position = domains.index(self.domain)
+                arrays = pretrained["arrays"]
+                network.token_head.weight.copy_(
+                    torch.from_numpy(arrays[f"output_weight_{position}"])
+                )
+                network.token_head.bias.copy_(
+                    torch.from_numpy(arrays[f"output_bias_{position}"])
+                )
+            else:
+                table, self.code_init_rows_ = _initial_embeddings(
+                    encoder, text_tokenizer, n_codes, np.random.default_rng(seed)
+                )
+                if pretrained is not None:  # the artifact's learnt [MASK], [CLS]
+                    table[n_codes] = torch.from_numpy(pretrained["arrays"]["mask"])
+                    table[n_codes + 1] = torch.from_numpy(pretrained["arrays"]["cls"])
+                network.code_embeddings.weight.copy_(table)
+        network.to(self.device_)
+
+        # 3. Masked-token pre-training on every training series.
+        self.history_ = []
+        if self.pretrain_epochs > 0:
+            self.history_ += self._pretrain_network(
+                network, [codes], config, seed, "masked-token pre-training"
+            )
+
+        # 4. Fine-tuning, the epoch count chosen on validation.
+        if self.validation_fraction > 0:
+            fit_part, val_part = stratified_split(
+                y[labelled], self.validation_fraction, seed
+            )
+            fit_index, val_index = labelled[fit_part], labelled[val_part]
+            val_codes, val_y = [codes[i] for i in val_index], y[val_index]
+
+            def evaluate(model):
+                logits = self._logits(model, val_codes)
+                log_proba = logits - logsumexp(logits, axis=1, keepdims=True)
+                log_loss = -log_proba[np.arange(len(val_y)), val_y].mean()
+                accuracy = (logits.argmax(axis=1) == val_y).mean()
+                return accuracy - LOG_LOSS_TIE_BREAK * log_loss
+
+            start = (
+                {k: v.detach().clone() for k, v in network.state_dict().items()}
+                if self.refit
+                else None
+            )
+            history, self.best_epoch_ = self._finetune(
+                network, X, codes, y, fit_index, config, evaluate, seed, "validation"
+            )
+            self.history_ += history
+            if self.refit:
+                network.load_state_dict(start)
+                del start
+                history, _ = self._finetune(
+                    network,
+                    X,
+                    codes,
+                    y,
+                    labelled,
+                    replace(config, n_epochs=self.best_epoch_),
+                    None,
+                    seed,
+                    "refit",
+                )
+                self.history_ += history
+        else:
+            history, self.best_epoch_ = self._finetune(
+                network, X, codes, y, labelled, config, None, seed, "train"
+            )
+            self.history_ += history
+        network.requires_grad_(False)
+        network.eval()
+        self.model_ = network
+
+    def pretrain(self, datasets, path):
+        """Cross-domain masked-token pre-training; writes a folder ``backbone=`` takes.
+
+        One tokenizer (a clone of ``tokenizer``) is fitted per dataset (domain)
+        on its series; each domain gets its own code embeddings (random rows of
+        the word-embedding matrix, as in ``fit``) and output rows, and the
+        encoder is trained for ``pretrain_epochs`` with ``mask_ratio``,
+        ``batch_size`` and ``learning_rate`` on all domains, every batch holding
+        one domain's series and the batches of all domains shuffled together.
+        Labels are ignored; no validation split is used (the epoch count is a
+        parameter, and no test data is involved).
+
+        Use the folder as ``CrossTimeNetClassifier(backbone=path, domain=name)``
+        to fine-tune on a pre-trained domain (its tokenizer and embeddings), or
+        ``backbone=path`` alone for a new domain (a new tokenizer and new code
+        embeddings on the pre-trained encoder). Its layout is in the class Notes.
+
+        Parameters
+        ----------
+        datasets : dict
+            ``{name: X or (X, y)}``; ``y`` is ignored. Domains may differ in
+            channels and lengths.
+        path : str or path-like
+            Output folder (created; existing files are overwritten).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from vlmtsc import CrossTimeNetClassifier
+        >>> from vlmtsc.testing import make_example_series
+        >>> from vlmtsc.tokenizers import VQTokenizer
+        >>> X, y = make_example_series(n_cases=8, n_timepoints=24)
+        >>> X2, _ = make_example_series(n_cases=8, n_channels=2, random_state=1)
+        >>> clf = CrossTimeNetClassifier(
+        ...     backbone="tiny-bert", pretrain_epochs=2, n_epochs=2, verbose=0,
+        ...     tokenizer=VQTokenizer(patch_length=4, hidden_size=8, n_epochs=2,
+        ...                           verbose=0),
+        ... )
+        >>> folder = clf.pretrain({"a": (X, y), "b": X2}, tempfile.mkdtemp())
+        >>> adapted = clf.set_params(backbone=folder, domain="a").fit(X, y)
+        >>> adapted.domain_, adapted.predict(X[:3]).shape
+        ('a', (3,))
+        """
+        config = self._check_params()
+        torch = _torch_modules().torch
+        if self.pretrain_epochs < 1:
+            raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
+        datasets = _check_pretraining_datasets(datasets)
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        base = _read_pretraining(self.backbone)
+        if base is not None and self.init == "random":
+            raise ValueError(
+                "init='random' would discard the pre-trained encoder of "
+                f"{self.backbone!r}; pass its base backbone instead."
+            )
+        tokenizers = {
+            name: self._fit_tokenizer(X, seed) for name, X in datasets.items()
+        }
+        sizes = [int(t.codebook_.shape[0]) for t in tokenizers.values()]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        domains = []
+        for k, (name, X) in enumerate(datasets.items()):
+            domains.append([c + offsets[k] for c in self._codes(X, tokenizers[name])])
+        encoder, text_tokenizer = self._load_encoder(seed)
+        self._check_positions(encoder, max(len(c) for d in domains for c in d))
+        n_codes = int(offsets[-1])
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = _torch_modules().CrossTimeNetNetwork(encoder, n_codes)
+            table, _ = _initial_embeddings(
+                encoder, text_tokenizer, n_codes, np.random.default_rng(seed)
+            )
+            if base is not None:  # continue from the artifact's [MASK], [CLS]
+                table[n_codes] = torch.from_numpy(base["arrays"]["mask"])
+                table[n_codes + 1] = torch.from_numpy(base["arrays"]["cls"])
+            network.code_embeddings.weight.copy_(table)
+        network.to(device)
+        history = self._pretrain_network(
+            network, domains, config, seed, "cross-domain pre-training"
+        )
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        network.encoder.save_pretrained(path)
+        text_tokenizer.save_pretrained(path)
+        table = network.code_embeddings.weight.detach().float().cpu().numpy()
+        weight = network.token_head.weight.detach().float().cpu().numpy()
+        bias = network.token_head.bias.detach().float().cpu().numpy()
+        arrays = {"mask": table[n_codes], "cls": table[n_codes + 1]}
+        for k in range(len(sizes)):
+            rows = slice(offsets[k], offsets[k + 1])
+            arrays[f"codes_{k}"] = table[rows]
+            arrays[f"output_weight_{k}"] = weight[rows]
+            arrays[f"output_bias_{k}"] = bias[rows]
+        np.savez(path / EMBEDDINGS, **arrays)
+        with open(path / TOKENIZERS, "wb") as f:
+            pickle.dump(tokenizers, f)
+        source = self.backbone
+        record = {
+            "format": 1,
+            "base_backbone": getattr(source, "__name__", None)
+            if callable(source)
+            else str(source),
+            "domains": [
+                {"name": name, "n_codes": size, "n_series": len(datasets[name])}
+                for name, size in zip(datasets, sizes, strict=True)
+            ],
+            "mask_ratio": float(self.mask_ratio),
+            "pretrain_epochs": int(self.pretrain_epochs),
+            "init": self.init,
+            "history": history,
+        }
+        (path / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        return path
+
+    # ----------------------------------------------------------------- inference
+    def _check_codes(self, X) -> list[np.ndarray]:
+        codes = self._codes(X)
+        longest = max(len(c) for c in codes)
+        if self.pooling == "flatten" and longest > self.max_tokens_:
+            raise ValueError(
+                f"X has a series of {longest} tokens, but the flattened head of "
+                f"{type(self).__name__} was fitted for at most {self.max_tokens_} "
+                "tokens (the longest training series); series are not truncated. "
+                "Pass series no longer than in fit, or use pooling='mean'."
+            )
+        self._check_positions(self.model_.encoder, longest)
+        return codes
+
+    def transform(self, X):
+        """The representation the head reads: flattened or mean token states.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_features)
+            ``(1 + max_tokens_) * hidden_size`` features for
+            ``pooling="flatten"``, ``hidden_size`` for ``"mean"``.
+        """
+        codes = self._check_codes(self._check_predict_X(X))
+        return self._run(self.model_, codes, "representation")
+
+    def _predict_proba(self, X):
+        return softmax(self._logits(self.model_, self._check_codes(X)), axis=1)
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        model = state.get("model_")
+        if model is not None and not isinstance(model, dict):
+            # The torch classes are built at run time (torch loads lazily), so
+            # the network travels as its configurations and weights.
+            state["model_"] = {
+                "encoder_config": model.encoder.config,
+                "config": model.config,
+                "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            }
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, dict):
+            import torch
+            import transformers
+
+            device = state.get("device_", "cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                device = state["device_"] = "cpu"
+            encoder = transformers.AutoModel.from_config(model["encoder_config"])
+            network = _torch_modules().CrossTimeNetNetwork(encoder, **model["config"])
+            network.load_state_dict(model["weights"])
+            network.requires_grad_(False)
+            network.eval()
+            state = {**state, "model_": network.to(device)}
+        super().__setstate__(state)
+
+
+def _domain_table(record: dict, domain: str) -> np.ndarray:
+    """A pre-trained domain's embedding table: its codes, then [MASK], [CLS]."""
+    position = [d["name"] for d in record["domains"]].index(domain)
+    arrays = record["arrays"]
+    return np.concatenate(
+        [arrays[f"codes_{position}"], arrays["mask"][None], arrays["cls"][None]]
+    ).astype(np.float32)

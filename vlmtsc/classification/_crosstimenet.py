@@ -549,17 +549,15 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 
     # ----------------------------------------------------------------- building
     def _fit_tokenizer(self, X, seed):
-        """A clone of ``tokenizer`` (default VQTokenizer) fitted on ``X`` only."""
-        from vlmtsc.tokenizers import VQTokenizer
+        from vlmtsc.tokenizers import fit_tokenizer
 
-        tokenizer = (
-            clone(self.tokenizer) if self.tokenizer is not None else VQTokenizer()
+        return fit_tokenizer(
+            self.tokenizer,
+            X,
+            random_state=seed,
+            verbose=self.verbose,
+            normalization=self.normalization,
         )
-        if tokenizer.get_params().get("random_state") is None:
-            tokenizer.set_params(random_state=seed)
-        if self.tokenizer is None:
-            tokenizer.set_params(verbose=self.verbose)
-        return tokenizer.fit(normalize_series(X, self.normalization))
 
     def _codes(self, X, tokenizer=None) -> list[np.ndarray]:
         tokenizer = self.tokenizer_ if tokenizer is None else tokenizer

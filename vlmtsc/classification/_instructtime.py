@@ -9,13 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from vlmtsc.base import check_labels, check_series, resolve_label_names
 from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
 from vlmtsc.prompts import PromptExample
-from vlmtsc.training import LabelScoringModel, TrainingConfig, normalize_series
+from vlmtsc.training import LabelScoringModel, normalize_series
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
@@ -252,18 +251,15 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
             )
 
     def _fit_tokenizer(self, X, seed):
-        """A clone of ``tokenizer`` (default VQTokenizer) fitted on ``X`` only."""
-        from vlmtsc.tokenizers import VQTokenizer
+        from vlmtsc.tokenizers import fit_tokenizer
 
-        tokenizer = (
-            clone(self.tokenizer) if self.tokenizer is not None else VQTokenizer()
+        return fit_tokenizer(
+            self.tokenizer,
+            X,
+            random_state=seed,
+            verbose=self.verbose,
+            normalization=self.normalization,
         )
-        if tokenizer.get_params().get("random_state") is None:
-            tokenizer.set_params(random_state=seed)
-        if self.tokenizer is None:
-            tokenizer.set_params(verbose=self.verbose)
-        # Unsupervised, on training series only (its own validation split).
-        return tokenizer.fit(normalize_series(X, self.normalization))
 
     def _prepare_inputs(self, X, y, seed):
         from vlmtsc.adapters import SeriesVocabulary
@@ -425,16 +421,11 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
                 for row, label in zip(codes, y, strict=True)
             ]
         examples = [example for _, example in model.encode(prompts)]
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            mixed_precision=self.mixed_precision,
-        )
         result = model.fit_examples(
-            examples, config, random_state=seed, description="pre-training"
+            examples,
+            self._training_config(),
+            random_state=seed,
+            description="pre-training",
         )
         trained = model.model
         if hasattr(trained, "merge_and_unload"):

@@ -118,8 +118,8 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 fix="set validation_fraction=0",
             )
 
-    def _fit(self, X, y):
-        self._check_lm_params(y)
+    def _training_config(self) -> TrainingConfig:
+        """The estimator's optimisation parameters, validated."""
         config = TrainingConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -129,6 +129,11 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             mixed_precision=self.mixed_precision,
         )
         config.validate()
+        return config
+
+    def _fit(self, X, y):
+        self._check_lm_params(y)
+        config = self._training_config()
         seed = check_random_state(self.random_state).randint(2**31 - 1)
         self._prepare_inputs(X, y, seed)
         adapter = None if self.head == "linear" else self._adapter()

@@ -8,12 +8,17 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, n_channels_of, series_lengths
-from vlmtsc.training import channel_stats, resolve_device, series_stats
+from vlmtsc.training import (
+    channel_stats,
+    normalize_series,
+    resolve_device,
+    series_stats,
+)
 
 __all__ = ["NORMALIZATIONS", "VQTokenizer"]
 
@@ -722,3 +727,20 @@ def _check_tokens(X, codebook_size) -> list[np.ndarray]:
             )
         checked.append(row.astype(np.int64))
     return checked
+
+
+def fit_tokenizer(tokenizer, X, *, random_state, verbose, normalization=None):
+    """A clone of ``tokenizer`` (default :class:`VQTokenizer`) fitted on ``X``.
+
+    How the language-model estimators fit their tokenizer, unsupervised on
+    training series only (the tokenizer's own validation split chooses its
+    epoch): ``random_state`` fills an unset seed, ``verbose`` applies to the
+    default tokenizer, and the series are normalised first by the estimator's
+    ``normalization`` (:func:`vlmtsc.training.normalize_series`).
+    """
+    fitted = clone(tokenizer) if tokenizer is not None else VQTokenizer()
+    if fitted.get_params().get("random_state") is None:
+        fitted.set_params(random_state=random_state)
+    if tokenizer is None:
+        fitted.set_params(verbose=verbose)
+    return fitted.fit(normalize_series(X, normalization))

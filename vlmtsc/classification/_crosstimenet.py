@@ -52,8 +52,8 @@ from vlmtsc.base import (
     take_cases,
 )
 from vlmtsc.training import (
-    SeriesAugmenter,
     TrainingConfig,
+    check_levers,
     normalize_series,
     resolve_device,
     stratified_split,
@@ -530,14 +530,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             raise ValueError(
                 f"domain must be None or a domain name (str), got {self.domain!r}."
             )
-        if self.augmentation is not None and not isinstance(
-            self.augmentation, SeriesAugmenter
-        ):
-            raise TypeError(
-                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
-                f"got {type(self.augmentation).__name__}."
-            )
-        normalize_series(np.zeros((0, 1, 1)), self.normalization)  # checks the name
+        check_levers(self.augmentation, self.normalization)
         config = TrainingConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,

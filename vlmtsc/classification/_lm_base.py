@@ -20,12 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from vlmtsc.base import BaseTimeSeriesClassifier, check_min_samples_per_class
-from vlmtsc.training import (
-    LabelScoringModel,
-    SeriesAugmenter,
-    TrainingConfig,
-    normalize_series,
-)
+from vlmtsc.training import LabelScoringModel, TrainingConfig, check_levers
 
 HEADS = ("lm", "linear")
 
@@ -84,14 +79,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 "validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction!r}."
             )
-        if self.augmentation is not None and not isinstance(
-            self.augmentation, SeriesAugmenter
-        ):
-            raise TypeError(
-                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
-                f"got {type(self.augmentation).__name__}."
-            )
-        normalize_series(np.zeros((0, 1, 1)), self.normalization)  # checks the name
+        check_levers(self.augmentation, self.normalization)
         if self.head != "lm":
             return
         if self.validation_folds is not None:

@@ -39,9 +39,9 @@ from vlmtsc.base import (
     take_cases,
 )
 from vlmtsc.training import (
-    SeriesAugmenter,
     TrainingConfig,
     channel_stats,
+    check_levers,
     resolve_device,
     seed_everything,
     stratified_split,
@@ -643,13 +643,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             raise ValueError(f"alpha must be >= 0, got {self.alpha!r}.")
         if not self.tau > 0:
             raise ValueError(f"tau must be > 0, got {self.tau!r}.")
-        if self.augmentation is not None and not isinstance(
-            self.augmentation, SeriesAugmenter
-        ):
-            raise TypeError(
-                "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
-                f"got {type(self.augmentation).__name__}."
-            )
+        check_levers(self.augmentation)
         if self.classifier not in CLASSIFIERS:
             raise ValueError(
                 f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}."

@@ -28,6 +28,7 @@ from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
     channel_stats,
+    check_levers,
     normalize_series,
     series_stats,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "channel_stats",
+    "check_levers",
     "collate",
     "embed_prefixes",
     "encode_answer",

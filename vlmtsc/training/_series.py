@@ -20,6 +20,7 @@ __all__ = [
     "NORMALIZATIONS",
     "SeriesAugmenter",
     "channel_stats",
+    "check_levers",
     "normalize_series",
     "series_stats",
 ]
@@ -215,3 +216,24 @@ class SeriesAugmenter(BaseEstimator):
         if isinstance(X, np.ndarray):
             return np.concatenate(parts), source
         return [x for part in parts for x in part], source
+
+
+def check_levers(augmentation, normalization=None) -> None:
+    """Validate an estimator's ``augmentation`` and ``normalization`` parameters.
+
+    Raises
+    ------
+    TypeError
+        If ``augmentation`` is neither None nor a :class:`SeriesAugmenter`.
+    ValueError
+        If ``normalization`` is not one of :data:`NORMALIZATIONS`.
+    """
+    if augmentation is not None and not isinstance(augmentation, SeriesAugmenter):
+        raise TypeError(
+            "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
+            f"got {type(augmentation).__name__}."
+        )
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}."
+        )

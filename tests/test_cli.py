@@ -3,9 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
-from vlmtsc.cli import main
+from vlmtsc.cli import build_parser, main
 
 
 def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys):
@@ -68,3 +69,103 @@ def test_importing_vlmtsc_stays_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+COMMANDS = ["demo", "bench", "experiment", "render", "datasets", "models"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_has_a_description_and_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]
+    assert len(description.split()) >= 10, description
+    examples = out.split("examples:\n")[1].splitlines()
+    assert examples and all(
+        line.startswith(f"  vlmtsc {command}")
+        or line.startswith("      --")
+        or line.startswith("  vlmtsc render")  # datasets points on to render
+        for line in examples
+    ), examples
+    for action in (
+        build_parser()._subparsers._group_actions[0].choices[command]._actions
+    ):
+        if action.dest != "help":
+            assert action.help, f"{command} {action.dest} has no help"
+
+
+def test_top_level_help_lists_every_command_and_where_to_start(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert f"    {command}" in out
+    assert "start here:" in out and "vlmtsc experiment examples/grid.yaml" in out
+
+
+def test_bench_prints_the_table_with_minirocket(tmp_path, capsys):
+    argv = ["bench", "--datasets", "UnitTest,ItalyPowerDemand", "--estimators"]
+    argv += ["vlmtsc.experiments:nearest_neighbors(n_neighbors=3)"]
+    argv += ["--seeds", "0,1", "--output", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["| dataset", "estimator"]
+    # MiniRocket is added and varies by seed; the k-NN factory has no seed.
+    assert [(r[0][2:], r[1], r[6]) for r in body] == [
+        ("UnitTest", "minirocket", "0"),
+        ("UnitTest", "minirocket", "1"),
+        ("UnitTest", "vlmtsc.experiments:nearest_neighbors(n_neighbors=3)", ""),
+        ("ItalyPowerDemand", "minirocket", "0"),
+        ("ItalyPowerDemand", "minirocket", "1"),
+        ("ItalyPowerDemand", "vlmtsc.experiments:nearest_neighbors(n_neighbors=3)", ""),
+    ]
+    assert all(0.5 <= float(r[7]) <= 1.0 for r in body)
+    assert (tmp_path / "results.csv").exists() and (tmp_path / "report.md").exists()
+
+
+GRID = """\
+name: cli grid
+datasets: [UnitTest]
+estimators:
+  - minirocket
+  - name: 1nn
+    estimator: vlmtsc.experiments:nearest_neighbors
+"""
+
+
+def test_experiment_runs_resumes_and_reports(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID)
+    output = tmp_path / "out"
+    assert main(["experiment", str(grid), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "cli grid: 2 runs; 0 finished before, 2 to run" in out
+    assert "| minirocket |  |  |  |  | 1/1 | 1 |" in out
+    assert "| 1nn |  |  |  |  | 1/1 | 1 | 0.864 | " in out
+    assert f"report:        {output / 'report.md'}" in out
+    assert len(list((output / "runs").glob("*.json"))) == 2
+
+    assert main(["experiment", str(grid), "--output", str(output)]) == 0
+    assert "2 runs; 2 finished before (skipped), 0 to run" in capsys.readouterr().out
+
+    (output / "report.md").unlink()
+    assert (
+        main(["experiment", str(grid), "--output", str(output), "--report-only"]) == 0
+    )
+    assert "none run (report only)" in capsys.readouterr().out
+    assert "| UnitTest | 1nn |" in (output / "report.md").read_text()
+
+
+def test_experiment_with_a_bad_grid_names_the_fix(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID.replace("datasets:", "dataset:"))
+    assert main(["experiment", str(grid), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "vlmtsc experiment: Unknown grid key 'dataset'." in err
+    assert "Did you mean 'datasets'?" in err
+    assert main(["experiment", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml does not exist" in capsys.readouterr().err

@@ -56,6 +56,15 @@ _TRAIN_ACCURACY_THEN_TRANSPOSE = (
     "X.T, series of another length than in fit, which are valid input here"
 )
 
+_ANY_LENGTH_TRAINED = {
+    **_ANY_LENGTH_TRANSFORMER,
+    "check_classifiers_train": _TRAIN_ACCURACY_THEN_TRANSPOSE,
+    "check_classifiers_train(readonly_memmap=True)": _TRAIN_ACCURACY_THEN_TRANSPOSE,
+    "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": (
+        _TRAIN_ACCURACY_THEN_TRANSPOSE
+    ),
+}
+
 # Estimator name -> {check name: why the check's premise does not hold for it}.
 EXPECTED_FAILURES = {
     "LinePlotRenderer": _STATELESS_RENDERER,
@@ -65,17 +74,9 @@ EXPECTED_FAILURES = {
     "VLMTimeSeriesClassifier": _TINY_LM,
     "InstructTimeClassifier": _TINY_LM,
     "CrossTimeNetClassifier": _ANY_LENGTH_TRANSFORMER,
+    "TimeLlamaClassifier": _ANY_LENGTH_TRAINED,
     "VLMFeatureExtractor": _ANY_LENGTH_TRANSFORMER,
-    "MTCSClassifier": {
-        **_ANY_LENGTH_TRANSFORMER,
-        "check_classifiers_train": _TRAIN_ACCURACY_THEN_TRANSPOSE,
-        "check_classifiers_train(readonly_memmap=True)": (
-            _TRAIN_ACCURACY_THEN_TRANSPOSE
-        ),
-        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": (
-            _TRAIN_ACCURACY_THEN_TRANSPOSE
-        ),
-    },
+    "MTCSClassifier": _ANY_LENGTH_TRAINED,
     "VQTokenizer": _ANY_LENGTH_TRANSFORMER,
 }
 

@@ -30,6 +30,7 @@ from vlmtsc.classification import (
     CrossTimeNetClassifier,
     InstructTimeClassifier,
     MTCSClassifier,
+    TimeLlamaClassifier,
     VLMFeatureExtractor,
     VLMTimeSeriesClassifier,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "CrossTimeNetClassifier",
     "InstructTimeClassifier",
     "MTCSClassifier",
+    "TimeLlamaClassifier",
     "VLMFeatureExtractor",
     "VLMTimeSeriesClassifier",
     "__version__",

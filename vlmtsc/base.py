@@ -52,6 +52,11 @@ _RESHAPE_HINT = (
 )
 
 
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer (numpy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _as_float(values: Any, what: str) -> np.ndarray:
     """Convert one array-like to float64, rejecting non-numeric content."""
     array = np.asarray(values)
@@ -572,14 +577,18 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         from vlmtsc import __version__
+        from vlmtsc.training._distributed import write_once
 
-        with saving_to(path), open(path / "estimator.pkl", "wb") as file:
-            pickle.dump(self, file)
-        (path / "vlmtsc.json").write_text(
-            json.dumps({"class": type(self).__name__, "vlmtsc": __version__}) + "\n"
-        )
+        def write():
+            path.mkdir(parents=True, exist_ok=True)
+            with saving_to(path), open(path / "estimator.pkl", "wb") as file:
+                pickle.dump(self, file)
+            (path / "vlmtsc.json").write_text(
+                json.dumps({"class": type(self).__name__, "vlmtsc": __version__}) + "\n"
+            )
+
+        write_once(write)  # the main process of a data-parallel run
         return path
 
     @classmethod

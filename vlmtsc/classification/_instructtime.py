@@ -15,6 +15,7 @@ from vlmtsc.base import check_labels, check_series, resolve_label_names
 from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
 from vlmtsc.prompts import PromptExample
 from vlmtsc.training import LabelScoringModel, normalize_series
+from vlmtsc.training._distributed import write_once
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
@@ -432,11 +433,6 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
             trained = trained.merge_and_unload()
         SeriesVocabulary.materialize(trained)
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        trained.save_pretrained(path)
-        model.tokenizer.save_pretrained(path)
-        with open(path / TOKENIZERS, "wb") as f:
-            pickle.dump(tokenizers, f)
         record = {
             "base_backbone": str(self.backbone),
             "descriptions": descriptions,
@@ -444,7 +440,16 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
             "n_series": {n: len(X) for n, (X, _) in datasets.items()},
             "history": result.history,
         }
-        (path / PRETRAINED).write_text(json.dumps(record, indent=2))
+
+        def write():
+            path.mkdir(parents=True, exist_ok=True)
+            trained.save_pretrained(path)
+            model.tokenizer.save_pretrained(path)
+            with open(path / TOKENIZERS, "wb") as f:
+                pickle.dump(tokenizers, f)
+            (path / PRETRAINED).write_text(json.dumps(record, indent=2))
+
+        write_once(write)  # the main process of a data-parallel run
         return path
 
     def _examples(self, X, labels=None):

@@ -20,7 +20,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from vlmtsc.base import BaseTimeSeriesClassifier, check_min_samples_per_class
-from vlmtsc.training import LabelScoringModel, TrainingConfig, check_levers
+from vlmtsc.training import (
+    LabelScoringModel,
+    TrainingConfig,
+    check_levers,
+    check_validation_fraction,
+)
 
 HEADS = ("lm", "linear")
 
@@ -74,11 +79,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     def _check_lm_params(self, y) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                "validation_fraction must be in [0, 1), got "
-                f"{self.validation_fraction!r}."
-            )
+        check_validation_fraction(self.validation_fraction)
         check_levers(self.augmentation, self.normalization)
         if self.head != "lm":
             return

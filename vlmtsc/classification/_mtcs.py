@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 from sklearn.base import TransformerMixin, clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -42,10 +42,12 @@ from vlmtsc.training import (
     TrainingConfig,
     channel_stats,
     check_levers,
+    check_validation_fraction,
     resolve_device,
     seed_everything,
     stratified_split,
     train,
+    validation_score,
 )
 
 __all__ = ["MTCSClassifier"]
@@ -56,9 +58,6 @@ CLASSIFIERS = ("svm", "linear")
 SVM_C_GRID = tuple(10.0**k for k in range(-4, 5))
 SVM_CV_FOLDS = 5
 SVM_DEFAULT_C = 1.0
-# Validation score = accuracy, ties broken by the log-loss (small validation
-# splits give many equal accuracies; the earliest would win otherwise).
-LOG_LOSS_TIE_BREAK = 1e-3
 
 
 # --------------------------------------------------------------------------- network
@@ -650,11 +649,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             )
         if self.svm_C is not None and not self.svm_C > 0:
             raise ValueError(f"svm_C must be None or > 0, got {self.svm_C!r}.")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                "validation_fraction must be in [0, 1), got "
-                f"{self.validation_fraction!r}."
-            )
+        check_validation_fraction(self.validation_fraction)
         config = TrainingConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -730,11 +725,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 scores = []
                 for i, (_, val_index) in splits.items():
                     logits = self._head_logits(model, i, data[i], val_index)
-                    truth = labels[i][val_index]
-                    log_proba = logits - logsumexp(logits, axis=1, keepdims=True)
-                    log_loss = -log_proba[np.arange(len(truth)), truth].mean()
-                    accuracy = (logits.argmax(axis=1) == truth).mean()
-                    scores.append(accuracy - LOG_LOSS_TIE_BREAK * log_loss)
+                    scores.append(validation_score(logits, labels[i][val_index]))
                 return float(np.mean(scores))
 
             self.model_, history, best = self._train(

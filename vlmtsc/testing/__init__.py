@@ -66,6 +66,17 @@ TEST_PARAMS: dict[str, dict] = {
         "validation_fraction": 0.0,
         "verbose": 0,
     },
+    "TimeLlamaClassifier": {
+        "backbone": "tiny-llama",
+        "n_layers": 1,
+        "n_heads": 4,
+        # Two-feature blobs: per-series z-normalisation of 2 points leaves a sign.
+        "normalization": None,
+        "n_epochs": 5,
+        "learning_rate": 1e-2,
+        "validation_fraction": 0.0,
+        "verbose": 0,
+    },
     "VLMFeatureExtractor": {"backbone": "tiny-llava", "verbose": 0},
     "VQTokenizer": {
         "patch_length": 2,

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import check_series, n_channels_of, series_lengths
+from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
 from vlmtsc.training import (
     channel_stats,
     normalize_series,
@@ -24,10 +24,6 @@ __all__ = ["NORMALIZATIONS", "VQTokenizer"]
 
 NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
 _INFERENCE_BATCH = 256
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class VQTokenizer(TransformerMixin, BaseEstimator):
@@ -216,16 +212,16 @@ default="per_channel"
             "batch_size": self.batch_size,
         }
         for name, value in positive.items():
-            if not _is_int(value) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         for name in ("n_blocks", "n_epochs"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 0:
+            if not is_integer(value) or value < 0:
                 raise ValueError(
                     f"{name} must be a non-negative integer, got {value!r}."
                 )
         if self.stride is not None and (
-            not _is_int(self.stride) or not 1 <= self.stride <= self.patch_length
+            not is_integer(self.stride) or not 1 <= self.stride <= self.patch_length
         ):
             raise ValueError(
                 f"stride must be None or an integer in [1, patch_length="

@@ -24,6 +24,11 @@ from vlmtsc.training._loop import (
     stratified_split,
     train,
 )
+from vlmtsc.training._selection import (
+    check_validation_fraction,
+    train_with_validation,
+    validation_score,
+)
 from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
@@ -41,6 +46,7 @@ __all__ = [
     "TrainingResult",
     "channel_stats",
     "check_levers",
+    "check_validation_fraction",
     "collate",
     "embed_prefixes",
     "encode_answer",
@@ -52,5 +58,7 @@ __all__ = [
     "series_stats",
     "stratified_split",
     "train",
+    "train_with_validation",
     "training_example",
+    "validation_score",
 ]

@@ -5,6 +5,23 @@ tokens only: collation sets every prompt position to -100) and an optional
 ``evaluate`` callable that scores the model on a validation split carved from the
 training data. It keeps the trainable parameters of the best epoch, stops early
 when validation stops improving, and records ``history``.
+
+Distributed: the same fit runs data-parallel when its script is launched on
+several processes (several GPUs, or several machines), nothing changed in it::
+
+    accelerate launch --multi_gpu --num_processes 2 fit.py           # 2 GPUs
+    torchrun --standalone --nproc_per_node 2 fit.py                   # 2 CPU processes
+
+Every process runs the whole script on the same data, so every process builds the
+same batches; :func:`train` wraps the model in torch's ``DistributedDataParallel``
+(gloo for a model on the CPU, NCCL on GPUs, through accelerate's ``PartialState``)
+and each process trains on a contiguous slice of every batch. The global batch,
+the optimiser steps and the learning-rate schedule are those of one process;
+each process's loss is weighted by its share of the batch's targets, so the
+averaged gradient is the whole batch's (for a loss averaged over examples or
+tokens). Validation runs in full on every process
+and the main process's score decides, so every process keeps the same epoch and
+ends with the same weights. A single process runs exactly as before.
 """
 
 from __future__ import annotations
@@ -18,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from vlmtsc.training._distributed import process_group, shard_batch, wrap_model
 
 __all__ = [
     "TrainingConfig",
@@ -185,6 +204,10 @@ def bf16_is_fast(device_type: str) -> bool:
     return False
 
 
+def _tokens(batch: dict[str, Any]) -> int:
+    return int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+
+
 def _autocast(device_type: str, mixed_precision: str):
     import torch
 
@@ -233,6 +256,40 @@ def train(
     Returns
     -------
     TrainingResult
+
+    Notes
+    -----
+    **Distributed.** Under ``accelerate launch`` or ``torchrun`` with more than one
+    process (e.g. ``accelerate launch --multi_gpu --num_processes 2 fit.py``, or
+    ``torchrun --standalone --nproc_per_node 2 fit.py`` on CPUs) the model is
+    wrapped in ``DistributedDataParallel`` and every process must call
+    :func:`train` with the same model, batches and settings (as a launched
+    script does):
+
+    - *split*: each collated batch, by rows, in contiguous slices (tensors with
+      ``k`` rows per example, such as Qwen2-VL's image patches, in blocks of
+      ``k``; non-tensor entries such as ``"task": "masked"`` are passed as they
+      are). A process left without rows (a batch smaller than the number of
+      processes) runs one row with a zero weight. Each process's mean loss is
+      weighted by its share of the batch's targets (labels other than -100, or
+      examples), so the averaged gradient is that of the whole batch's mean loss.
+    - *identical*: the batches, optimiser steps, schedule and gradient clipping
+      of a single process; every process's weights after each step; the
+      validation score (``evaluate`` gets the unwrapped model on every process;
+      the main process's score is used), hence the best epoch, early stopping
+      and the restored weights; ``history`` (each batch's loss: the processes'
+      weighted parts summed).
+    - *not identical*: dropout draws its masks per process; bf16 autocast
+      rounds differently for other batch shapes (``mixed_precision="no"`` for
+      comparisons); loss terms of the batch as a whole (contrastive losses,
+      D-LoRA's load balancing) see only their process's rows; buffers a forward
+      pass updates (EMA codebooks) are the main process's after every epoch.
+      Otherwise only float32 sums run in another order: ~1e-6 from one process.
+    - only the main process shows a progress bar. Anything a script writes
+      (``save``) should be written by the main process only.
+
+    Frozen parameters are not synchronised (every process loaded the same
+    ones); a model loaded on another GPU than the process's own moves to it.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -257,40 +314,55 @@ def train(
         num_warmup_steps=round(config.warmup_ratio * total_steps),
         num_training_steps=total_steps,
     )
+    group = process_group(device_type)
+    network = None if group is None else wrap_model(model, group)
     result = TrainingResult()
     unit_flops = None  # per training token (per batch for models without tokens)
     best_score, best_state, stale = -math.inf, None, 0
     progress = tqdm(
         total=n_batches * config.n_epochs,
         desc=description,
-        disable=not verbose,
+        disable=not verbose or (group is not None and not group.is_main),
         leave=False,
     )
     for epoch in range(1, config.n_epochs + 1):
         model.train()
         losses, tokens, units, started = [], 0, 0, time.perf_counter()
+        shares = []  # per batch: this process's part of the batch's mean loss
         for index, batch in enumerate(batches(rng)):
             batch = {
                 k: v.to(parameters[0].device) if hasattr(v, "to") else v
                 for k, v in batch.items()
             }
-            batch_tokens = (
-                int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
-            )
+            batch_tokens = _tokens(batch)
+            last = index + 1 == n_batches
+            ends_step = (index + 1) % config.gradient_accumulation_steps == 0 or last
+            weight = 1.0
+            sync = contextlib.nullcontext()
+            if group is not None:
+                batch, weight = shard_batch(batch, group.rank, group.size)
+                if not ends_step:  # gradients are exchanged once per optimiser step
+                    sync = network.no_sync()
             # The first step's FLOPs (forward + backward, counted by torch) give
             # the throughput figure of merit: FLOP/s against the machine's peak.
             counter = FlopCounterMode(display=False) if unit_flops is None else None
-            with counter or contextlib.nullcontext():
+            with sync, counter or contextlib.nullcontext():
                 with _autocast(device_type, config.mixed_precision):
-                    loss = model(**batch).loss
-                (loss / config.gradient_accumulation_steps).backward()
+                    loss = model(**batch).loss if network is None else network(**batch)
+                # weight is exactly 1 in a single process: the same numbers.
+                (loss * weight / config.gradient_accumulation_steps).backward()
             if counter is not None:
-                unit_flops = counter.get_total_flops() / max(batch_tokens, 1)
+                counted = batch_tokens if group is None else _tokens(batch)
+                unit_flops = counter.get_total_flops() / max(counted, 1)
+                if group is not None:
+                    # Counted on this process's rows: the main process's figure
+                    # is kept everywhere so that the histories agree.
+                    unit_flops = group.broadcast_float(unit_flops)
             losses.append(loss.item())
+            shares.append(loss.item() * weight / (group.size if group else 1))
             tokens += batch_tokens
             units += max(batch_tokens, 1)
-            last = index + 1 == n_batches
-            if (index + 1) % config.gradient_accumulation_steps == 0 or last:
+            if ends_step:
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
                 optimizer.step()
@@ -298,6 +370,10 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
             progress.update()
             progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-10:]):.3f}")
+        if group is not None:
+            group.sync_buffers(model)
+            if shares:  # the whole batches' losses: the weighted parts summed
+                losses = group.all_sum(shares)
         entry = {
             "epoch": epoch,
             "loss": float(np.mean(losses)) if losses else float("nan"),
@@ -309,7 +385,13 @@ def train(
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
-                entry["validation_score"] = float(evaluate(model))
+                score = float(evaluate(model))
+            if group is not None:
+                # Every process scores the full validation set with the same
+                # weights; the main process's score is taken so that every
+                # process keeps the same epoch and stops at the same time.
+                score = group.broadcast_float(score)
+            entry["validation_score"] = score
         result.history.append(entry)
         score = entry.get("validation_score", epoch)  # without validation: the last
         if score > best_score:
@@ -320,6 +402,7 @@ def train(
             if config.patience is not None and stale >= config.patience:
                 break
     progress.close()
+    del network  # drops DDP's gradient hooks before the model is used again
     if best_state is not None and result.best_epoch != len(result.history):
         load_trainable_state(model, best_state)
     model.eval()

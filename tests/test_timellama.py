@@ -1,0 +1,271 @@
+"""TimeLlamaClassifier on tiny backbones: channel tokens, alignment, D-LoRA, head."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils import check_random_state
+
+from vlmtsc import TimeLlamaClassifier
+from vlmtsc.adapters.dlora import DLoRAModel
+from vlmtsc.backbones import load_backbone
+from vlmtsc.classification._timellama import cut_blocks, resample_series
+from vlmtsc.testing import make_example_series
+
+torch.set_num_threads(1)
+
+SEED = int(check_random_state(0).randint(2**31 - 1))  # what random_state=0 seeds
+
+
+def _clf(**params):
+    defaults = dict(
+        backbone="tiny-llama",
+        n_layers=1,
+        n_heads=4,
+        n_epochs=3,
+        learning_rate=1e-2,
+        validation_fraction=0.0,
+        verbose=0,
+    )
+    return TimeLlamaClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_example_series(n_cases=16, n_channels=3, n_timepoints=24)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return _clf().fit(*data)
+
+
+def _block_weights(decoder):
+    """The frozen projections of the (cut) backbone, by name."""
+    return {
+        k: v.clone()
+        for k, v in decoder.state_dict().items()
+        if "layers." in k and ".lora_" not in k
+    }
+
+
+# ----------------------------------------------------------------- architecture
+def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
+    X, _ = data
+    network = fitted.model_
+    assert isinstance(network.decoder, DLoRAModel)
+    assert len(network.decoder.model.layers) == 1  # tiny-llama has 2 blocks
+    assert network.decoder.model.config.num_hidden_layers == 1
+    series = torch.from_numpy(fitted._series(X[:4]))
+    assert network.tokens(series).shape == (4, 3, 64)  # 3 channels -> 3 tokens
+    assert fitted.transform(X[:4]).shape == (4, 3 * 64)
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(fitted.predict(X)) <= set(fitted.classes_)
+
+
+def test_dlora_routes_top_n_of_seven_modules_per_series(fitted, data):
+    X, _ = data
+    network = fitted.model_
+    network(torch.from_numpy(fitted._series(X[:5])))
+    routing = network.decoder.routing()
+    assert routing.shape == (1, 5, 4)  # (blocks, series, top_n=4)
+    assert len(network.decoder.module_names[0]) == 7  # q k v o gate up down
+
+
+def test_training_loss_includes_the_balancing_loss(fitted, data):
+    X, y = data
+    network = fitted.model_
+    series = torch.from_numpy(fitted._series(X[:6]))
+    labels = torch.from_numpy(y[:6]).long()
+    out = network(series, labels)
+    cross_entropy = torch.nn.functional.cross_entropy(out.logits, labels)
+    balance = network.decoder.balance_loss()
+    assert balance > 0
+    torch.testing.assert_close(out.loss, cross_entropy + balance)
+    # Without D-LoRA the loss is the cross-entropy alone.
+    plain = _clf(adapter="lora", n_epochs=1).fit(X, y).model_
+    out = plain(series, labels)
+    torch.testing.assert_close(
+        out.loss, torch.nn.functional.cross_entropy(out.logits, labels)
+    )
+
+
+def test_alignment_attends_to_the_prompt_embeddings(fitted, data):
+    X, _ = data
+    network = fitted.model_
+    backbone = load_backbone("tiny-llama", seed=SEED, verbose=0)
+    ids = backbone.tokenizer(fitted.prompt_, add_special_tokens=False)["input_ids"]
+    words = backbone.model.get_input_embeddings().weight.detach()
+    torch.testing.assert_close(network.prompt, words[ids])
+    series = torch.from_numpy(fitted._series(X[:2]))
+    assert not torch.allclose(network.tokens(series), network.embed(series))
+    # Another prompt moves the tokens: the alignment reads it (attention is
+    # order-free, so other words, not the same words reordered).
+    network.prompt = words[: len(ids)].clone()
+    moved = network.tokens(series)
+    network.prompt = words[ids].clone()
+    assert not torch.allclose(moved, network.tokens(series))
+
+
+def test_prompt_names_the_task_and_the_classes(data):
+    X, y = data
+    clf = _clf(
+        n_epochs=1,
+        prompt="Gestures from an accelerometer.",
+        label_names={0: "wave", 1: "point"},
+    ).fit(X, y)
+    assert clf.prompt_ == "Gestures from an accelerometer. Classes: wave, point."
+
+
+def test_ablations_no_alignment_lora_frozen(data):
+    X, y = data
+    initial = _block_weights(
+        cut_blocks(load_backbone("tiny-llama", seed=SEED, verbose=0).model.model, 1)
+    )
+
+    no_alignment = _clf(alignment=False, n_epochs=1).fit(X, y)
+    assert no_alignment.model_.align is None
+    assert no_alignment.model_.prompt is None
+
+    lora = _clf(adapter="lora", n_epochs=2).fit(X, y)
+    names = [n for n, _ in lora.model_.decoder.named_parameters()]
+    assert any(".lora_A." in n for n in names)
+    assert not any("routers" in n for n in names)
+
+    frozen = _clf(adapter="none", n_epochs=2).fit(X, y)
+    assert not any(".lora_" in n for n, _ in frozen.model_.named_parameters())
+    after = _block_weights(frozen.model_.decoder)
+    assert after.keys() == initial.keys()
+    for name, value in initial.items():
+        torch.testing.assert_close(after[name], value)
+    # Trainable: token map + alignment + head only; the adapters add to it.
+    assert frozen.n_trainable_ < lora.n_trainable_
+
+
+def test_backbone_weights_stay_frozen_under_dlora(fitted):
+    initial = _block_weights(
+        cut_blocks(load_backbone("tiny-llama", seed=SEED, verbose=0).model.model, 1)
+    )
+    after = {
+        k.removeprefix("model.").replace(".base_layer", ""): v
+        for k, v in _block_weights(fitted.model_.decoder).items()
+    }
+    assert after.keys() == initial.keys()
+    for name, value in initial.items():
+        torch.testing.assert_close(after[name], value)
+    lora_b = [p for n, p in fitted.model_.decoder.named_parameters() if ".lora_B." in n]
+    assert any(p.abs().sum() > 0 for p in lora_b)  # the adapter did train
+
+
+def test_learns_a_separable_problem():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 4 * np.pi, 32)
+    y = np.arange(40) % 2
+    X = np.stack([np.sin(t + rng.normal(0, 0.3)) * (1 if c else -1) for c in y])
+    X = X[:, None, :] + rng.normal(0, 0.1, (40, 1, 32))
+    clf = _clf(n_epochs=15, learning_rate=3e-3, validation_fraction=0.25).fit(X, y)
+    assert (clf.predict(X) == y).mean() >= 0.95
+    phases = [h["phase"] for h in clf.history_]
+    assert phases[0] == "validation" and phases[-1] == "refit"
+    assert phases.count("refit") == clf.best_epoch_
+
+
+def test_gpt2_family_works(data):
+    X, y = data
+    clf = _clf(backbone="tiny-gpt2", n_heads=2, n_epochs=1).fit(X, y)
+    assert len(clf.model_.decoder.model.h) == 1
+    assert clf.model_.decoder.module_names[0] == [
+        "attn.c_attn",
+        "attn.c_proj",
+        "mlp.c_fc",
+        "mlp.c_proj",
+    ]
+    assert clf.predict(X).shape == (16,)
+
+
+# ----------------------------------------------------------------- lengths
+def test_resample_keeps_equal_lengths_and_interpolates_others():
+    x = np.array([[0.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(resample_series([x], 4)[0], x)
+    np.testing.assert_allclose(resample_series([x], 7)[0, 0], np.linspace(0, 3, 7))
+    np.testing.assert_allclose(resample_series([x], 2)[0, 0], [0.0, 3.0])
+
+
+def test_unequal_lengths_resample_to_the_longest():
+    X, y = make_example_series(n_cases=12, n_timepoints=24, unequal=True)
+    clf = _clf(n_epochs=1).fit(X, y)
+    assert clf.n_timepoints_ is None
+    assert clf.series_length_ == max(x.shape[1] for x in X)
+    short = [x[:, :10] for x in X[:3]]
+    assert clf.predict_proba(short).shape == (3, 2)
+
+
+# ----------------------------------------------------------------- determinism, io
+def test_same_random_state_same_probabilities(data, fitted):
+    X, y = data
+    again = _clf().fit(X, y)
+    np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_pickle_keeps_only_trained_weights_and_round_trips(fitted, data, tmp_path):
+    X, _ = data
+    blob = pickle.dumps(fitted)
+    weights = pickle.loads(pickle.dumps(fitted.__getstate__()))["model_"]["weights"]
+    assert not any(k.startswith("decoder.model.layers") and "lora" not in k
+                   for k in weights)  # fmt: skip
+    assert "decoder.model.embed_tokens.weight" not in weights
+    restored = pickle.loads(blob)
+    np.testing.assert_allclose(restored.predict_proba(X), fitted.predict_proba(X))
+    saved = TimeLlamaClassifier.load(fitted.save(tmp_path / "clf"))
+    np.testing.assert_allclose(saved.predict_proba(X), fitted.predict_proba(X))
+
+
+# ----------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"adapter": "ia3"}, "adapter must be one of"),
+        ({"n_layers": 0}, "n_layers must be a positive integer"),
+        ({"n_layers": 5}, "n_layers=5 but the backbone has 2 blocks"),
+        ({"n_heads": 3}, "n_heads=3 does not divide the backbone's hidden size 64"),
+        ({"top_n": 8}, "top_n=8 is larger than the 7 D-LoRA modules"),
+        ({"alignment": "yes"}, "alignment must be True or False"),
+        ({"balance_weight": -1}, "balance_weight must be a number >= 0"),
+        ({"backbone": "tiny-bert"}, "needs a decoder-only language model"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+        ({"normalization": "minmax"}, "normalization"),
+    ],
+)
+def test_bad_parameters_are_refused_with_the_fix(data, params, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        _clf(**params).fit(X, y)
+
+
+def test_predict_refuses_other_channel_counts(fitted):
+    X, _ = make_example_series(n_cases=4, n_channels=2, n_timepoints=24)
+    with pytest.raises(ValueError, match="3 channels"):
+        fitted.predict(X)
+
+
+def test_global_normalization_keeps_amplitudes_per_series_does_not(data):
+    X, y = data
+    clf = _clf(n_epochs=1).fit(X, y)
+    assert clf.loc_.shape == clf.scale_.shape == (3,)
+    quiet, loud = X[:1], X[:1] * 5.0  # same shape, five times the amplitude
+    tokens = lambda c, x: c.model_.embed(torch.from_numpy(c._series(x)))  # noqa: E731
+    assert not torch.allclose(tokens(clf, quiet), tokens(clf, loud))
+    shapes = _clf(n_epochs=1, normalization="per_channel").fit(X, y)
+    torch.testing.assert_close(tokens(shapes, quiet), tokens(shapes, loud))
+
+
+def test_tokens_start_at_the_word_embeddings_scale(data):
+    X, _ = data
+    backbone = load_backbone("tiny-llama", seed=SEED, verbose=0)
+    words = backbone.model.get_input_embeddings().weight.detach()
+    fresh = _clf(n_epochs=1, learning_rate=1e-12).fit(*data)  # barely trained
+    tokens = fresh.model_.embed(torch.from_numpy(fresh._series(X)))
+    ratio = tokens.norm(dim=-1).mean() / words.norm(dim=-1).mean()
+    assert 0.5 < float(ratio) < 2.0

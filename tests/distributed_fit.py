@@ -3,8 +3,10 @@
 Used by ``tests/test_distributed.py``::
 
     python tests/distributed_fit.py out.npz VLMTimeSeriesClassifier
-    torchrun --standalone --nproc_per_node 2 \\
+    accelerate launch --multi_gpu --num_processes 2 \\
         tests/distributed_fit.py out.npz VLMTimeSeriesClassifier CrossTimeNetClassifier
+
+(``torchrun --standalone --nproc_per_node 2`` works the same way.)
 
 Every process fits (that is data parallelism: each trains on its share of every
 batch) and writes ``out.rank<R>.<estimator>.npz`` with the predictions, the

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -77,16 +78,27 @@ def test_a_tensor_that_does_not_split_by_examples_is_refused():
         shard_batch(batch, 0, 2)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _launch(tmp_path, n_processes=2, timeout=150):
     """Run the helper on ``n_processes`` CPU processes; their saved results."""
     out = tmp_path / "fit.npz"
+    # `accelerate launch` as a user types it; --multi_gpu with no GPU starts
+    # n CPU processes that talk through gloo (--cpu would start one process).
     command = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
-        # --standalone: a rendezvous on a free local port.
-        "--standalone",
-        f"--nproc_per_node={n_processes}",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        f"--num_processes={n_processes}",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        f"--main_process_port={_free_port()}",
         str(HELPER),
         str(out),
         *ESTIMATORS,

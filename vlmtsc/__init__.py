@@ -13,8 +13,10 @@ is built. The public subpackages are
 - :mod:`vlmtsc.tokenizers` VQ-VAE tokens of series for language models
 - :mod:`vlmtsc.training`   the train loop, label scoring, augmentation
 - :mod:`vlmtsc.ensemble`   soft-voting ensembles over seeds or renderers
+- :mod:`vlmtsc.experiments` scenario grids, the experiment launcher, reports
 """
 
+import logging
 import os
 
 # Users compare against aeon's MiniRocket in the same process. Numba's default
@@ -35,6 +37,14 @@ from vlmtsc.classification import (
     VLMTimeSeriesClassifier,
 )
 from vlmtsc.ensemble import ensemble_over
+
+# bitsandbytes (imported by peft) warns on every CPU with AVX512-BF16 that it
+# could not fetch an optional 4-bit kernel from the model hub through the
+# `kernels` package; vlmtsc runs offline and its fallback kernel is used. Only
+# that message is dropped.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
+    lambda record: "kernels-community" not in str(record.msg)
+)
 
 __all__ = [
     "CrossTimeNetClassifier",

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from vlmtsc.training import SeriesAugmenter, normalize_series
+from vlmtsc.training import (
+    SeriesAugmenter,
+    channel_stats,
+    check_levers,
+    normalize_series,
+)
 
 
 def _series():
@@ -26,6 +31,27 @@ def test_across_channels_normalization_keeps_relative_amplitudes():
     np.testing.assert_allclose(Z.std(axis=(-2, -1)), 1)
     ratio = X[:, 1].std(axis=-1) / X[:, 0].std(axis=-1)
     np.testing.assert_allclose(Z[:, 1].std(axis=-1) / Z[:, 0].std(axis=-1), ratio)
+
+
+def test_global_normalization_uses_the_training_statistics_for_every_case():
+    X = _series()
+    fitted = channel_stats(X[:2])  # statistics of a "training" part
+    Z = normalize_series(X, "global", fitted)
+    loc, scale = fitted
+    np.testing.assert_allclose(Z, (X - loc[:, None]) / scale[:, None])
+    # One scale for all cases: a series five times louder stays five times louder.
+    loud = normalize_series(X[:1] * 5 + loc[:, None] * -4, "global", fitted)
+    np.testing.assert_allclose(loud, Z[:1] * 5)
+    unequal = normalize_series([x[:, :30] for x in X], "global", fitted)
+    np.testing.assert_allclose(unequal[0], Z[0, :, :30])
+    with pytest.raises(ValueError, match="pass fitted=channel_stats"):
+        normalize_series(X, "global")
+
+
+def test_global_normalization_is_a_lever_only_where_allowed():
+    check_levers(None, "global", allow_global=True)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        check_levers(None, "global")
 
 
 def test_normalization_of_unequal_lengths_and_flat_series():

@@ -441,10 +441,7 @@ default="global"
         check_validation_fraction(self.validation_fraction)
         if self.prompt is not None and not isinstance(self.prompt, str):
             raise ValueError(f"prompt must be None or a str, got {self.prompt!r}.")
-        if self.normalization == "global":
-            check_levers(self.augmentation)
-        else:
-            check_levers(self.augmentation, self.normalization)
+        check_levers(self.augmentation, self.normalization, allow_global=True)
         config = TrainingConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -457,10 +454,7 @@ default="global"
     # ----------------------------------------------------------------- building
     def _series(self, X) -> np.ndarray:
         """Normalised series resampled to ``series_length_``, float32 3D."""
-        if self.normalization == "global":
-            X = [(np.asarray(x) - self.loc_[:, None]) / self.scale_[:, None] for x in X]
-        else:
-            X = normalize_series(X, self.normalization)
+        X = normalize_series(X, self.normalization, (self.loc_, self.scale_))
         return resample_series(X, self.series_length_)
 
     def _build_network(self, seed: int):

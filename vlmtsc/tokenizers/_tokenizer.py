@@ -315,13 +315,7 @@ default="per_channel"
         return self._stats(X)
 
     def _stats(self, X):
-        n_cases, n_channels = len(X), n_channels_of(X)
-        if self.normalization == "global":
-            return (
-                np.broadcast_to(self.loc_, (n_cases, n_channels)).copy(),
-                np.broadcast_to(self.scale_, (n_cases, n_channels)).copy(),
-            )
-        return series_stats(X, self.normalization)
+        return series_stats(X, self.normalization, (self.loc_, self.scale_))
 
     def _normalize(self, X):
         """Normalised, edge-padded cases and their original lengths."""

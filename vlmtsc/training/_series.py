@@ -26,28 +26,44 @@ __all__ = [
 ]
 
 NORMALIZATIONS = (None, "per_channel", "across_channels")
+# Scales every series by statistics fitted on a training set (channel_stats),
+# for the estimators that keep them: the series' amplitudes stay comparable.
+GLOBAL = "global"
 _MIN_SCALE = 1e-8  # below this a series (or channel) counts as flat
 
 
-def series_stats(X: Series, method: str | None) -> tuple[np.ndarray, np.ndarray]:
+def series_stats(
+    X: Series, method: str | None, fitted: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per case and channel, the shift and scale that :func:`normalize_series` removes.
 
     Parameters
     ----------
     X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D arrays
-    method : {None, "per_channel", "across_channels"}
+    method : {None, "per_channel", "across_channels", "global"}
         See :func:`normalize_series`.
+    fitted : (loc, scale), optional
+        Per-channel statistics of a training set (:func:`channel_stats`), which
+        ``"global"`` uses for every case.
 
     Returns
     -------
     loc, scale : ndarray of shape (n_cases, n_channels)
         ``scale`` is 1 where a series (or channel) is flat, so it only shifts.
     """
+    n_channels = X[0].shape[0] if len(X) else 0
+    if method == GLOBAL:
+        if fitted is None:
+            raise ValueError(
+                "normalization='global' scales by training-set statistics: pass "
+                "fitted=channel_stats(X_train)."
+            )
+        shape = (len(X), n_channels)
+        return tuple(np.broadcast_to(stat, shape).copy() for stat in fitted)
     if method not in NORMALIZATIONS:
         raise ValueError(
             f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
         )
-    n_channels = X[0].shape[0] if len(X) else 0
     if method is None:
         return np.zeros((len(X), n_channels)), np.ones((len(X), n_channels))
     loc = np.empty((len(X), n_channels))
@@ -78,18 +94,24 @@ def channel_stats(X: Series) -> tuple[np.ndarray, np.ndarray]:
     return loc, scale
 
 
-def normalize_series(X: Series, method: str | None) -> Series:
+def normalize_series(
+    X: Series, method: str | None, fitted: tuple | None = None
+) -> Series:
     """Z-normalise every series.
 
     Parameters
     ----------
     X : ndarray of shape (n_cases, n_channels, n_timepoints) or list of 2D arrays
-    method : {None, "per_channel", "across_channels"}
+    method : {None, "per_channel", "across_channels", "global"}
         ``"per_channel"``: each channel of each series to mean 0, std 1 (shapes
         only; the channels' relative scales are lost). ``"across_channels"``: one
         mean and std per series over all its channels, so a channel that moves
-        ten times more than another still does after normalisation. ``None``
-        returns ``X`` unchanged (renderers then scale as they do by default).
+        ten times more than another still does after normalisation.
+        ``"global"``: every channel by the ``fitted`` statistics of a training
+        set, so amplitudes stay comparable across series. ``None`` returns ``X``
+        unchanged (renderers then scale as they do by default).
+    fitted : (loc, scale), optional
+        :func:`channel_stats` of the training series; needed by ``"global"``.
 
     Returns
     -------
@@ -102,7 +124,7 @@ def normalize_series(X: Series, method: str | None) -> Series:
     >>> normalize_series(X, "across_channels").round(2).tolist()
     [[[-0.65, -0.42], [-0.65, 1.72]]]
     """
-    loc, scale = series_stats(X, method)
+    loc, scale = series_stats(X, method, fitted)
     if method is None:
         return X
     if isinstance(X, np.ndarray):
@@ -218,22 +240,27 @@ class SeriesAugmenter(BaseEstimator):
         return [x for part in parts for x in part], source
 
 
-def check_levers(augmentation, normalization=None) -> None:
+def check_levers(augmentation, normalization=None, *, allow_global=False) -> None:
     """Validate an estimator's ``augmentation`` and ``normalization`` parameters.
+
+    ``allow_global``: the estimator keeps training-set statistics, so
+    ``normalization="global"`` is valid too.
 
     Raises
     ------
     TypeError
         If ``augmentation`` is neither None nor a :class:`SeriesAugmenter`.
     ValueError
-        If ``normalization`` is not one of :data:`NORMALIZATIONS`.
+        If ``normalization`` is not one of :data:`NORMALIZATIONS` (or
+        ``"global"`` where allowed).
     """
     if augmentation is not None and not isinstance(augmentation, SeriesAugmenter):
         raise TypeError(
             "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
             f"got {type(augmentation).__name__}."
         )
-    if normalization not in NORMALIZATIONS:
+    allowed = NORMALIZATIONS + ((GLOBAL,) if allow_global else ())
+    if normalization not in allowed:
         raise ValueError(
-            f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}."
+            f"normalization must be one of {allowed}, got {normalization!r}."
         )

@@ -8,6 +8,7 @@ from sklearn.model_selection import cross_val_score
 
 from vlmtsc.base import (
     BaseTimeSeriesClassifier,
+    check_datasets,
     check_labels,
     check_min_samples_per_class,
     check_series,
@@ -247,3 +248,28 @@ def test_templates_compose_with_sklearn_model_selection():
     scores = cross_val_score(clone(NearestMeanClassifier()), X, y, cv=2)
     assert scores.shape == (2,)
     assert scores.mean() > 0.9  # the classes are distinct sinusoids
+
+
+def test_check_datasets_validates_every_named_dataset():
+    X, y = make_example_series(n_cases=6, n_timepoints=12)
+    checked = check_datasets({"a": (X, y), "b": X[:, 0]})
+    assert list(checked) == ["a", "b"]
+    assert checked["a"][0].shape == (6, 1, 12) and checked["b"][1] is None
+    np.testing.assert_array_equal(checked["a"][1], y)
+    one_class = np.zeros(6)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        check_datasets({"a": (X, one_class)})
+    assert check_datasets({"a": (X, one_class)}, labels=False)["a"][1] is None
+    with pytest.raises(ValueError, match="non-empty dict"):
+        check_datasets([X])
+    with pytest.raises(ValueError, match="non-empty strings"):
+        check_datasets({"": X})
+    with pytest.raises(ValueError, match="Pre-training dataset 'a'"):
+        check_datasets({"a": X[:, 0, :0]})
+
+    def no_digits(name):
+        if any(c.isdigit() for c in name):
+            raise ValueError("no digits")
+
+    with pytest.raises(ValueError, match="no digits"):
+        check_datasets({"a1": X}, check_name=no_digits)

@@ -18,7 +18,7 @@ import contextlib
 import json
 import numbers
 import pickle
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 __all__ = [
     "BaseTimeSeriesClassifier",
+    "check_datasets",
     "check_labels",
     "check_min_samples_per_class",
     "check_series",
@@ -335,6 +336,54 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
             f"({classes.tolist()[0]!r})."
         )
     return y
+
+
+def _check_dataset_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"Dataset names must be non-empty strings (they name the domains "
+            f"of the artifact), got {name!r}."
+        )
+
+
+def check_datasets(
+    datasets: Any, *, check_name: Callable[[Any], None] | None = None, labels=True
+) -> dict:
+    """Validate several named datasets, ``{name: X or (X, y)}``.
+
+    Parameters
+    ----------
+    datasets : dict
+        Series (any of :func:`check_series`'s forms), alone or with labels.
+    check_name : callable, optional
+        ``check_name(name)`` raises for a name the caller cannot use; by
+        default names must be non-empty strings.
+    labels : bool, default=True
+        Check the labels given with a dataset; ``False`` ignores them.
+
+    Returns
+    -------
+    dict
+        ``{name: (canonical X, y or None)}`` in the given order.
+    """
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise ValueError(
+            "datasets must be a non-empty dict {name: X or (X, y)}, got "
+            f"{type(datasets).__name__}."
+        )
+    checked = {}
+    for name, data in datasets.items():
+        (check_name or _check_dataset_name)(name)
+        X, y = data if isinstance(data, tuple) else (data, None)
+        owner = f"Pre-training dataset {name!r}"
+        X = check_series(X, estimator_name=owner)
+        y = (
+            check_labels(y, len(X), estimator_name=owner)
+            if labels and y is not None
+            else None
+        )
+        checked[name] = (X, y)
+    return checked
 
 
 def check_min_samples_per_class(

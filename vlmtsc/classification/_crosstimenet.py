@@ -35,7 +35,6 @@ import math
 import numbers
 import os
 import pickle
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,8 +46,8 @@ from sklearn.utils import check_random_state
 
 from vlmtsc.base import (
     BaseTimeSeriesClassifier,
+    check_datasets,
     check_min_samples_per_class,
-    check_series,
     is_integer,
     take_cases,
 )
@@ -248,25 +247,6 @@ def _read_pretraining(backbone) -> dict | None:
     with np.load(folder / EMBEDDINGS, allow_pickle=False) as arrays:
         record["arrays"] = {k: arrays[k] for k in arrays.files}
     return record
-
-
-def _check_pretraining_datasets(datasets) -> dict:
-    """``{name: X or (X, y)}`` -> ``{name: canonical X}`` (labels are ignored)."""
-    if not isinstance(datasets, Mapping) or not datasets:
-        raise ValueError(
-            "datasets must be a non-empty dict {name: X or (X, y)}, got "
-            f"{type(datasets).__name__}."
-        )
-    checked = {}
-    for name, data in datasets.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(
-                f"Dataset names must be non-empty strings (they name the domains "
-                f"of the artifact), got {name!r}."
-            )
-        X = data[0] if isinstance(data, tuple) else data
-        checked[name] = check_series(X, estimator_name=f"Pre-training dataset {name!r}")
-    return checked
 
 
 # --------------------------------------------------------------------------- estimator
@@ -860,7 +840,9 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         torch = _torch_modules().torch
         if self.pretrain_epochs < 1:
             raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
-        datasets = _check_pretraining_datasets(datasets)
+        datasets = {
+            name: X for name, (X, _) in check_datasets(datasets, labels=False).items()
+        }
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         base = _read_pretraining(self.backbone)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from vlmtsc.base import check_labels, check_series, resolve_label_names
+from vlmtsc.base import check_datasets, resolve_label_names
 from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
 from vlmtsc.prompts import PromptExample
 from vlmtsc.training import LabelScoringModel, normalize_series
@@ -55,26 +54,12 @@ def _instruction(description, series, label_names, answer=None) -> PromptExample
     )
 
 
-def _check_domains(datasets) -> dict:
-    """``{name: X or (X, y)}`` -> ``{name: (canonical X, y or None)}``."""
-    if not isinstance(datasets, Mapping) or not datasets:
+def _check_domain_name(name) -> None:
+    if not isinstance(name, str) or not name or ":" in name or name == DOMAIN:
         raise ValueError(
-            "datasets must be a non-empty dict {name: X or (X, y)}, got "
-            f"{type(datasets).__name__}."
+            f"Dataset names become token names: {name!r} must be a non-empty "
+            f"string without ':' and other than {DOMAIN!r}."
         )
-    checked = {}
-    for name, data in datasets.items():
-        if not isinstance(name, str) or not name or ":" in name or name == DOMAIN:
-            raise ValueError(
-                f"Dataset names become token names: {name!r} must be a non-empty "
-                f"string without ':' and other than {DOMAIN!r}."
-            )
-        X, y = data if isinstance(data, tuple) else (data, None)
-        X = check_series(X, estimator_name=f"Pre-training dataset {name!r}")
-        if y is not None:
-            y = check_labels(y, len(X), estimator_name=f"Pre-training dataset {name!r}")
-        checked[name] = (X, y)
-    return checked
 
 
 class InstructTimeClassifier(BaseLanguageModelClassifier):
@@ -382,7 +367,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
                 "pretrain() merges its adapters into the weights; run it without "
                 "quantization (quantize when adapting: quantization='4bit')."
             )
-        datasets = _check_domains(datasets)
+        datasets = check_datasets(datasets, check_name=_check_domain_name)
         descriptions = {n: f"{n} series" for n in datasets} | dict(descriptions or {})
         label_names = dict(label_names or {})
         seed = check_random_state(self.random_state).randint(2**31 - 1)

@@ -47,6 +47,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vlmtsc.backbones import CACHE_FIELDS
+
 __all__ = ["DLoRAConfig", "DLoRALinear", "DLoRAModel", "DLoRARouter", "add_dlora"]
 
 CONFIG_NAME = "dlora_config.json"
@@ -279,7 +281,7 @@ class DLoRAModel(nn.Module):
     Injects :class:`DLoRALinear` layers into ``model`` in place, adds one
     :class:`DLoRARouter` per block and freezes everything else. Forward
     pre-hooks do the routing: one on ``model`` reads ``attention_mask``,
-    ``labels`` and ``past_key_values`` of each call; one on each block pools the
+    ``labels`` and the key/value cache of each call; one on each block pools the
     block's input and sets the gates of the block's modules. Calling ``model``
     itself (or its ``generate``) therefore routes too; calling this wrapper
     also adds the balancing loss to ``.loss``.
@@ -419,7 +421,10 @@ class DLoRAModel(nn.Module):
     def _read_call(self, module, args, kwargs):
         """Keep what routing needs from the model call's arguments."""
         call = self._signature.bind_partial(*args, **kwargs).arguments
-        cache = call.get("past_key_values")
+        # The cache's name depends on the transformers release; a model whose
+        # forward does not declare it receives it in **kwargs.
+        given = {**call.get("kwargs", {}), **call}
+        cache = next((given[k] for k in CACHE_FIELDS if given.get(k) is not None), None)
         self._call = {
             "attention_mask": call.get("attention_mask"),
             "labels": call.get("labels"),

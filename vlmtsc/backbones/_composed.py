@@ -334,7 +334,6 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        past_key_values=None,
         use_cache: bool | None = None,
         cache_position: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -343,7 +342,10 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
         """Embed the text, put the image tokens in place, run the language model.
 
         Returns the language model's output (``logits``, ``loss`` with
-        ``labels``, ``past_key_values`` with ``use_cache``). With ``labels`` and
+        ``labels``, the key/value cache with ``use_cache``). A cache passed in
+        (under the installed transformers' name for it, see
+        :func:`vlmtsc.backbones.cache_keyword`) goes to the language model with
+        the other keyword arguments. With ``labels`` and
         no ``logits_to_keep``, ``logits`` covers only the positions from one
         before the first labelled token on (the loss is the same).
         """
@@ -379,7 +381,6 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             labels=labels,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             cache_position=cache_position,
             **kwargs,

@@ -191,6 +191,8 @@ def score_labels(
     """
     import torch
 
+    from vlmtsc.backbones import cache_keyword, output_cache
+
     device = next(model.parameters()).device
     n_labels = len(label_ids)
     longest = max(len(ids) for ids in label_ids)
@@ -215,7 +217,7 @@ def score_labels(
                 :, padded[:, 0]
             ]
             if longest > 1:
-                cache = out.past_key_values
+                cache = output_cache(out)
                 # Every case's cache is repeated once per label, case by case.
                 cache.batch_repeat_interleave(n_labels)
                 prefix_length = inputs["input_ids"].shape[1]
@@ -224,7 +226,7 @@ def score_labels(
                 # Qwen2-VL would also build wrong M-RoPE positions from one.
                 rest = model(
                     input_ids=padded[:, :-1].repeat(len(members), 1),
-                    past_key_values=cache,
+                    **{cache_keyword(): cache},
                     cache_position=torch.arange(
                         prefix_length, prefix_length + longest - 1, device=device
                     ),

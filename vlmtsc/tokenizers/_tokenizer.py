@@ -13,16 +13,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
-from vlmtsc.training import (
-    channel_stats,
-    normalize_series,
-    resolve_device,
-    series_stats,
-)
+from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
 
-__all__ = ["NORMALIZATIONS", "VQTokenizer"]
+__all__ = ["VQTokenizer", "fit_tokenizer"]
 
-NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
+DEFAULT_NORMALIZATION = "per_channel"
 _INFERENCE_BATCH = 256
 
 
@@ -60,14 +55,15 @@ class VQTokenizer(TransformerMixin, BaseEstimator):
         overlapping patches and more tokens.
     normalization : {"per_channel", "across_channels", "global", None}, \
 default="per_channel"
-        How series are scaled before tokenizing (the vocabulary of
-        :func:`vlmtsc.training.normalize_series`). ``"per_channel"``: z-normalise
+        How series are scaled before tokenizing (``normalizer_``, a
+        :class:`vlmtsc.training.SeriesNormalizer`). ``"per_channel"``: z-normalise
         every channel of every case on its own (shape only).
         ``"across_channels"``: one mean and standard deviation per case over all
         its channels (keeps the channels' relative amplitudes). ``"global"``:
         per-channel mean and standard deviation of the whole training set
-        (``loc_``, ``scale_``; keeps amplitude differences between cases).
-        ``None``: raw values.
+        (keeps amplitude differences between cases). ``None``: raw values.
+        Inside an estimator, which normalises the series itself, a tokenizer
+        left at the default does not normalise again.
     hidden_size : int, default=64
         Channels of the encoder and decoder TCNs.
     n_blocks : int, default=8
@@ -112,8 +108,8 @@ default="per_channel"
     n_channels_ : int
     n_timepoints_ : int or None
         Training length, ``None`` if the training series had unequal lengths.
-    loc_, scale_ : ndarray of shape (n_channels,) or None
-        Training-set statistics for ``normalization="global"``.
+    normalizer_ : SeriesNormalizer
+        Fitted on the training series (statistics for ``"global"``).
     reconstruction_error_ : float
         Mean squared reconstruction error, in normalised units, on the
         validation split (on the training series if there is none).
@@ -315,7 +311,7 @@ default="per_channel"
         return self._stats(X)
 
     def _stats(self, X):
-        return series_stats(X, self.normalization, (self.loc_, self.scale_))
+        return self.normalizer_.stats(X)
 
     def _normalize(self, X):
         """Normalised, edge-padded cases and their original lengths."""
@@ -386,9 +382,7 @@ default="per_channel"
         self.n_channels_ = n_channels_of(X)
         lengths = series_lengths(X)
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
-        self.loc_ = self.scale_ = None
-        if self.normalization == "global":
-            self.loc_, self.scale_ = channel_stats(X)
+        self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
 
         cases, lengths = self._normalize(X)
         rng = np.random.default_rng(seed)
@@ -582,7 +576,7 @@ default="per_channel"
                     "n has n_tokens(n) tokens."
                 )
         if loc is None and scale is None and self.normalization == "global":
-            loc, scale = self.loc_, self.scale_
+            loc, scale = self.normalizer_.loc_, self.normalizer_.scale_
         shape = (n_cases, self.n_channels_)
         loc = np.broadcast_to(np.zeros(1) if loc is None else np.asarray(loc), shape)
         scale = np.broadcast_to(
@@ -719,18 +713,21 @@ def _check_tokens(X, codebook_size) -> list[np.ndarray]:
     return checked
 
 
-def fit_tokenizer(tokenizer, X, *, random_state, verbose, normalization=None):
+def fit_tokenizer(tokenizer, X, *, random_state, verbose):
     """A clone of ``tokenizer`` (default :class:`VQTokenizer`) fitted on ``X``.
 
     How the language-model estimators fit their tokenizer, unsupervised on
     training series only (the tokenizer's own validation split chooses its
-    epoch): ``random_state`` fills an unset seed, ``verbose`` applies to the
-    default tokenizer, and the series are normalised first by the estimator's
-    ``normalization`` (:func:`vlmtsc.training.normalize_series`).
+    epoch): ``random_state`` fills an unset seed and ``verbose`` applies to the
+    default tokenizer. ``X`` is already normalised by the estimator, which owns
+    the normalisation: a tokenizer left at its default ``normalization`` does
+    not normalise again (one set to another value does, as asked).
     """
     fitted = clone(tokenizer) if tokenizer is not None else VQTokenizer()
     if fitted.get_params().get("random_state") is None:
         fitted.set_params(random_state=random_state)
     if tokenizer is None:
         fitted.set_params(verbose=verbose)
-    return fitted.fit(normalize_series(X, normalization))
+    if fitted.normalization == DEFAULT_NORMALIZATION:
+        fitted.set_params(normalization=None)
+    return fitted.fit(X)

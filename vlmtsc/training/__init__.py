@@ -7,6 +7,7 @@ puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
 only) and label scoring (prefix encoded once per case) together.
 """
 
+from vlmtsc.training._distributed import write_once
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
@@ -25,15 +26,17 @@ from vlmtsc.training._loop import (
     train,
 )
 from vlmtsc.training._selection import (
+    ValidationWarning,
     check_validation_fraction,
     train_with_validation,
     validation_score,
+    validation_splits,
 )
 from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
+    SeriesNormalizer,
     channel_stats,
-    check_levers,
     normalize_series,
     series_stats,
 )
@@ -42,10 +45,11 @@ __all__ = [
     "NORMALIZATIONS",
     "LabelScoringModel",
     "SeriesAugmenter",
+    "SeriesNormalizer",
     "TrainingConfig",
     "TrainingResult",
+    "ValidationWarning",
     "channel_stats",
-    "check_levers",
     "check_validation_fraction",
     "collate",
     "embed_prefixes",
@@ -61,4 +65,6 @@ __all__ = [
     "train_with_validation",
     "training_example",
     "validation_score",
+    "validation_splits",
+    "write_once",
 ]

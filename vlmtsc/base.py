@@ -18,6 +18,8 @@ import contextlib
 import json
 import numbers
 import pickle
+import sys
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -51,6 +53,16 @@ _RESHAPE_HINT = (
     "(n_cases, n_channels, n_timepoints) for multivariate series, or a list of 2D "
     "arrays (n_channels, n_timepoints_i) for series of unequal length"
 )
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, pointing at the first caller outside vlmtsc (the user's line)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "vlmtsc."
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def is_integer(value: Any) -> bool:
@@ -581,7 +593,9 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     def _check_predict_X(self, X: Any, **params) -> Series:
         n_channels, n_timepoints, _ = self._fitted_input(**params)
         X = self._check_X(X)
-        name = type(self).__name__
+        name = type(self).__name__ + "".join(
+            f" ({key}={value!r})" for key, value in params.items() if value is not None
+        )
         if n_channels_of(X) != n_channels:
             raise ValueError(
                 f"X has {n_channels_of(X)} channels, but {name} was fitted on series "

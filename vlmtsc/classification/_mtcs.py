@@ -886,7 +886,8 @@ default="global"
         inputs, name, position = self._task_inputs(X, task)
         svm = self.classifiers_[name]
         if svm is None:
-            return softmax(self._infer(self.model_, inputs, task=position), axis=1)
+            logits = self._infer(self.model_, inputs, task=position)
+            return softmax(logits.astype(np.float64), axis=1)
         decision = svm.decision_function(
             self._infer(self.model_, inputs, "representation", task=position)
         )

@@ -204,7 +204,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
     # ----------------------------------------------------------------- inference
     def _infer(self, network, inputs, what="logits", **context) -> np.ndarray:
         """Network outputs of ``inputs`` in batches (similar lengths together),
-        rows in the order of ``inputs``; float64."""
+        rows in the order of ``inputs``; float32."""
         torch = _torch()
         device = next(network.parameters()).device
         lengths = self._input_lengths(inputs)
@@ -224,11 +224,11 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
                 }
                 out = self._output(network, batch, what).float().cpu().numpy()
                 rows[chosen] = list(out)
-        return np.stack(rows).astype(np.float64)
+        return np.stack(rows)
 
     def _predict_proba(self, X):
         inputs = self._inputs(self.normalizer_.transform(X))
-        return softmax(self._infer(self.model_, inputs), axis=1)
+        return softmax(self._infer(self.model_, inputs).astype(np.float64), axis=1)
 
     def transform(self, X, **params):
         """The representation the classification head reads.

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 from scipy.special import logsumexp
 
+from vlmtsc.base import warn_user
 from vlmtsc.training._loop import TrainingConfig
 
 __all__ = [
@@ -96,8 +96,7 @@ def validation_score(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def _warn(message: str) -> None:
-    # stacklevel 5: the user's fit, through the estimator's fit template.
-    warnings.warn(message, ValidationWarning, stacklevel=5)
+    warn_user(message, ValidationWarning)
 
 
 def validation_splits(

@@ -264,7 +264,7 @@ def test_check_datasets_validates_every_named_dataset():
         check_datasets([X])
     with pytest.raises(ValueError, match="non-empty strings"):
         check_datasets({"": X})
-    with pytest.raises(ValueError, match="Pre-training dataset 'a'"):
+    with pytest.raises(ValueError, match=r"datasets\['a'\]"):
         check_datasets({"a": X[:, 0, :0]})
 
     def no_digits(name):

@@ -11,9 +11,9 @@ from sklearn.utils import check_random_state
 from vlmtsc.backbones import load_backbone
 from vlmtsc.classification._crosstimenet import (
     CrossTimeNetClassifier,
-    _pad_codes,
     _initial_embeddings,
     _mask_tokens,
+    _pad_codes,
 )
 from vlmtsc.testing import make_example_series
 from vlmtsc.tokenizers import VQTokenizer

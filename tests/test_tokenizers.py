@@ -250,7 +250,7 @@ def test_normalization_modes():
     X = _sines(n_cases=8, n_channels=2)
     shifted = 3.0 * X + 10.0
     per_channel = VQTokenizer(**TINY).fit(X)
-    assert per_channel.loc_ is None
+    assert per_channel.normalizer_.loc_ is None
     # Only the shape matters: an affine change of the values keeps the tokens.
     np.testing.assert_array_equal(
         per_channel.transform(shifted), per_channel.transform(X)
@@ -267,8 +267,8 @@ def test_normalization_modes():
 
     training = np.concatenate([X, shifted])
     global_ = VQTokenizer(**dict(TINY, normalization="global")).fit(training)
-    np.testing.assert_allclose(global_.loc_, training.mean(axis=(0, 2)))
-    np.testing.assert_allclose(global_.scale_, training.std(axis=(0, 2)))
+    np.testing.assert_allclose(global_.normalizer_.loc_, training.mean(axis=(0, 2)))
+    np.testing.assert_allclose(global_.normalizer_.scale_, training.std(axis=(0, 2)))
     # Amplitude and offset now matter, and decoding returns original units.
     assert not np.array_equal(global_.transform(shifted), global_.transform(X))
     tokens = global_.transform(shifted)
@@ -277,7 +277,8 @@ def test_normalization_modes():
     normalised = global_.model_.decode(torch.as_tensor(tokens)).detach().numpy()
     np.testing.assert_allclose(
         decoded,
-        normalised * global_.scale_[None, :, None] + global_.loc_[None, :, None],
+        normalised * global_.normalizer_.scale_[None, :, None]
+        + global_.normalizer_.loc_[None, :, None],
         rtol=1e-5,
     )
 

@@ -828,7 +828,8 @@ default="global"
         return task, list(self.tasks_).index(task)
 
     def _fitted_input(self, task=None):
-        info = self.tasks_[self._task(task)[0]]
+        name, _ = self._task(task)
+        info = self.tasks_[name]
         return info["n_channels"], info["n_timepoints"], info["classes"]
 
     def _inputs(self, X):

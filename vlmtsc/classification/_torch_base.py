@@ -146,7 +146,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         phase,
         description=None,
     ):
-        """:func:`vlmtsc.training.train`; ``(history tagged with phase, best epoch)``."""
+        """Run :func:`vlmtsc.training.train`; ``(history with phase, best epoch)``."""
         result = train(
             network,
             batches,

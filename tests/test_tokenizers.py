@@ -411,7 +411,7 @@ def test_vqvae_decodes_indices_to_series_of_the_padded_length():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"patch_length": 0}, "patch_length must be a positive integer"),
+        ({"patch_length": 0}, "patch_length must be 'auto' or a positive integer"),
         ({"codebook_size": 2.5}, "codebook_size must be a positive integer"),
         ({"stride": 9}, r"stride must be None or an integer in \[1, patch_length=8\]"),
         ({"normalization": "minmax"}, "normalization must be one of"),

@@ -513,7 +513,8 @@ default="per_channel"
             raise ValueError(
                 f"A series gives {n_tokens} tokens, but the encoder reads at most "
                 f"{limit} positions ([CLS] + tokens). Use a tokenizer with a larger "
-                "patch_length (or stride), or shorter series."
+                "patch_length (or stride; patch_length='auto' keeps series at 64 "
+                "tokens), or shorter series."
             )
 
     def _pretrained(self) -> dict | None:
@@ -605,20 +606,28 @@ default="per_channel"
         )
         pretrained = self._pretrained()
 
+        # The encoder first: whether it can read this many tokens is known
+        # before the tokenizer trains.
+        encoder, text_tokenizer = self._load_encoder(seed)
+        tokenizer = (
+            pretrained["tokenizers"][self.domain]
+            if self.domain is not None
+            else self.tokenizer or VQTokenizer()
+        )
+        self._check_positions(encoder, tokenizer.n_tokens(series_lengths(X)).max())
+
         # 1. Tokens.
         self.domain_ = self.domain
         normalized = self.normalizer_.transform(X)
         if self.domain is not None:
-            self.tokenizer_ = pretrained["tokenizers"][self.domain]
+            self.tokenizer_ = tokenizer
         else:
             self.tokenizer_ = self._fit_tokenizer(normalized, seed)
         codes = self._inputs(normalized)
         n_codes = int(self.tokenizer_.codebook_.shape[0])
         self.max_tokens_ = max(len(c) for c in codes)
 
-        # 2. Encoder and code embeddings.
-        encoder, text_tokenizer = self._load_encoder(seed)
-        self._check_positions(encoder, self.max_tokens_)
+        # 2. Code embeddings.
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # the heads start the same every run
             network = _torch_modules().CrossTimeNetNetwork(
@@ -728,6 +737,12 @@ default="per_channel"
         }
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        encoder, text_tokenizer = self._load_encoder(seed)
+        tokenizer = self.tokenizer or VQTokenizer()
+        self._check_positions(
+            encoder,
+            max(tokenizer.n_tokens(series_lengths(X)).max() for X in datasets.values()),
+        )
         tokenizers = {
             name: self._fit_tokenizer(X, seed) for name, X in datasets.items()
         }
@@ -736,8 +751,6 @@ default="per_channel"
         domains = []
         for k, (name, X) in enumerate(datasets.items()):
             domains.append([c + offsets[k] for c in _codes(tokenizers[name], X)])
-        encoder, text_tokenizer = self._load_encoder(seed)
-        self._check_positions(encoder, max(len(c) for d in domains for c in d))
         n_codes = int(offsets[-1])
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

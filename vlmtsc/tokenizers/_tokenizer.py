@@ -18,6 +18,24 @@ from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
 __all__ = ["VQTokenizer", "fit_tokenizer"]
 
 DEFAULT_NORMALIZATION = "per_channel"
+# patch_length="auto": 8 timepoints per token, and longer patches for series
+# over 512 points, so that the longest training series gives at most 64 tokens
+# (the cost of a language model grows with the tokens it reads).
+AUTO_PATCH_LENGTH = 8
+AUTO_MAX_TOKENS = 64
+
+
+def auto_patch_length(length: int) -> int:
+    """``patch_length="auto"``'s choice for series of at most ``length`` points.
+
+    Examples
+    --------
+    >>> auto_patch_length(150), auto_patch_length(2000)
+    (8, 32)
+    """
+    return max(AUTO_PATCH_LENGTH, math.ceil(length / AUTO_MAX_TOKENS))
+
+
 _INFERENCE_BATCH = 256
 
 
@@ -42,9 +60,11 @@ class VQTokenizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    patch_length : int, default=8
+    patch_length : int or "auto", default="auto"
         Timepoints per token. A series of length ``n`` gives
-        :meth:`n_tokens` ``(n)`` tokens.
+        :meth:`n_tokens` ``(n)`` tokens. ``"auto"``: 8, or longer patches for
+        series over 512 points so that the longest training series gives at
+        most 64 tokens (``patch_length_``).
     codebook_size : int, default=128
         Number of codes (the vocabulary size).
     embedding_dim : int, default=64
@@ -108,6 +128,8 @@ default="per_channel"
     n_channels_ : int
     n_timepoints_ : int or None
         Training length, ``None`` if the training series had unequal lengths.
+    patch_length_ : int
+        The patch length in use (``patch_length``, or ``"auto"``'s choice).
     normalizer_ : SeriesNormalizer
         Fitted on the training series (statistics for ``"global"``).
     reconstruction_error_ : float
@@ -153,7 +175,7 @@ default="per_channel"
 
     def __init__(
         self,
-        patch_length=8,
+        patch_length="auto",
         codebook_size=128,
         embedding_dim=64,
         stride=None,
@@ -200,8 +222,14 @@ default="per_channel"
     # ------------------------------------------------------------------ params
 
     def _validate_params(self) -> None:
+        if self.patch_length != "auto" and not (
+            is_integer(self.patch_length) and self.patch_length >= 1
+        ):
+            raise ValueError(
+                f"patch_length must be 'auto' or a positive integer, got "
+                f"{self.patch_length!r}."
+            )
         positive = {
-            "patch_length": self.patch_length,
             "codebook_size": self.codebook_size,
             "embedding_dim": self.embedding_dim,
             "hidden_size": self.hidden_size,
@@ -217,7 +245,9 @@ default="per_channel"
                     f"{name} must be a non-negative integer, got {value!r}."
                 )
         if self.stride is not None and (
-            not is_integer(self.stride) or not 1 <= self.stride <= self.patch_length
+            not is_integer(self.stride)
+            or self.stride < 1
+            or (is_integer(self.patch_length) and self.stride > self.patch_length)
         ):
             raise ValueError(
                 f"stride must be None or an integer in [1, patch_length="
@@ -252,15 +282,28 @@ default="per_channel"
                 f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}."
             )
 
+    def _patch(self, lengths=None) -> int:
+        """The patch length in use: fitted, given, or ``"auto"``'s for ``lengths``."""
+        if hasattr(self, "patch_length_"):
+            return self.patch_length_
+        if self.patch_length != "auto":
+            return int(self.patch_length)
+        return auto_patch_length(int(np.max(lengths)))
+
+    def _strides(self, patch: int) -> int:
+        return patch if self.stride is None else int(self.stride)
+
     @property
     def _stride(self) -> int:
-        return self.patch_length if self.stride is None else self.stride
+        return self._strides(self.patch_length_)
 
     def n_tokens(self, length):
         """Number of tokens of a series of ``length`` timepoints.
 
         ``1`` for a series up to one patch long, otherwise
-        ``ceil((length - patch_length) / stride) + 1``. Needs no fitting.
+        ``ceil((length - patch_length) / stride) + 1``. Needs no fitting: before
+        ``fit``, ``patch_length="auto"`` is resolved from the longest of the
+        given lengths, as ``fit`` resolves it from the longest training series.
 
         Parameters
         ----------
@@ -274,8 +317,9 @@ default="per_channel"
         lengths = np.asarray(length)
         if lengths.dtype.kind not in "iu" or (lengths < 1).any():
             raise ValueError(f"length must be a positive integer, got {length!r}.")
-        extra = np.maximum(lengths - self.patch_length, 0)
-        counts = -(-extra // self._stride) + 1
+        patch = self._patch(lengths)
+        extra = np.maximum(lengths - patch, 0)
+        counts = -(-extra // self._strides(patch)) + 1
         return int(counts) if counts.ndim == 0 else counts.astype(np.int64)
 
     def padded_length(self, length):
@@ -289,7 +333,8 @@ default="per_channel"
         -------
         int or ndarray of int
         """
-        return (self.n_tokens(length) - 1) * self._stride + self.patch_length
+        patch = self._patch(length)
+        return (self.n_tokens(length) - 1) * self._strides(patch) + patch
 
     # ----------------------------------------------------------- normalisation
 
@@ -317,11 +362,11 @@ default="per_channel"
         """Normalised, edge-padded cases and their original lengths."""
         loc, scale = self._stats(X)
         lengths = series_lengths(X)
-        short = lengths < self.patch_length
+        short = lengths < self.patch_length_
         if short.any():
             warnings.warn(
                 f"{int(short.sum())} of {len(X)} series are shorter than "
-                f"patch_length={self.patch_length} (shortest: {lengths.min()}); "
+                f"patch_length={self.patch_length_} (shortest: {lengths.min()}); "
                 f"they were padded to one patch by repeating their last value.",
                 UserWarning,
                 stacklevel=3,
@@ -382,6 +427,13 @@ default="per_channel"
         self.n_channels_ = n_channels_of(X)
         lengths = series_lengths(X)
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
+        self.patch_length_ = self._patch(lengths)
+        if self._stride > self.patch_length_:
+            raise ValueError(
+                f"stride={self.stride} is larger than the patch length "
+                f"{self.patch_length_} chosen for these series; a stride larger than "
+                "the patch would skip timepoints. Lower stride or set patch_length."
+            )
         self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
 
         cases, lengths = self._normalize(X)
@@ -396,7 +448,7 @@ default="per_channel"
         seed_everything(seed)
         model = VQVAE(
             self.n_channels_,
-            self.patch_length,
+            self.patch_length_,
             self._stride,
             self.codebook_size,
             self.embedding_dim,
@@ -418,7 +470,7 @@ default="per_channel"
             first = rng.permutation(train_index)[: max(self.batch_size, 256)]
             x, mask = collate(first)
             vectors = model.encode(x)
-            valid = _token_mask(mask, self.patch_length, self._stride)
+            valid = _token_mask(mask, self.patch_length_, self._stride)
             model.quantizer.init_codebook(vectors[valid])
 
         eval_index = val_index if n_val else train_index
@@ -563,7 +615,7 @@ default="per_channel"
         token_lists = _check_tokens(X, self.codebook_size)
         n_cases = len(token_lists)
         counts = np.array([len(t) for t in token_lists])
-        padded = (counts - 1) * self._stride + self.patch_length
+        padded = (counts - 1) * self._stride + self.patch_length_
         if lengths is None:
             lengths = padded
         else:

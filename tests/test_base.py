@@ -10,7 +10,6 @@ from vlmtsc.base import (
     BaseTimeSeriesClassifier,
     check_datasets,
     check_labels,
-    check_min_samples_per_class,
     check_series,
     n_channels_of,
     resolve_label_names,
@@ -160,18 +159,6 @@ def test_column_vector_labels_are_raveled_with_a_warning():
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         y = check_labels(np.array([[0], [1], [0], [1]]), 4)
     assert y.shape == (4,)
-
-
-def test_too_few_samples_per_class_names_the_class_and_the_fix():
-    y = np.array(["a", "a", "a", "b"])
-    with pytest.raises(ValueError, match=r"'b' \(1\).*set validation_fraction=0"):
-        check_min_samples_per_class(
-            y,
-            2,
-            reason="A stratified validation split",
-            fix="set validation_fraction=0",
-        )
-    check_min_samples_per_class(y, 1, reason="x", fix="y")  # enough: no error
 
 
 # --- label names -----------------------------------------------------------------

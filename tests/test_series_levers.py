@@ -137,9 +137,9 @@ def test_expand_puts_originals_first_and_returns_sources():
 @pytest.mark.parametrize(
     ("params", "pattern"),
     [
-        ({"jitter": -1}, "jitter must be a number >= 0"),
-        ({"window_slice": 0}, r"window_slice must be in \(0, 1\]"),
-        ({"n_copies": 0}, "n_copies must be a positive integer"),
+        ({"jitter": -1}, r"'jitter' .* range \[0.0, inf\)"),
+        ({"window_slice": 0}, r"'window_slice' .* range \(0.0, 1.0\]"),
+        ({"n_copies": 0}, r"'n_copies' .* range \[1, inf\)"),
     ],
 )
 def test_bad_augmentation_settings(params, pattern):

@@ -36,7 +36,6 @@ __all__ = [
     "BaseTimeSeriesClassifier",
     "check_datasets",
     "check_labels",
-    "check_min_samples_per_class",
     "check_series",
     "n_channels_of",
     "resolve_label_names",
@@ -402,35 +401,6 @@ def check_datasets(
         )
         checked[name] = (X, y)
     return checked
-
-
-def check_min_samples_per_class(
-    y: np.ndarray, min_count: int, *, reason: str, fix: str
-) -> None:
-    """Raise if some class has fewer than ``min_count`` cases.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_cases,)
-        Labels.
-    min_count : int
-        Smallest acceptable number of cases per class.
-    reason : str
-        What needs them, e.g. ``"a stratified validation split"``.
-    fix : str
-        What the user can do instead, e.g. ``"set validation_fraction=0"``.
-    """
-    classes, counts = np.unique(y, return_counts=True)
-    short = counts < min_count
-    if short.any():
-        listed = ", ".join(
-            f"{c!r} ({n})"
-            for c, n in zip(classes[short].tolist(), counts[short], strict=True)
-        )
-        raise ValueError(
-            f"{reason} needs at least {min_count} cases of every class, but these "
-            f"classes have fewer: {listed}. Add cases of those classes, or {fix}."
-        )
 
 
 def resolve_label_names(

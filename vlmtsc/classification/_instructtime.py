@@ -133,6 +133,8 @@ default="per_channel"
     batch_size : int, default=4
     gradient_accumulation_steps : int, default=1
     learning_rate : float, default=5e-4
+    weight_decay : float, default=0.0
+        AdamW weight decay.
     warmup_ratio : float, default=0.05
     validation_fraction : float, default=0.2
     validation_folds : int, optional
@@ -214,6 +216,7 @@ default="per_channel"
         batch_size=4,
         gradient_accumulation_steps=1,
         learning_rate=5e-4,
+        weight_decay=0.0,
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
@@ -242,6 +245,7 @@ default="per_channel"
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds

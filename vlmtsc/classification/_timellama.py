@@ -240,7 +240,7 @@ class TimeLlamaClassifier(BaseNetworkClassifier):
 default="global"
         How series are scaled before they are embedded. ``"global"``: every
         channel by the mean and standard deviation of that channel over all
-        training series (``loc_``, ``scale_``), so amplitudes stay comparable
+        training series (``normalizer_``), so amplitudes stay comparable
         across series and channels (on BasicMotions a resting and a running
         series differ mostly in amplitude). ``"per_channel"`` and
         ``"across_channels"`` z-normalise each series (shapes only), ``None``
@@ -256,16 +256,25 @@ default="global"
     learning_rate : float, default=3e-4
         Peak AdamW learning rate (warm-up, then cosine decay). 1e-3 measured
         worse on GunPoint (0.79 against 0.90 at 3e-4).
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    warmup_ratio : float, default=0.05
+        Share of the optimiser steps spent warming the learning rate up.
     validation_fraction : float, default=0.2
         Stratified share of the training series held out to choose the epoch
-        (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs``.
+        (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs``. Classes
+        too small to split follow the rule of
+        :func:`vlmtsc.training.validation_splits` (with a warning).
+    validation_folds : int, optional
+        Choose the epoch count by stratified k-fold instead (k trainings, then a
+        refit on all training series).
     refit : bool, default=True
         After choosing the epoch count, train again from the start on all
         training series for that many epochs.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
         bfloat16 autocast of the training steps where the device runs it natively.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState instance or None, default=0
         Seeds tiny backbones, the new layers, the split and the training; an int
         makes CPU runs reproducible.
@@ -277,9 +286,9 @@ default="global"
     classes_ : ndarray
     n_channels_ : int
     n_timepoints_ : int or None
-    loc_, scale_ : ndarray of shape (n_channels,)
-        Per-channel mean and standard deviation of the training series (used by
-        ``normalization="global"``).
+    normalizer_ : SeriesNormalizer
+        Fitted on the training series (per-channel mean and standard deviation
+        for ``normalization="global"``).
     series_length_ : int
         Points every channel is resampled to: the training length (the longest,
         for unequal lengths). Series of another length are interpolated to it

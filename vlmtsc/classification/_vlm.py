@@ -110,6 +110,8 @@ default=None
     batch_size : int, default=4
     gradient_accumulation_steps : int, default=1
     learning_rate : float, default=2e-4
+    weight_decay : float, default=0.0
+        AdamW weight decay.
     warmup_ratio : float, default=0.05
     validation_fraction : float, default=0.2
         Stratified share of the training data used to choose the epoch; ``0``
@@ -189,6 +191,7 @@ default=None
         batch_size=4,
         gradient_accumulation_steps=1,
         learning_rate=2e-4,
+        weight_decay=0.0,
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
@@ -216,6 +219,7 @@ default=None
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds

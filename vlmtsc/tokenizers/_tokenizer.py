@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
+from vlmtsc.base import check_series, n_channels_of, series_lengths
 from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
 
 __all__ = ["VQTokenizer", "fit_tokenizer"]
@@ -221,74 +223,49 @@ default="per_channel"
 
     # ------------------------------------------------------------------ params
 
-    def _validate_params(self) -> None:
-        if self.patch_length != "auto" and not (
-            is_integer(self.patch_length) and self.patch_length >= 1
-        ):
+    _parameter_constraints: ClassVar[dict] = {
+        "patch_length": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "codebook_size": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "stride": [Interval(Integral, 1, None, closed="left"), None],
+        "normalization": [StrOptions({n for n in NORMALIZATIONS if n}), None],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "decay": [Interval(Real, 0, 1, closed="left")],
+        "commitment_weight": [Interval(Real, 0, None, closed="left")],
+        "dead_code_threshold": [Interval(Real, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+    }
+
+    def _check_stride(self, patch: int) -> None:
+        if self.stride is not None and self.stride > patch:
             raise ValueError(
-                f"patch_length must be 'auto' or a positive integer, got "
-                f"{self.patch_length!r}."
-            )
-        positive = {
-            "codebook_size": self.codebook_size,
-            "embedding_dim": self.embedding_dim,
-            "hidden_size": self.hidden_size,
-            "batch_size": self.batch_size,
-        }
-        for name, value in positive.items():
-            if not is_integer(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        for name in ("n_blocks", "n_epochs"):
-            value = getattr(self, name)
-            if not is_integer(value) or value < 0:
-                raise ValueError(
-                    f"{name} must be a non-negative integer, got {value!r}."
-                )
-        if self.stride is not None and (
-            not is_integer(self.stride)
-            or self.stride < 1
-            or (is_integer(self.patch_length) and self.stride > self.patch_length)
-        ):
-            raise ValueError(
-                f"stride must be None or an integer in [1, patch_length="
-                f"{self.patch_length}], got {self.stride!r}; a stride larger than "
-                "the patch would skip timepoints."
-            )
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got "
-                f"{self.normalization!r}."
-            )
-        ranges = {
-            "dropout": (self.dropout, 0, 1, "[0, 1)"),
-            "decay": (self.decay, 0, 1, "[0, 1)"),
-            "validation_fraction": (self.validation_fraction, 0, 1, "[0, 1)"),
-        }
-        for name, (value, low, high, text) in ranges.items():
-            if not isinstance(value, numbers.Real) or not low <= value < high:
-                raise ValueError(f"{name} must be a number in {text}, got {value!r}.")
-        for name in ("commitment_weight", "dead_code_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-        if not isinstance(self.learning_rate, numbers.Real) or not (
-            self.learning_rate > 0
-        ):
-            raise ValueError(
-                f"learning_rate must be positive, got {self.learning_rate!r}."
-            )
-        if not isinstance(self.device, str):
-            raise ValueError(
-                f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}."
+                f"stride must be None or an integer in [1, patch_length={patch}], got "
+                f"{self.stride!r}; a stride larger than the patch would skip "
+                "timepoints."
             )
 
-    def _patch(self, lengths=None) -> int:
-        """The patch length in use: fitted, given, or ``"auto"``'s for ``lengths``."""
-        if hasattr(self, "patch_length_"):
-            return self.patch_length_
+    def _chosen_patch(self, lengths) -> int:
+        """``patch_length``, or ``"auto"``'s choice for series of ``lengths``."""
         if self.patch_length != "auto":
             return int(self.patch_length)
         return auto_patch_length(int(np.max(lengths)))
+
+    def _patch(self, lengths=None) -> int:
+        """The patch length in use: the fitted one, or the one fit would choose."""
+        if hasattr(self, "patch_length_"):
+            return self.patch_length_
+        return self._chosen_patch(lengths)
 
     def _strides(self, patch: int) -> int:
         return patch if self.stride is None else int(self.stride)
@@ -313,11 +290,12 @@ default="per_channel"
         -------
         int or ndarray of int
         """
-        self._validate_params()
         lengths = np.asarray(length)
         if lengths.dtype.kind not in "iu" or (lengths < 1).any():
             raise ValueError(f"length must be a positive integer, got {length!r}.")
+        self._validate_params()
         patch = self._patch(lengths)
+        self._check_stride(patch)
         extra = np.maximum(lengths - patch, 0)
         counts = -(-extra // self._strides(patch)) + 1
         return int(counts) if counts.ndim == 0 else counts.astype(np.int64)
@@ -427,13 +405,8 @@ default="per_channel"
         self.n_channels_ = n_channels_of(X)
         lengths = series_lengths(X)
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
-        self.patch_length_ = self._patch(lengths)
-        if self._stride > self.patch_length_:
-            raise ValueError(
-                f"stride={self.stride} is larger than the patch length "
-                f"{self.patch_length_} chosen for these series; a stride larger than "
-                "the patch would skip timepoints. Lower stride or set patch_length."
-            )
+        self.patch_length_ = self._chosen_patch(lengths)
+        self._check_stride(self.patch_length_)
         self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
 
         cases, lengths = self._normalize(X)

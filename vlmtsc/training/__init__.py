@@ -22,12 +22,10 @@ from vlmtsc.training._loop import (
     TrainingResult,
     resolve_device,
     seed_everything,
-    stratified_split,
     train,
 )
 from vlmtsc.training._selection import (
     ValidationWarning,
-    check_validation_fraction,
     train_with_validation,
     validation_score,
     validation_splits,
@@ -50,7 +48,6 @@ __all__ = [
     "TrainingResult",
     "ValidationWarning",
     "channel_stats",
-    "check_validation_fraction",
     "collate",
     "embed_prefixes",
     "encode_answer",
@@ -60,7 +57,6 @@ __all__ = [
     "score_labels",
     "seed_everything",
     "series_stats",
-    "stratified_split",
     "train",
     "train_with_validation",
     "training_example",

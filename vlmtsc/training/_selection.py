@@ -27,7 +27,6 @@ trains ``n_epochs`` epochs without validation.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -39,7 +38,6 @@ from vlmtsc.training._loop import TrainingConfig
 
 __all__ = [
     "ValidationWarning",
-    "check_validation_fraction",
     "train_with_validation",
     "validation_score",
     "validation_splits",
@@ -52,17 +50,6 @@ LOG_LOSS_TIE_BREAK = 1e-3
 
 class ValidationWarning(UserWarning):
     """The requested validation split did not fit the classes; a fallback ran."""
-
-
-def check_validation_fraction(value) -> None:
-    """Raise unless ``value`` is a number in [0, 1) (0: no validation split)."""
-    if isinstance(value, bool) or not (
-        isinstance(value, numbers.Real) and 0 <= value < 1
-    ):
-        raise ValueError(
-            f"validation_fraction must be in [0, 1), got {value!r}: the share of "
-            "the training series held out to choose the epoch (0: none)."
-        )
 
 
 def validation_score(logits: np.ndarray, y: np.ndarray) -> float:

@@ -13,8 +13,12 @@ parameter.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import Series, check_series
@@ -250,23 +254,12 @@ class SeriesAugmenter(BaseEstimator):
         self.window_slice = window_slice
         self.n_copies = n_copies
 
-    def _validate(self) -> None:
-        for name in ("jitter", "scaling"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-        if not (isinstance(self.window_slice, (int, float))):
-            raise ValueError(
-                f"window_slice must be in (0, 1], got {self.window_slice!r}."
-            )
-        if not 0 < self.window_slice <= 1:
-            raise ValueError(
-                f"window_slice must be in (0, 1], got {self.window_slice!r}."
-            )
-        if not isinstance(self.n_copies, (int, np.integer)) or self.n_copies < 1:
-            raise ValueError(
-                f"n_copies must be a positive integer, got {self.n_copies!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "jitter": [Interval(Real, 0, None, closed="left")],
+        "scaling": [Interval(Real, 0, None, closed="left")],
+        "window_slice": [Interval(Real, 0, 1, closed="right")],
+        "n_copies": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def _augment_one(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n_channels, length = x.shape
@@ -295,7 +288,7 @@ class SeriesAugmenter(BaseEstimator):
         -------
         Series
         """
-        self._validate()
+        self._validate_params()
         varied = [self._augment_one(np.asarray(x, dtype=float), rng) for x in X]
         return np.stack(varied) if isinstance(X, np.ndarray) else varied
 
@@ -309,7 +302,7 @@ class SeriesAugmenter(BaseEstimator):
         source : ndarray of int
             Index into ``X`` of every returned series (to repeat labels).
         """
-        self._validate()
+        self._validate_params()
         n_cases = len(X)
         parts = [X] + [self.augment(X, rng) for _ in range(self.n_copies)]
         source = np.tile(np.arange(n_cases), 1 + self.n_copies)

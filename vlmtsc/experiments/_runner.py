@@ -224,6 +224,7 @@ def run_scenario(scenario: Scenario, warm_up=True, *, measure=(), threads=None):
             X_train, y_train, X_test, y_test = _load_split(
                 scenario.dataset, scenario.dataset_path
             )
+            record["n_train"], record["n_test"] = len(y_train), len(y_test)
             spec = scenario.estimator
             key = (spec.name, spec.reference_name, _input_kind(X_train))
             if warm_up and key not in _WARMED:

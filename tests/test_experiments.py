@@ -19,6 +19,7 @@ from vlmtsc.experiments import (
     MEASURE_COLUMNS,
     NAMED_ESTIMATORS,
     RESULT_COLUMNS,
+    EstimatorSpec,
     limit_threads,
     load_grid,
     read_results,
@@ -556,6 +557,9 @@ def test_named_configurations_build_what_they_say():
         "LinePlotRenderer",
         "GramianAngularFieldRenderer",
     ]
+    # A spec built in Python may name a configuration as its reference.
+    direct = EstimatorSpec("mine", "vlm-lora", {"n_epochs": 8}).build()
+    assert (direct.n_epochs, direct.head, direct.learning_rate) == (8, "lm", 1e-3)
     # Pre-training across sets waits for the first fit, so building is cheap.
     cross = resolve_estimator("crosstimenet-crossdomain").build(random_state=3)
     assert (cross.backbone, cross.random_state) == ("minilm-l6", 3)

@@ -262,8 +262,9 @@ def resolve_factory(reference) -> Callable[..., Any]:
     Parameters
     ----------
     reference : str or callable
-        ``"minirocket"``, one of :data:`ESTIMATOR_NAMES`, ``"module:callable"``
-        (a class or a factory returning an unfitted estimator) or a callable.
+        ``"minirocket"``, one of :data:`ESTIMATOR_NAMES`, a named configuration
+        (:data:`NAMED_ESTIMATORS`), ``"module:callable"`` (a class or a factory
+        returning an unfitted estimator) or a callable.
 
     Returns
     -------
@@ -280,6 +281,10 @@ def resolve_factory(reference) -> Callable[..., Any]:
         from vlmtsc.experiments._baselines import minirocket
 
         return minirocket
+    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
+
+    if reference in NAMED_ESTIMATORS:  # its parameters under the given ones
+        return NAMED_ESTIMATORS[reference].build
     if reference in ESTIMATOR_NAMES:
         import vlmtsc
 
@@ -302,8 +307,6 @@ def resolve_factory(reference) -> Callable[..., Any]:
         if not callable(factory):
             raise ValueError(f"The estimator factory {reference!r} is not callable.")
         return factory
-    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
-
     valid = [*ESTIMATOR_NAMES, *NAMED_ESTIMATORS]
     raise ValueError(
         f"Unknown estimator {reference!r}.{_did_you_mean(reference, valid)} Valid "

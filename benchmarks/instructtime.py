@@ -35,14 +35,14 @@ class (the same draw for every method):
 - ``zero-shot`` (k = 0): that leave-one-out model scoring the target's
   meaningful label names without any training.
 
-Writes ``benchmarks/results/instructtime-<part>-<UTC timestamp>.md``.
+Not a grid: the pre-trained methods share one pre-training across datasets.
+Every fit goes through :func:`vlmtsc.experiments.run_estimator` and the rows
+through :func:`vlmtsc.experiments.write_results` (``results.csv``, ``report.md``
+with its tables and plots, ``environment.json``) into
+``benchmarks/results/instructtime-<part>-<UTC timestamp>/``.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see benchmarks/run.py
 
 import argparse
 import json
@@ -52,12 +52,18 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from benchmarks.run import RESULTS_DIR, limit_threads
+from vlmtsc.experiments import (
+    environment_info,
+    limit_threads,
+    resolve_estimator,
+    run_estimator,
+    write_results,
+)
 
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = "ArrowHead,Coffee,GunPoint,ItalyPowerDemand,UnitTest"
 SHOT_DATASETS = "Coffee,GunPoint,UnitTest"  # one pre-training per set
 SHOTS = (1, 5)
@@ -80,20 +86,8 @@ LABEL_NAMES = {
     "ItalyPowerDemand": {"1": "October to March", "2": "April to September"},
     "UnitTest": {"1": "weekend", "2": "weekday"},
 }
-
-
-def _instructtime(**params: Any):
-    from vlmtsc import InstructTimeClassifier
-
-    return InstructTimeClassifier(
-        **{"backbone": "smollm2-135m", "verbose": 0, **params}
-    )
-
-
-def _minirocket(random_state: int, n_jobs: int):
-    from aeon.classification.convolution_based import MiniRocketClassifier
-
-    return MiniRocketClassifier(random_state=random_state, n_jobs=n_jobs)
+INSTRUCTTIME = resolve_estimator("instructtime")  # SmolLM2-135M
+MINIROCKET = resolve_estimator("minirocket")
 
 
 def _names(dataset: str, y) -> dict | None:
@@ -103,17 +97,26 @@ def _names(dataset: str, y) -> dict | None:
     return {label: names[str(label)] for label in np.unique(y) if str(label) in names}
 
 
-def _timed(estimator, X, y, X_test, y_test) -> tuple[float, float]:
-    """(test accuracy, fit seconds) of ``estimator`` fitted on ``X, y``."""
-    started = time.perf_counter()
-    model = estimator.fit(X, y)
-    fit_s = time.perf_counter() - started
-    return float(np.mean(model.predict(X_test) == np.asarray(y_test))), fit_s
+class _Runs:
+    """The rows of one part: every fit through ``run_estimator``."""
+
+    def __init__(self, random_state: int, threads: int, measure) -> None:
+        self.rows: list[dict] = []
+        self.options = {"threads": threads, "measure": measure}
+        self.random_state = random_state
+
+    def fit(self, dataset, method, estimator, X, y, X_test, y_test, reference=False):
+        record = run_estimator(estimator, X, y, X_test, y_test, **self.options)
+        spec = "minirocket" if reference else type(estimator).__name__
+        keys = {"dataset": dataset, "estimator": method, "seed": self.random_state}
+        self.rows.append({**keys, "estimator_spec": spec, **record})
+        if record["status"] != "ok":
+            print(f"{dataset}, {method}: {record['error']}", file=sys.stderr)
 
 
 def _pretrain(train: dict, folder: Path, params: dict, random_state: int) -> float:
     started = time.perf_counter()
-    _instructtime(
+    INSTRUCTTIME.build(
         **{"n_epochs": PRETRAIN_EPOCHS, **params}, random_state=random_state
     ).pretrain(
         train,
@@ -124,55 +127,49 @@ def _pretrain(train: dict, folder: Path, params: dict, random_state: int) -> flo
     return time.perf_counter() - started
 
 
-def run_adapt(datasets, params, random_state, n_threads, say) -> dict:
+def run_adapt(datasets, params, runs: _Runs, say) -> str:
+    """MiniRocket, scratch, linear head and pre-trained per dataset; a note."""
     from vlmtsc.datasets import load_dataset
 
+    random_state = runs.random_state
     train = {d: load_dataset(d, split="train") for d in datasets}
     test = {d: load_dataset(d, split="test") for d in datasets}
-    rows: dict[str, dict[str, tuple[float, float]]] = {d: {} for d in datasets}
     with tempfile.TemporaryDirectory(prefix="vlmtsc-pretrained-") as folder:
         say(f"pre-training on {len(datasets)} datasets")
         pretrain_s = _pretrain(train, Path(folder), params, random_state)
         for d in datasets:
-            (X, y), (X_test, y_test) = train[d], test[d]
+            data = (*train[d], *test[d])
             common = dict(
                 random_state=random_state,
                 domain_description=DESCRIPTIONS.get(d),
-                label_names=_names(d, y),
+                label_names=_names(d, train[d][1]),
                 **params,
             )
             say(f"{d}: MiniRocket")
-            rows[d]["MiniRocket"] = _timed(
-                _minirocket(random_state, n_threads), X, y, X_test, y_test
-            )
+            reference = MINIROCKET.build(random_state=random_state)
+            runs.fit(d, "MiniRocket", reference, *data, reference=True)
             say(f"{d}: scratch")
-            rows[d]["scratch"] = _timed(_instructtime(**common), X, y, X_test, y_test)
+            runs.fit(d, "scratch", INSTRUCTTIME.build(**common), *data)
             say(f"{d}: linear head")
-            rows[d]["linear head"] = _timed(
-                _instructtime(**common, head="linear"), X, y, X_test, y_test
-            )
+            linear = INSTRUCTTIME.build(**{**common, "head": "linear"})
+            runs.fit(d, "linear head", linear, *data)
             say(f"{d}: adapted from the universal model")
-            rows[d]["pre-trained"] = _timed(
-                _instructtime(**{**common, "backbone": folder, "domain": d}),
-                X,
-                y,
-                X_test,
-                y_test,
-            )
-    return {"rows": rows, "pretrain_s": pretrain_s}
+            adapted = INSTRUCTTIME.build(**{**common, "backbone": folder, "domain": d})
+            runs.fit(d, "pre-trained", adapted, *data)
+    return f"Universal pre-training time: {pretrain_s:.0f} s."
 
 
-def run_shots(datasets, params, random_state, n_threads, say) -> dict:
+def run_shots(datasets, params, runs: _Runs, say) -> str:
+    """0-, 1- and 5-shot per dataset, leave-one-out pre-training; a note."""
     from vlmtsc.datasets import few_shot, load_dataset
 
+    random_state = runs.random_state
     train = {d: load_dataset(d, split="train") for d in datasets}
     test = {d: load_dataset(d, split="test") for d in datasets}
-    rows: dict[str, dict[str, tuple[float, float]]] = {d: {} for d in datasets}
     pretrain_s = {}
     for d in datasets:
         others = {o: train[o] for o in datasets if o != d}
         largest = max(others, key=lambda o: len(others[o][1]))
-        X_test, y_test = test[d]
         with tempfile.TemporaryDirectory(prefix="vlmtsc-loo-") as folder:
             say(f"{d}: pre-training on the other {len(others)} datasets")
             pretrain_s[d] = _pretrain(others, Path(folder), params, random_state)
@@ -182,56 +179,22 @@ def run_shots(datasets, params, random_state, n_threads, say) -> dict:
                 label_names=_names(d, train[d][1]),
                 **params,
             )
+            pretrained = {"backbone": folder, "domain": largest}
             say(f"{d}: zero-shot")
-            rows[d]["0-shot pre-trained"] = _timed(
-                _instructtime(
-                    **{**common, "backbone": folder, "domain": largest},
-                    fine_tuning="none",
-                ),
-                *train[d],
-                X_test,
-                y_test,
-            )
+            zero = INSTRUCTTIME.build(**{**common, **pretrained}, fine_tuning="none")
+            runs.fit(d, "0-shot pre-trained", zero, *train[d], *test[d])
             for k in SHOTS:
                 X, y = few_shot(*train[d], k, random_state=random_state)
                 few = dict(common, validation_fraction=0, n_epochs=SHOT_EPOCHS)
+                data = (X, y, *test[d])
                 say(f"{d}: {k}-shot")
-                rows[d][f"{k}-shot MiniRocket"] = _timed(
-                    _minirocket(random_state, n_threads), X, y, X_test, y_test
-                )
-                rows[d][f"{k}-shot scratch"] = _timed(
-                    _instructtime(**few), X, y, X_test, y_test
-                )
-                rows[d][f"{k}-shot pre-trained"] = _timed(
-                    _instructtime(**{**few, "backbone": folder, "domain": largest}),
-                    X,
-                    y,
-                    X_test,
-                    y_test,
-                )
-    return {"rows": rows, "pretrain_s": pretrain_s}
-
-
-def markdown_report(results: dict[str, Any], datasets: Sequence[str]) -> str:
-    """Accuracy (fit seconds) per dataset and method, with the mean accuracy."""
-    rows = results["rows"]
-    methods = list(next(iter(rows.values())))
-    lines = [
-        "| dataset | " + " | ".join(methods) + " |",
-        "|---|" + "---:|" * len(methods),
-    ]
-    for d in datasets:
-        cells = [f"{rows[d][m][0]:.3f} ({rows[d][m][1]:.0f} s)" for m in methods]
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    means = [f"**{np.mean([rows[d][m][0] for d in datasets]):.3f}**" for m in methods]
-    lines.append("| **mean** | " + " | ".join(means) + " |")
-    pretrain_s = results["pretrain_s"]
-    if isinstance(pretrain_s, dict):
-        spent = ", ".join(f"{d} {s:.0f} s" for d, s in pretrain_s.items())
-        lines.append(f"\nLeave-one-out pre-training time (target left out): {spent}.")
-    else:
-        lines.append(f"\nUniversal pre-training time: {pretrain_s:.0f} s.")
-    return "\n".join(lines)
+                reference = MINIROCKET.build(random_state=random_state)
+                runs.fit(d, f"{k}-shot MiniRocket", reference, *data)
+                runs.fit(d, f"{k}-shot scratch", INSTRUCTTIME.build(**few), *data)
+                adapted = INSTRUCTTIME.build(**{**few, **pretrained})
+                runs.fit(d, f"{k}-shot pre-trained", adapted, *data)
+    spent = ", ".join(f"{d} {s:.0f} s" for d, s in pretrain_s.items())
+    return f"Leave-one-out pre-training time (target left out): {spent}."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,7 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--measure", default="all", help="measurements of every fit (default: all)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="folder (default: benchmarks/results/instructtime-<part>-<UTC time>)",
+    )
     return parser
 
 
@@ -269,34 +240,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     datasets = [d.strip() for d in names.split(",") if d.strip()]
     params = json.loads(args.params)
-    started = datetime.now(timezone.utc)
-    output = args.output or RESULTS_DIR / (
-        f"instructtime-{args.part}-{started.strftime('%Y%m%dT%H%M%SZ')}.md"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = args.output or RESULTS_DIR / f"instructtime-{args.part}-{stamp}"
+    environment = environment_info(
+        threads=args.threads, script="benchmarks.instructtime", params=params
     )
 
     def say(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     run = run_adapt if args.part == "adapt" else run_shots
-    t0 = time.perf_counter()
+    runs = _Runs(args.random_state, args.threads, args.measure)
+    started = time.perf_counter()
     with limit_threads(args.threads):
-        results = run(datasets, params, args.random_state, args.threads, say)
-    wall = time.perf_counter() - t0
-    command = " ".join(
-        [Path(sys.executable).name, "-m", "benchmarks.instructtime", *argv]
+        note = run(datasets, params, runs, say)
+    environment["wall_s"] = round(time.perf_counter() - started, 1)
+    notes = (
+        f"InstructTime parameters beyond the `instructtime` configuration: "
+        f"{params or 'none'}. {note}"
     )
-    header = (
-        f"Command: `{command}`  \n"
-        f"Started (UTC): {started.isoformat(timespec='seconds')}; threads: "
-        f"{args.threads}; random_state: {args.random_state}; InstructTime "
-        f"parameters beyond the defaults: {params or 'none'}; wall: {wall:.0f} s\n"
+    write_results(
+        runs.rows,
+        output,
+        name=f"InstructTime, part {args.part}",
+        environment=environment,
+        notes=notes,
     )
-    table = markdown_report(results, datasets)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(f"{header}\n{table}\n", encoding="utf-8")
-    print(header)
-    print(table)
-    print(f"\nResults written to {output}", file=sys.stderr)
+    print((output / "report.md").read_text(encoding="utf-8"))
+    print(f"Results written to {output}", file=sys.stderr)
     return 0
 
 

@@ -5,97 +5,74 @@ Run from the repository root::
     python -m benchmarks.mtcs --threads 1
     python -m benchmarks.mtcs --datasets GunPoint,Coffee --epochs 5
 
-Five ways to classify each dataset, all fitted on the standard train split and
-scored once on the standard test split (the test split chooses nothing):
+Not a grid: three of the five methods train one model on every dataset at once
+(``fit_tasks``). All are fitted on the standard train split and scored once on
+the standard test split (the test split chooses nothing):
 
-- ``MTCS``: one :class:`~vlmtsc.classification.MTCSClassifier` trained jointly on
-  every dataset's training split (``fit_tasks``), classifier sharing on
-  (``alpha=0.1``);
+- ``MTCS``: one :class:`~vlmtsc.MTCSClassifier` trained jointly on every
+  dataset's training split, classifier sharing on (``alpha=0.1``);
 - ``MTCS + augmentation``: the same with a default
   :class:`~vlmtsc.training.SeriesAugmenter` (one fresh jittered, scaled,
   window-sliced copy of every series per epoch);
-- ``MTL``: the same joint training with ``alpha=0`` (shared encoder, separate
-  heads, no classifier sharing);
-- ``single``: the same estimator fitted on each dataset alone;
+- ``MTL (alpha=0)``: the same joint training without classifier sharing;
+- ``single-task``: the same estimator fitted on each dataset alone;
 - ``MiniRocket``: aeon's MiniRocketClassifier, the accuracy bar.
 
 Every MTCS variant keeps the estimator's defaults (the seed paper's encoder, its
 own validation split of the training data choosing the epoch count, then a refit
-and an SVM) except ``n_epochs`` (``--epochs``). Fit seconds of the joint runs
-cover all datasets together. Writes ``benchmarks/results/mtcs-<UTC timestamp>.md``
-(and the learnt task-affinity heatmap as a ``.png`` beside it) and prints the
-table.
+and an SVM) except ``n_epochs`` (``--epochs``). The fit seconds of a joint
+method are those of the one joint fit, on every row. The single-task and
+MiniRocket fits go through :func:`vlmtsc.experiments.run_estimator`, and the
+rows through :func:`vlmtsc.experiments.write_results` (``results.csv``,
+``report.md`` with its tables and plots, ``environment.json``), into
+``benchmarks/results/mtcs-<UTC timestamp>/`` with the learnt task-affinity
+heatmap as ``affinity.png``.
 """
 
 from __future__ import annotations
 
-import os
-
-# aeon's numba kernels and torch share this process; numba's default OpenMP
-# layer spins idle workers that starve torch (see benchmarks/run.py). Must be
-# set before numba (aeon) or torch is imported.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from benchmarks.run import RESULTS_DIR, limit_threads
+from vlmtsc.experiments import (
+    environment_info,
+    limit_threads,
+    resolve_estimator,
+    run_estimator,
+    warm_up,
+    write_results,
+)
 
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = "ArrowHead,Coffee,GunPoint,ItalyPowerDemand,OSULeaf,UnitTest"
 DEFAULT_EPOCHS = 40
-METHODS = {
-    "mtcs": "MTCS",
-    "mtcs_aug": "MTCS + augmentation",
-    "mtl": "MTL (alpha=0)",
-    "single": "single-task",
-    "minirocket": "MiniRocket",
+JOINT = {
+    "MTCS": {"alpha": 0.1},
+    "MTCS + augmentation": {"alpha": 0.1, "augmentation": True},
+    "MTL (alpha=0)": {"alpha": 0.0},
 }
 
-__all__ = ["build_parser", "main", "markdown_report", "run_mtcs_benchmark"]
-
-
-def _mtcs(**params: Any):
-    from vlmtsc.classification import MTCSClassifier
-
-    return MTCSClassifier(**params)
-
-
-def _minirocket(random_state: int, n_jobs: int):
-    from aeon.classification.convolution_based import MiniRocketClassifier
-
-    return MiniRocketClassifier(random_state=random_state, n_jobs=n_jobs)
-
-
-def _accuracy(y_true, y_pred) -> float:
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
-def _warm_up(train: dict, n_threads: int) -> None:
-    """Untimed: pay imports and numba compilation before the timed fits."""
-    X, y = next(iter(train.values()))
-    index = np.concatenate([np.flatnonzero(y == c)[:3] for c in np.unique(y)])
-    _minirocket(0, n_threads).fit(X[index], y[index]).predict(X[index])
-    tiny = dict(n_blocks=1, hidden_size=4, representation_size=4, n_epochs=1)
-    tiny["validation_fraction"] = 0  # a few cases per class: nothing to split
-    _mtcs(**tiny, verbose=0).fit(X[index], y[index]).predict(X[index])
+__all__ = ["build_parser", "main", "run_mtcs_benchmark"]
 
 
 def run_mtcs_benchmark(
     datasets: Sequence[str],
     *,
     n_epochs: int = DEFAULT_EPOCHS,
+    params: dict | None = None,
     random_state: int = 0,
-    n_threads: int = 1,
+    threads: int | None = 1,
+    measure=(),
     verbose: int = 1,
-) -> dict[str, Any]:
-    """Fit and score the four methods on ``datasets``.
+) -> tuple[list[dict], dict]:
+    """Fit and score the five methods on ``datasets``.
 
     Parameters
     ----------
@@ -103,20 +80,23 @@ def run_mtcs_benchmark(
         Bundled dataset names (equal-length series; MiniRocket needs them).
     n_epochs : int, default=40
         ``n_epochs`` of every MTCS variant.
+    params : dict, optional
+        Further MTCSClassifier parameters of every variant.
     random_state : int, default=0
-    n_threads : int, default=1
-        ``n_jobs`` of MiniRocket (torch threads are set by the caller).
+    threads : int or None, default=1
+        Thread cap (and MiniRocket's ``n_jobs``).
+    measure : sequence of str, default=()
+        Optional measurements of the single-task and MiniRocket fits.
     verbose : int, default=1
         Progress messages on stderr.
 
     Returns
     -------
-    dict
-        ``accuracy`` and ``fit_s`` per method and dataset (``fit_s`` of the
-        joint methods under the key ``"joint"``), ``shapes`` per dataset, the
-        joint MTCS estimator under ``"mtcs_model"`` and ``params``.
+    rows : list of dict
+        One per dataset and method, for :func:`write_results`.
+    models : dict
+        The fitted joint models by method.
     """
-    from vlmtsc.base import series_shape
     from vlmtsc.datasets import load_dataset
 
     def say(message: str) -> None:
@@ -125,108 +105,55 @@ def run_mtcs_benchmark(
 
     train = {d: load_dataset(d, split="train") for d in datasets}
     test = {d: load_dataset(d, split="test") for d in datasets}
-    shapes = {}
-    for d in datasets:
-        n_train, _, shortest, longest = series_shape(train[d][0])
-        shapes[d] = {
-            "n_train": n_train,
-            "n_test": len(test[d][1]),
-            "length": shortest if shortest == longest else f"{shortest}-{longest}",
-            "n_classes": len(np.unique(train[d][1])),
-        }
-    params = dict(n_epochs=n_epochs, random_state=random_state, verbose=0)
-    accuracy = {m: {} for m in METHODS}
-    fit_s = {m: {} for m in METHODS}
-    say("warming up (untimed)")
-    _warm_up(train, n_threads)
-    models = {}
+    mtcs = resolve_estimator({
+        "name": "MTCS", "estimator": "MTCSClassifier",
+        "params": {**(params or {}), "n_epochs": n_epochs,
+                   "random_state": random_state},
+    })  # fmt: skip
+    minirocket = resolve_estimator("minirocket")
+    rows, models = [], {}
 
-    from vlmtsc.training import SeriesAugmenter
+    def add(dataset, method, spec, record):
+        rows.append({"dataset": dataset, "estimator": method, "seed": random_state,
+                     "estimator_spec": spec, **record})  # fmt: skip
 
-    for method, extra in (
-        ("mtcs", dict(alpha=0.1)),
-        ("mtcs_aug", dict(alpha=0.1, augmentation=SeriesAugmenter())),
-        ("mtl", dict(alpha=0.0)),
-    ):
-        say(f"{METHODS[method]}: joint fit on {len(datasets)} datasets")
-        started = time.perf_counter()
-        model = _mtcs(**extra, **params).fit_tasks(train)
-        fit_s[method]["joint"] = time.perf_counter() - started
+    with limit_threads(threads):
+        say("warming up (untimed)")
+        X, y = next(iter(train.values()))
+        warm_up(minirocket.build(), X, y)
+        tiny = dict(n_blocks=1, hidden_size=4, representation_size=4, n_epochs=1)
+        warm_up(mtcs.build(**tiny, validation_fraction=0), X, y, n_per_class=3)
+        for method, extra in JOINT.items():
+            say(f"{method}: joint fit on {len(datasets)} datasets")
+            model = mtcs.build(**extra)
+            started = time.perf_counter()
+            model.fit_tasks(train)
+            fit_s = time.perf_counter() - started
+            for d in datasets:
+                started = time.perf_counter()
+                y_pred = model.predict(test[d][0], task=d)
+                accuracy = float(np.mean(y_pred == np.asarray(test[d][1])))
+                add(d, method, mtcs.reference_name, {
+                    "status": "ok", "accuracy": accuracy, "fit_s": fit_s,
+                    "predict_s": time.perf_counter() - started,
+                    "n_train": len(train[d][1]), "n_test": len(test[d][1]),
+                    "params": repr(extra), "threads": threads,
+                })  # fmt: skip
+            models[method] = model
         for d in datasets:
-            X, y = test[d]
-            accuracy[method][d] = _accuracy(y, model.predict(X, task=d))
-        models[method] = model
-
-    for d in datasets:
-        say(f"single-task and MiniRocket: {d}")
-        X, y = train[d]
-        started = time.perf_counter()
-        model = _mtcs(**params).fit(X, y)
-        fit_s["single"][d] = time.perf_counter() - started
-        accuracy["single"][d] = _accuracy(test[d][1], model.predict(test[d][0]))
-        started = time.perf_counter()
-        model = _minirocket(random_state, n_threads).fit(X, y)
-        fit_s["minirocket"][d] = time.perf_counter() - started
-        accuracy["minirocket"][d] = _accuracy(test[d][1], model.predict(test[d][0]))
-
-    return {
-        "accuracy": accuracy,
-        "fit_s": fit_s,
-        "shapes": shapes,
-        "best_epoch": {m: models[m].best_epoch_ for m in models},
-        "mtcs_model": models["mtcs"],
-        "params": params,
-    }
-
-
-def markdown_report(results: dict[str, Any], datasets: Sequence[str]) -> str:
-    """The accuracy table (with means) and the fit-seconds table, in Markdown.
-
-    Parameters
-    ----------
-    results : dict
-        From :func:`run_mtcs_benchmark`.
-    datasets : sequence of str
-
-    Returns
-    -------
-    str
-    """
-    accuracy, fit_s, shapes = results["accuracy"], results["fit_s"], results["shapes"]
-    names = list(METHODS.values())
-    lines = [
-        "| dataset | train | test | length | classes | " + " | ".join(names) + " |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(names),
-    ]
-    for d in datasets:
-        s = shapes[d]
-        cells = [f"{accuracy[m][d]:.3f}" for m in METHODS]
-        lines.append(
-            f"| {d} | {s['n_train']} | {s['n_test']} | {s['length']} | "
-            f"{s['n_classes']} | " + " | ".join(cells) + " |"
-        )
-    means = [f"**{np.mean([accuracy[m][d] for d in datasets]):.3f}**" for m in METHODS]
-    lines.append("| **mean** | | | | | " + " | ".join(means) + " |")
-    totals = [
-        f"{fit_s[m]['joint']:.1f} (joint)"
-        if "joint" in fit_s[m]
-        else f"{sum(fit_s[m].values()):.1f} (sum)"
-        for m in METHODS
-    ]
-    lines.append("| fit s | | | | | " + " | ".join(totals) + " |")
-    lines += [
-        "",
-        "| dataset | single-task fit s | MiniRocket fit s |",
-        "|---|---:|---:|",
-    ]
-    for d in datasets:
-        lines.append(
-            f"| {d} | {fit_s['single'][d]:.1f} | {fit_s['minirocket'][d]:.2f} |"
-        )
-    return "\n".join(lines)
+            say(f"single-task and MiniRocket: {d}")
+            data = (*train[d], *test[d])
+            options = {"measure": measure, "threads": threads}
+            add(d, "single-task", mtcs.reference_name,
+                run_estimator(mtcs.build(), *data, **options))  # fmt: skip
+            add(d, "MiniRocket", "minirocket",
+                run_estimator(minirocket.build(random_state=random_state), *data,
+                              **options))  # fmt: skip
+    return rows, models
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.mtcs",
         description="MTCS vs. MTL (alpha=0) vs. single-task vs. MiniRocket on the "
@@ -244,15 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_EPOCHS,
         help=f"n_epochs of every MTCS variant (default: {DEFAULT_EPOCHS})",
     )
+    parser.add_argument(
+        "--params",
+        default="{}",
+        help="JSON of further MTCSClassifier parameters of every variant, e.g. "
+        "'{\"hidden_size\": 32}'",
+    )
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument(
         "--threads", type=int, default=1, help="torch/BLAS/numba threads (default 1)"
     )
     parser.add_argument(
+        "--measure",
+        default="all",
+        help="measurements of the single-task and MiniRocket fits (default: all)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
-        help="Markdown file (default: benchmarks/results/mtcs-<UTC timestamp>.md)",
+        help="folder (default: benchmarks/results/mtcs-<UTC timestamp>)",
     )
     return parser
 
@@ -262,42 +200,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    started = datetime.now(timezone.utc)
-    output = args.output or RESULTS_DIR / (
-        f"mtcs-{started.strftime('%Y%m%dT%H%M%SZ')}.md"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = args.output or RESULTS_DIR / f"mtcs-{stamp}"
+    environment = environment_info(threads=args.threads, script="benchmarks.mtcs")
+    started = time.perf_counter()
+    rows, models = run_mtcs_benchmark(
+        datasets,
+        n_epochs=args.epochs,
+        params=json.loads(args.params),
+        random_state=args.random_state,
+        threads=args.threads,
+        measure=args.measure,
     )
-    t0 = time.perf_counter()
-    with limit_threads(args.threads):
-        results = run_mtcs_benchmark(
-            datasets,
-            n_epochs=args.epochs,
-            random_state=args.random_state,
-            n_threads=args.threads,
-        )
-    wall = time.perf_counter() - t0
-    table = markdown_report(results, datasets)
-    command = " ".join([Path(sys.executable).name, "-m", "benchmarks.mtcs", *argv])
-    best = ", ".join(f"{METHODS[m]} {e}" for m, e in results["best_epoch"].items())
-    header = (
-        f"Command: `{command}`  \n"
-        f"Started (UTC): {started.isoformat(timespec='seconds')}; threads: "
-        f"{args.threads}; random_state: {args.random_state}; MTCS n_epochs: "
-        f"{args.epochs} (epochs kept on validation of the training data: {best}); "
-        f"wall: {wall:.0f} s\n"
+    environment["wall_s"] = round(time.perf_counter() - started, 1)
+    best = ", ".join(f"{m} {model.best_epoch_}" for m, model in models.items())
+    notes = (
+        f"MTCS `n_epochs={args.epochs}`, other parameters beyond the defaults: "
+        f"{args.params}; epochs kept on validation of the training "
+        f"data: {best}. The fit seconds of a joint method (MTCS, MTCS + "
+        "augmentation, MTL) are those of its one fit on every dataset together."
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(f"{header}\n{table}\n", encoding="utf-8")
+    write_results(
+        rows, output, name="MTCS benchmark", environment=environment, notes=notes
+    )
     try:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = results["mtcs_model"].plot_affinity()
-        ax.figure.savefig(output.with_suffix(".png"), dpi=120, bbox_inches="tight")
+        ax = models["MTCS"].plot_affinity()
+        ax.figure.savefig(output / "affinity.png", dpi=120, bbox_inches="tight")
     except Exception as exc:  # the table matters; the figure is a bonus
         print(f"affinity plot not written: {exc}", file=sys.stderr)
-    print(header)
-    print(table)
-    print(f"\nResults written to {output}", file=sys.stderr)
+    print((output / "report.md").read_text(encoding="utf-8"))
+    print(f"Results written to {output}", file=sys.stderr)
     return 0
 
 

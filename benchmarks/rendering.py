@@ -11,49 +11,34 @@ matplotlib set-up) is followed by ``--repeats`` timed ``transform`` calls over
 the whole set; the best (shortest) is kept. One image is rendered per case, all
 channels of a multivariate case go into the same image.
 
-Single thread: ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``
-and ``NUMBA_NUM_THREADS`` are set to 1 at the very top of this module, before
-numpy (or anything that loads a thread pool) is imported, so ``python -m
-benchmarks.rendering`` measures one core. When the module is imported into a
-process that already loaded numpy (e.g. a test), :func:`main` additionally caps
-the loaded pools with threadpoolctl. The team's target is at least 300 images/s
-per core at 224 px; the table says whether each renderer meets it.
+Single thread: every thread pool (BLAS/OpenMP, torch, numba) is capped at one
+thread by :func:`vlmtsc.experiments.limit_threads`, so the numbers are per core.
+The team's target is at least 300 images/s per core at 224 px; the table says
+whether each renderer meets it.
 
-Writes the table to ``benchmarks/results/rendering-<UTC timestamp>.md`` and the
-raw numbers to the matching ``.csv``.
+Not a grid (renderers are not classifiers): writes the table to
+``benchmarks/results/rendering-<UTC timestamp>.md`` and the raw numbers to the
+matching ``.csv`` (:func:`vlmtsc.experiments.write_csv`).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
-# Must run before numpy / numba / torch are imported: pin every pool to 1 thread.
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-):
-    os.environ[_var] = "1"
+import numpy as np
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from vlmtsc.base import series_shape  # noqa: E402
+from vlmtsc.base import series_shape
+from vlmtsc.experiments import environment_info, limit_threads, warm_up, write_csv
 
 DEFAULT_DATASETS = "GunPoint,BasicMotions"
 TARGET_IMAGES_PER_S = 300.0
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-WARMUP_CASES = 4
 
 __all__ = ["build_parser", "discover_renderers", "main", "time_renderer"]
 
@@ -82,7 +67,7 @@ def _concat(a: Any, b: Any) -> Any:
 def time_renderer(
     renderer: Any, X: Any, *, repeats: int = 3
 ) -> tuple[float, list[float]]:
-    """Best wall time of ``renderer.transform(X)`` after one warm-up call.
+    """Best wall time of ``renderer.transform(X)`` after a warm-up on 4 series.
 
     Parameters
     ----------
@@ -100,9 +85,8 @@ def time_renderer(
     times : list of float
         Every timed call, in seconds.
     """
-    n_warm = min(WARMUP_CASES, len(X))
-    warm = X[:n_warm] if isinstance(X, np.ndarray) else list(X)[:n_warm]
-    renderer.fit(warm).transform(warm)
+    warm_up(renderer, X)
+    renderer.fit(X[:1])
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -212,8 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.image_size < 8 or args.repeats < 1:
         parser.error("--image-size must be >= 8 and --repeats >= 1")
 
-    from threadpoolctl import threadpool_limits
-
     from vlmtsc.datasets import list_datasets, load_dataset
 
     available = discover_renderers()
@@ -239,67 +221,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     rows: list[dict[str, Any]] = []
     failed = False
-    with threadpool_limits(limits=1):
-        torch = sys.modules.get("torch")
-        saved_torch = torch.get_num_threads() if torch is not None else None
-        if torch is not None:
-            torch.set_num_threads(1)
-        try:
-            for dataset in datasets:
-                X = _concat(
-                    load_dataset(dataset, split="train")[0],
-                    load_dataset(dataset, split="test")[0],
-                )
-                for name, cls in renderers.items():
-                    row: dict[str, Any] = {
-                        "renderer": name,
-                        "dataset": dataset,
-                        "images": len(X),
-                        "n_channels": series_shape(X)[1],
-                        "image_size": args.image_size,
-                        "seconds": None,
-                        "all_seconds": "",
-                        "images_per_s": None,
-                        "meets_target": False,
-                        "note": "",
-                    }
-                    try:
-                        best, times = time_renderer(
-                            cls(image_size=args.image_size), X, repeats=args.repeats
-                        )
-                        row["seconds"] = best
-                        row["all_seconds"] = " ".join(f"{t:.4f}" for t in times)
-                        row["images_per_s"] = len(X) / best
-                        row["meets_target"] = row["images_per_s"] >= args.target
-                    except Exception as exc:
-                        failed = True
-                        row["note"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                    print(
-                        f"{name} / {dataset}: "
-                        + (row["note"] or f"{row['images_per_s']:.0f} images/s"),
-                        file=sys.stderr,
+    with limit_threads(1):
+        for dataset in datasets:
+            X = _concat(
+                load_dataset(dataset, split="train")[0],
+                load_dataset(dataset, split="test")[0],
+            )
+            for name, cls in renderers.items():
+                row: dict[str, Any] = {
+                    "renderer": name,
+                    "dataset": dataset,
+                    "images": len(X),
+                    "n_channels": series_shape(X)[1],
+                    "image_size": args.image_size,
+                    "seconds": None,
+                    "all_seconds": "",
+                    "images_per_s": None,
+                    "meets_target": False,
+                    "note": "",
+                }
+                try:
+                    best, times = time_renderer(
+                        cls(image_size=args.image_size), X, repeats=args.repeats
                     )
-                    rows.append(row)
-        finally:
-            if torch is not None and saved_torch is not None:
-                torch.set_num_threads(saved_torch)
+                    row["seconds"] = best
+                    row["all_seconds"] = " ".join(f"{t:.4f}" for t in times)
+                    row["images_per_s"] = len(X) / best
+                    row["meets_target"] = row["images_per_s"] >= args.target
+                except Exception as exc:
+                    failed = True
+                    row["note"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                print(
+                    f"{name} / {dataset}: "
+                    + (row["note"] or f"{row['images_per_s']:.0f} images/s"),
+                    file=sys.stderr,
+                )
+                rows.append(row)
 
     table = _table(rows, args.target, args.image_size)
     print(table)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     md_path = args.output_dir / f"rendering-{stamp}.md"
     csv_path = md_path.with_suffix(".csv")
+    env = environment_info(threads=1)
     header = (
-        f"Command: `python -m benchmarks.rendering {' '.join(argv)}`"
-        f"  \nUTC: {stamp}; Python {platform.python_version()}; "
-        f"{platform.platform()}; numpy {np.__version__}\n\n"
+        f"Command: `python -m benchmarks.rendering {' '.join(argv)}`  \n"
+        f"UTC: {stamp}; Python {env['python']}; {env['platform']}; numpy "
+        f"{env['versions']['numpy']}\n\n"
     )
     md_path.write_text(header + table + "\n", encoding="utf-8")
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["renderer"])
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    write_csv(csv_path, rows, list(rows[0]) if rows else ["renderer"])
     print(f"\nWritten {md_path} and {csv_path.name}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -7,7 +7,8 @@ case whatever the number of classes. This measures it::
     python -m benchmarks.scoring --backbone smollm2-135m --cases 20
 
 and prints seconds per case for 2 and 10 classes (and the naive alternative,
-one full forward per class, for comparison).
+one full forward per class, for comparison). Not a grid: it times label scoring
+itself, not a classifier.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 
 import numpy as np
 
+from vlmtsc.experiments import limit_threads
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -25,15 +28,25 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
+    with limit_threads(args.threads):
+        _measure(args)
+    return 0
+
+
+def _measure(args) -> None:
     import torch
 
     from vlmtsc.backbones import load_backbone
     from vlmtsc.datasets import load_dataset
     from vlmtsc.prompts import TimeSeriesPrompt
-    from vlmtsc.training import collate, encode_answer, encode_prefix, score_labels
-    from vlmtsc.training._lm import training_example
+    from vlmtsc.training import (
+        collate,
+        encode_answer,
+        encode_prefix,
+        score_labels,
+        training_example,
+    )
 
-    torch.set_num_threads(args.threads)
     backbone = load_backbone(args.backbone, verbose=0)
     X, _ = load_dataset("GunPoint")
     names = [f"class {k}" for k in range(1, 11)]
@@ -59,7 +72,6 @@ def main(argv=None) -> int:
                     backbone.model(**batch)
         naive = (time.perf_counter() - start) / args.cases
         print(f"| {k} | {cached:.3f} | {naive:.3f} |")
-    return 0
 
 
 if __name__ == "__main__":

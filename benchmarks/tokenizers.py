@@ -12,25 +12,21 @@ thread. The table gives the fit time, tokens per series, the validation MSE
 (``reconstruction_error_``, in normalised units), the same error on the test
 split (never used for any choice), and how many codes the training series use.
 
-Writes the table to ``benchmarks/results/tokenizers-<UTC timestamp>.md``.
+Not a grid (a tokenizer is not a classifier): writes the table to
+``benchmarks/results/tokenizers-<UTC timestamp>.md``.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
-# Must run before numpy / torch are imported: pin every pool to 1 thread.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from vlmtsc.experiments import environment_info, limit_threads, warm_up
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = "GunPoint,BasicMotions"
@@ -100,75 +96,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
     from vlmtsc.base import series_shape
     from vlmtsc.datasets import load_dataset
     from vlmtsc.tokenizers import VQTokenizer
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     rows = []
-    # Warm-up: the first fit imports the training stack (transformers), which
-    # is not the tokenizer's cost.
-    warm, _ = load_dataset("GunPoint", split="train")
-    VQTokenizer(n_epochs=1, n_blocks=1, verbose=0).fit(warm[:4])
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            for dataset in [d.strip() for d in args.datasets.split(",") if d]:
-                X, _ = load_dataset(dataset, split="train")
-                X_test, _ = load_dataset(dataset, split="test")
-                n_cases, n_channels, _, max_length = series_shape(X)
-                for patch_length in args.patch_lengths:
-                    for codebook_size in args.codebook_sizes:
-                        params = dict(
-                            patch_length=patch_length,
-                            codebook_size=codebook_size,
-                            random_state=args.random_state,
-                            device="cpu",
-                            verbose=0,
-                        )
-                        if args.n_epochs is not None:
-                            params["n_epochs"] = args.n_epochs
-                        tokenizer = VQTokenizer(**params)
-                        started = time.perf_counter()
-                        tokenizer.fit(X)
-                        seconds = time.perf_counter() - started
-                        row = {
-                            "dataset": dataset,
-                            "n_train": n_cases,
-                            "n_channels": n_channels,
-                            "length": max_length,
-                            "patch_length": patch_length,
-                            "codebook_size": codebook_size,
-                            "n_tokens": tokenizer.n_tokens(max_length),
-                            "fit_seconds": seconds,
-                            "best_epoch": tokenizer.best_epoch_,
-                            "val_mse": tokenizer.reconstruction_error_,
-                            "test_mse": normalised_mse(tokenizer, X_test),
-                            "codes_used": int((tokenizer.code_counts_ > 0).sum()),
-                            "usage": tokenizer.codebook_usage_,
-                        }
-                        print(
-                            f"{dataset} patch={patch_length} K={codebook_size}: "
-                            f"{seconds:.1f} s, val MSE {row['val_mse']:.4f}, "
-                            f"usage {row['usage']:.2f}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        rows.append(row)
-    finally:
-        torch.set_num_threads(saved)
+    with limit_threads(1):
+        # The first fit imports the training stack (transformers), which is not
+        # the tokenizer's cost.
+        warm, _ = load_dataset("GunPoint", split="train")
+        warm_up(VQTokenizer(n_epochs=1, n_blocks=1, verbose=0), warm)
+        for dataset in [d.strip() for d in args.datasets.split(",") if d]:
+            X, _ = load_dataset(dataset, split="train")
+            X_test, _ = load_dataset(dataset, split="test")
+            n_cases, n_channels, _, max_length = series_shape(X)
+            for patch_length in args.patch_lengths:
+                for codebook_size in args.codebook_sizes:
+                    params = dict(
+                        patch_length=patch_length,
+                        codebook_size=codebook_size,
+                        random_state=args.random_state,
+                        device="cpu",
+                        verbose=0,
+                    )
+                    if args.n_epochs is not None:
+                        params["n_epochs"] = args.n_epochs
+                    tokenizer = VQTokenizer(**params)
+                    started = time.perf_counter()
+                    tokenizer.fit(X)
+                    seconds = time.perf_counter() - started
+                    row = {
+                        "dataset": dataset,
+                        "n_train": n_cases,
+                        "n_channels": n_channels,
+                        "length": max_length,
+                        "patch_length": patch_length,
+                        "codebook_size": codebook_size,
+                        "n_tokens": tokenizer.n_tokens(max_length),
+                        "fit_seconds": seconds,
+                        "best_epoch": tokenizer.best_epoch_,
+                        "val_mse": tokenizer.reconstruction_error_,
+                        "test_mse": normalised_mse(tokenizer, X_test),
+                        "codes_used": int((tokenizer.code_counts_ > 0).sum()),
+                        "usage": tokenizer.codebook_usage_,
+                    }
+                    print(
+                        f"{dataset} patch={patch_length} K={codebook_size}: "
+                        f"{seconds:.1f} s, val MSE {row['val_mse']:.4f}, "
+                        f"usage {row['usage']:.2f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    rows.append(row)
 
     table = _table(rows)
     print(table)
     defaults = VQTokenizer()
+    env = environment_info(threads=1)
     header = (
         f"Command: `python -m benchmarks.tokenizers {' '.join(argv)}`  \n"
-        f"UTC: {stamp}; Python {platform.python_version()}; {platform.platform()}; "
-        f"torch {torch.__version__}; 1 thread  \n"
+        f"UTC: {stamp}; Python {env['python']}; {env['platform']}; "
+        f"torch {env['versions']['torch']}; 1 thread  \n"
         f"VQTokenizer defaults otherwise: n_epochs={args.n_epochs or defaults.n_epochs}"
         f", embedding_dim={defaults.embedding_dim}, hidden_size="
         f"{defaults.hidden_size}, n_blocks={defaults.n_blocks}, decay="

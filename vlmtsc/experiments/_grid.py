@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlmtsc.experiments._measure import check_measure
+
 __all__ = [
     "AXES",
     "ESTIMATOR_NAMES",
@@ -23,6 +25,9 @@ __all__ = [
     "ExperimentGrid",
     "Scenario",
     "load_grid",
+    "parse_estimator",
+    "parse_values",
+    "resolve_estimator",
 ]
 
 #: The vlmtsc estimators a grid can name (resolved lazily on :mod:`vlmtsc`).
@@ -51,13 +56,15 @@ AXES = {
     "n_epochs": ("n_epochs", "n_epochs"),
     "seeds": ("seed", "random_state"),
 }
+#: Settings of how runs are measured (not part of a run's identity).
+SETTINGS = ("threads", "measure")
 #: Every key a grid may hold.
-GRID_KEYS = ("name", "datasets", "estimators", *AXES)
+GRID_KEYS = ("name", "datasets", "estimators", *AXES, *SETTINGS)
 
 _GRID_HELP = (
     "A grid holds 'datasets' and 'estimators' and optionally the axes "
-    f"{', '.join(repr(a) for a in AXES)} and a 'name'; see "
-    "help(vlmtsc.experiments.load_grid)."
+    f"{', '.join(repr(a) for a in AXES)}, the settings 'threads' and 'measure', "
+    "and a 'name'; see help(vlmtsc.experiments.load_grid)."
 )
 
 
@@ -173,7 +180,7 @@ def _literal(text: str):
     return text
 
 
-_SHORT_FORM = re.compile(r"^\s*([\w.:]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+_SHORT_FORM = re.compile(r"^\s*([\w.:-]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
 def parse_estimator(text: str) -> tuple[str, dict]:
@@ -194,8 +201,8 @@ def parse_estimator(text: str) -> tuple[str, dict]:
     --------
     >>> parse_estimator("VLMTimeSeriesClassifier(head=linear, n_epochs=2)")
     ('VLMTimeSeriesClassifier', {'head': 'linear', 'n_epochs': 2})
-    >>> parse_estimator("minirocket")
-    ('minirocket', {})
+    >>> parse_estimator("vlm-lora(n_epochs=8)")
+    ('vlm-lora', {'n_epochs': 8})
     """
     match = _SHORT_FORM.match(text)
     if not match:
@@ -217,6 +224,30 @@ def parse_estimator(text: str) -> tuple[str, dict]:
     return reference, params
 
 
+def parse_values(text: str) -> list:
+    """A comma-separated list (brackets and quotes respected) of literals.
+
+    Parameters
+    ----------
+    text : str
+        E.g. a command-line flag: ``"lineplot,gaf(image_size=64)"``.
+
+    Returns
+    -------
+    values : list
+        Numbers, ``True``/``False``, ``None`` or text, as in
+        :func:`parse_estimator`.
+
+    Examples
+    --------
+    >>> parse_values("none, 512")
+    [None, 512]
+    >>> parse_values("lineplot,gaf(image_size=64)")
+    ['lineplot', 'gaf(image_size=64)']
+    """
+    return [_literal(item) for item in _split_top_level(text)]
+
+
 def _import_object(reference: str):
     module_name, _, qualname = reference.partition(":")
     obj = importlib.import_module(module_name)
@@ -225,25 +256,15 @@ def _import_object(reference: str):
     return obj
 
 
-def _minirocket(**params):
-    try:
-        from aeon.classification.convolution_based import MiniRocketClassifier
-    except ImportError as error:
-        raise ImportError(
-            "The 'minirocket' estimator is aeon's MiniRocketClassifier; install "
-            'aeon with: pip install "vlmtsc[bench]"'
-        ) from error
-    return MiniRocketClassifier(**params)
-
-
 def resolve_factory(reference) -> Callable[..., Any]:
     """The callable that builds the estimator ``reference`` names.
 
     Parameters
     ----------
     reference : str or callable
-        ``"minirocket"``, one of :data:`ESTIMATOR_NAMES`, ``"module:callable"``
-        (a class or a factory returning an unfitted estimator) or a callable.
+        ``"minirocket"``, one of :data:`ESTIMATOR_NAMES`, a named configuration
+        (:data:`NAMED_ESTIMATORS`), ``"module:callable"`` (a class or a factory
+        returning an unfitted estimator) or a callable.
 
     Returns
     -------
@@ -257,7 +278,13 @@ def resolve_factory(reference) -> Callable[..., Any]:
             f"An estimator must be a name or a callable, got {reference!r}."
         )
     if reference.lower() == MINIROCKET:
-        return _minirocket
+        from vlmtsc.experiments._baselines import minirocket
+
+        return minirocket
+    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
+
+    if reference in NAMED_ESTIMATORS:  # its parameters under the given ones
+        return NAMED_ESTIMATORS[reference].build
     if reference in ESTIMATOR_NAMES:
         import vlmtsc
 
@@ -280,10 +307,12 @@ def resolve_factory(reference) -> Callable[..., Any]:
         if not callable(factory):
             raise ValueError(f"The estimator factory {reference!r} is not callable.")
         return factory
-    valid = [MINIROCKET, *ESTIMATOR_NAMES]
+    valid = [*ESTIMATOR_NAMES, *NAMED_ESTIMATORS]
     raise ValueError(
         f"Unknown estimator {reference!r}.{_did_you_mean(reference, valid)} Valid "
-        f"names: {', '.join(valid)}, or 'package.module:callable' for your own "
+        f"names: a vlmtsc class ({', '.join(ESTIMATOR_NAMES)}), a named "
+        f"configuration ({', '.join(NAMED_ESTIMATORS)}; `vlmtsc bench --list` "
+        "says what each is), or 'package.module:callable' for your own "
         "factory(**params) -> estimator."
     )
 
@@ -301,57 +330,149 @@ class EstimatorSpec:
         callable; see :func:`resolve_factory`.
     params : dict
         Fixed keyword arguments of the estimator (or factory). A parameter fixed
-        here is not varied by an axis.
+        here is not varied by an axis. A ``renderer`` given as text
+        (``"gaf(image_size=224)"``) becomes that renderer, ``augmentation=True``
+        (or a mapping of its parameters) a :class:`~vlmtsc.training.SeriesAugmenter`.
+    ensemble : dict, optional
+        Parameter -> values: the estimator becomes a soft-voting ensemble over
+        them (:func:`vlmtsc.ensemble_over`), e.g. ``{"random_state": [0, 1, 2]}``
+        or ``{"renderer": ["lineplot", "gaf"]}``. The axes do not vary an
+        ensemble.
+    description : str, default=""
+        One line saying what the configuration is (``vlmtsc bench --list``).
     """
 
     name: str
     reference: Any
     params: dict = field(default_factory=dict)
+    ensemble: dict | None = None
+    description: str = ""
 
     @property
     def reference_name(self) -> str:
         """``reference`` as text (``"module:qualname"`` for a callable)."""
         return _reference_name(self.reference)
 
-    def build(self):
+    def build(self, **overrides):
         """A new estimator with the fixed parameters.
+
+        Estimators with a ``verbose`` parameter are built quiet (the experiment
+        shows its own progress) unless the parameters set it.
+
+        Parameters
+        ----------
+        **overrides
+            Parameters to set beyond (or instead of) the fixed ones.
 
         Returns
         -------
         estimator : object
         """
+        params = {**self.params, **overrides}
         factory = resolve_factory(self.reference)
         try:
-            return factory(**self.params)
+            estimator = factory(**_materialize(params))
         except TypeError as error:
             accepted = ""
-            if inspect.isclass(factory) or callable(factory):
-                try:
-                    names = list(inspect.signature(factory).parameters)
-                    accepted = f" It accepts: {', '.join(names)}."
-                except (TypeError, ValueError):
-                    pass
+            try:
+                names = list(inspect.signature(factory).parameters)
+                accepted = f" It accepts: {', '.join(names)}."
+            except (TypeError, ValueError):
+                pass
             raise ValueError(
                 f"Estimator {self.name!r}: {self.reference_name} rejected the "
-                f"parameters {sorted(self.params)} ({error}).{accepted}"
+                f"parameters {sorted(params)} ({error}).{accepted}"
             ) from error
+        verbose = _parameters(estimator).get("verbose")
+        if verbose and "verbose" not in params:
+            # Keep the value's type (sklearn's Pipeline takes only a bool).
+            estimator.set_params(verbose=False if isinstance(verbose, bool) else 0)
+        if self.ensemble:
+            from vlmtsc.ensemble import ensemble_over
+
+            members = _materialize(self.ensemble, many=True)
+            try:
+                estimator = ensemble_over(estimator, **members)
+            except ValueError as error:
+                raise ValueError(f"Estimator {self.name!r}: {error}") from error
+        return estimator
 
 
-def _estimator_spec(entry) -> EstimatorSpec:
+def _materialize(params: Mapping, many: bool = False) -> dict:
+    """Grid-file values that stand for objects, as new objects.
+
+    ``renderer``: a renderer name (``"gaf(image_size=224)"``) or mapping;
+    ``augmentation``: ``True`` or a mapping of SeriesAugmenter parameters. With
+    ``many``, each value is a list of such values (an ensemble's members).
+    """
+
+    def renderer(value):
+        if not isinstance(value, (str, Mapping)):
+            return value
+        parsed = _renderer_value(value)
+        return None if parsed is None else parsed.renderer
+
+    def augmentation(value):
+        if value is not True and not isinstance(value, Mapping):
+            return value
+        from vlmtsc.training import SeriesAugmenter
+
+        return SeriesAugmenter(**({} if value is True else dict(value)))
+
+    out = dict(params)
+    for key, convert in (("renderer", renderer), ("augmentation", augmentation)):
+        if key in out:
+            value = out[key]
+            if many and isinstance(value, (list, tuple)):
+                out[key] = [convert(v) for v in value]
+            elif not many:
+                out[key] = convert(value)
+    return out
+
+
+_ENTRY_KEYS = ("name", "estimator", "params", "ensemble")
+
+
+def resolve_estimator(entry) -> EstimatorSpec:
+    """The :class:`EstimatorSpec` a grid's estimator entry describes.
+
+    Parameters
+    ----------
+    entry : str, mapping, callable or EstimatorSpec
+        A name with optional fixed parameters (``"minirocket"``,
+        ``"vlm-lora(n_epochs=8)"``, ``"VLMTimeSeriesClassifier(head=linear)"``,
+        ``"package.module:callable"``), a mapping ``{name, estimator, params,
+        ensemble}`` or a callable. A named configuration (see
+        :data:`NAMED_ESTIMATORS`) expands to its class and parameters, with the
+        entry's parameters on top.
+
+    Returns
+    -------
+    spec : EstimatorSpec
+
+    Examples
+    --------
+    >>> spec = resolve_estimator("vlm-lora(n_epochs=8)")
+    >>> spec.name, spec.reference, spec.params["n_epochs"], spec.params["head"]
+    ('vlm-lora(n_epochs=8)', 'VLMTimeSeriesClassifier', 8, 'lm')
+    >>> type(resolve_estimator("1nn-dtw").build()).__name__
+    'KNeighborsTimeSeriesClassifier'
+    """
     if isinstance(entry, EstimatorSpec):
         return entry
     if isinstance(entry, str):
         reference, params = parse_estimator(entry)
-        return EstimatorSpec(entry.strip(), reference, params)
+        return _named(entry.strip(), reference, params, None)
     if callable(entry):
         return EstimatorSpec(_reference_name(entry), entry, {})
     if isinstance(entry, Mapping):
-        unknown = set(entry) - {"name", "estimator", "params"}
+        unknown = set(entry) - set(_ENTRY_KEYS)
         if unknown or "estimator" not in entry:
             raise ValueError(
                 f"An estimator entry holds 'estimator' (a name or "
-                f"'module:callable'), optionally 'params' (a mapping) and 'name' "
-                f"(a label); got keys {sorted(entry)}."
+                f"'module:callable'), optionally 'params' (a mapping), 'ensemble' "
+                f"(parameter -> values to vote over) and 'name' (a label); got "
+                f"keys {sorted(entry)}."
             )
         reference = entry["estimator"]
         params = dict(entry.get("params") or {})
@@ -362,11 +483,33 @@ def _estimator_spec(entry) -> EstimatorSpec:
         if name is None:
             name = _reference_name(reference)
             name += f"({_format_params(params)})" if params else ""
-        return EstimatorSpec(str(name), reference, params)
+        ensemble = entry.get("ensemble")
+        if ensemble is not None and not isinstance(ensemble, Mapping):
+            raise ValueError(
+                f"'ensemble' of {name!r} maps parameters to the values to vote "
+                f"over, e.g. {{random_state: [0, 1, 2]}}; got {ensemble!r}."
+            )
+        return _named(str(name), reference, params, ensemble)
     raise ValueError(
         f"Cannot read the estimator entry {entry!r}: give a name "
         "('minirocket', 'VLMTimeSeriesClassifier(head=linear)') or a mapping with "
         "'estimator', 'params' and 'name'."
+    )
+
+
+def _named(name: str, reference, params: dict, ensemble) -> EstimatorSpec:
+    """Expand a named configuration; other references are kept as they are."""
+    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
+
+    base = NAMED_ESTIMATORS.get(reference) if isinstance(reference, str) else None
+    if base is None:
+        return EstimatorSpec(name, reference, params, ensemble or None)
+    return EstimatorSpec(
+        name,
+        base.reference,
+        {**base.params, **params},
+        dict(ensemble) if ensemble else base.ensemble,
+        base.description,
     )
 
 
@@ -449,7 +592,7 @@ def _dataset_value(value, base_dir: Path | None) -> tuple[str, str | None]:
 def _check_axis_value(key: str, value):
     value = _none(value)
     if key == "prompt_modes":
-        from vlmtsc.classification._vlm import PROMPT_MODES
+        from vlmtsc.classification import PROMPT_MODES
 
         if value is not None and value not in PROMPT_MODES:
             raise ValueError(
@@ -504,6 +647,11 @@ class Scenario:
             "estimator": self.estimator.name,
             "reference": self.estimator.reference_name,
             "params": canonical(self.estimator.params),
+            **(
+                {"ensemble": canonical(self.estimator.ensemble)}
+                if self.estimator.ensemble
+                else {}
+            ),
             "settings": canonical(
                 {
                     k: (v.renderer if isinstance(v, _Renderer) else v)
@@ -563,11 +711,6 @@ class Scenario:
             updates["n_epochs"] = settings["n_epochs"]
         if "seed" in settings:
             updates["random_state"] = settings["seed"]
-        verbose = _parameters(estimator).get("verbose")
-        if verbose and "verbose" not in self.estimator.params:
-            # The experiment shows its own progress; keep the value's type
-            # (sklearn's Pipeline takes only a bool).
-            updates["verbose"] = False if isinstance(verbose, bool) else 0
         if updates:
             estimator.set_params(**updates)
         return estimator
@@ -649,6 +792,10 @@ class ExperimentGrid:
         Axis key -> list of values (renderers already parsed).
     source : dict
         The grid as given (JSON-able where the input was).
+    threads : int or None
+        Thread cap of every run (None: leave the thread pools alone).
+    measure : tuple of str
+        The optional measurements (see :data:`MEASUREMENTS`).
     """
 
     name: str
@@ -656,6 +803,8 @@ class ExperimentGrid:
     estimators: list
     axes: dict
     source: dict = field(default_factory=dict)
+    threads: int | None = None
+    measure: tuple = ()
     # Estimator name -> its parameters (from one instance), to decide which axes
     # apply; filled by load_grid, which builds each estimator once to check it.
     parameters: dict = field(default_factory=dict, repr=False)
@@ -746,10 +895,14 @@ def load_grid(source) -> ExperimentGrid:
         Each entry is ``"minirocket"`` (aeon's MiniRocketClassifier, the
         reference), a vlmtsc class name (``VLMTimeSeriesClassifier``,
         ``InstructTimeClassifier``, ``CrossTimeNetClassifier``,
-        ``MTCSClassifier``, ``TimeLlamaClassifier``) or ``"package.module:callable"``
-        (a class or factory ``callable(**params) -> estimator``), with fixed
-        parameters either inline, ``"VLMTimeSeriesClassifier(head=linear)"``, or
-        as a mapping ``{name: label, estimator: ..., params: {...}}``.
+        ``MTCSClassifier``, ``TimeLlamaClassifier``), a named configuration of
+        :data:`NAMED_ESTIMATORS` (``vlm-lora``, ``timellama-frozen``, ``hydra``,
+        ...; ``vlmtsc bench --list``) or ``"package.module:callable"`` (a class
+        or factory ``callable(**params) -> estimator``), with fixed parameters
+        either inline, ``"VLMTimeSeriesClassifier(head=linear)"``, or as a
+        mapping ``{name: label, estimator: ..., params: {...}}``; a named
+        configuration's parameters are the base, the entry's go on top. A
+        mapping may also hold ``ensemble`` (see :class:`EstimatorSpec`).
     ``renderers``, ``prompt_modes``, ``context_budgets``, ``n_epochs``, ``seeds``
         Optional axes. Renderers are ``lineplot``, ``gaf``, ``mtf``, ``rp``
         (optionally with parameters: ``"gaf(image_size=64)"``); prompt modes are
@@ -760,6 +913,18 @@ def load_grid(source) -> ExperimentGrid:
         ``"none"`` for a null value.
     ``name``
         Title of the report (default: the file name).
+    ``threads``
+        Cap every run's BLAS/OpenMP, torch and numba thread pools, and the
+        ``n_jobs`` of estimators that have one, at this many threads (default:
+        leave them alone). Recorded in the ``threads`` column.
+    ``measure``
+        Optional measurements, ``all`` or a list from ``memory`` (peak resident
+        memory of fit + predict, ``peak_mib``), ``throughput`` (training
+        tokens/s and FLOP/s as a fraction of the machine's matmul peak, for
+        estimators that log them) and ``environment`` (versions, CPU and command
+        line in ``environment.json`` and the report); default none.
+        ``threads`` and ``measure`` are not part of a run's identity: a
+        finished run is not run again because they changed.
 
     Which axes apply
         An axis multiplies the runs of an estimator only if the estimator has the
@@ -786,8 +951,9 @@ def load_grid(source) -> ExperimentGrid:
     Raises
     ------
     ValueError
-        For an unknown key, estimator, dataset, renderer or prompt mode, an
-        empty axis or a duplicate estimator name; the message names the fix.
+        For an unknown key, estimator, dataset, renderer, prompt mode or
+        measurement, an empty axis or a duplicate estimator name; the message
+        names the fix.
 
     Examples
     --------
@@ -847,7 +1013,7 @@ def load_grid(source) -> ExperimentGrid:
         )
     )
     estimators = [
-        _estimator_spec(e) for e in _as_list("estimators", data["estimators"])
+        resolve_estimator(e) for e in _as_list("estimators", data["estimators"])
     ]
     names = [spec.name for spec in estimators]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -872,5 +1038,18 @@ def load_grid(source) -> ExperimentGrid:
         estimators=estimators,
         axes=axes,
         source=data,
+        threads=check_threads(_none(data.get("threads"))),
+        measure=check_measure(data.get("measure")),
         parameters=parameters,
     )
+
+
+def check_threads(threads) -> int | None:
+    """``threads`` validated: a positive integer or None."""
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(
+            f"'threads' takes a positive integer (threads per run), got {threads!r}."
+        )
+    return threads

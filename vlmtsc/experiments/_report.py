@@ -1,4 +1,4 @@
-"""The experiment report: Markdown tables and two plots."""
+"""The experiment report: Markdown tables and two plots; the one results writer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vlmtsc.experiments._grid import MINIROCKET, config_label
+from vlmtsc.experiments._results import (
+    MEASURE_COLUMNS,
+    RESULT_COLUMNS,
+    atomic_write,
+    write_csv,
+    write_json,
+)
 
-__all__ = ["summarize", "write_report"]
+__all__ = [
+    "accuracy_table",
+    "scenario_table",
+    "summarize",
+    "summary_table",
+    "write_report",
+    "write_results",
+]
 
 _CONFIG_COLUMNS = ("estimator", "renderer", "prompt_mode", "context_budget", "n_epochs")
 ACCURACY_PLOT = "accuracy_per_scenario.png"
@@ -32,13 +46,41 @@ def _table(header: list[str], align: str, rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _reference_accuracy(rows) -> dict:
-    """Mean MiniRocket accuracy per dataset (over its finished runs)."""
-    scores: dict[str, list[float]] = {}
+def relative_to_reference(rows: list[dict]) -> list[tuple]:
+    """Each run against MiniRocket on the same dataset.
+
+    The one definition of the "relative to MiniRocket" columns: accuracy minus
+    MiniRocket's mean accuracy on the same dataset, and fit time divided by
+    MiniRocket's mean fit time there (over MiniRocket's finished runs, e.g. its
+    seeds).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Results rows.
+
+    Returns
+    -------
+    relative : list of (float or None, float or None)
+        ``(accuracy gap, fit-time ratio)`` per row; None where the row or
+        MiniRocket has no score on that dataset.
+    """
+    accuracy: dict[str, list[float]] = {}
+    fit_s: dict[str, list[float]] = {}
     for row in rows:
         if _is_reference(row) and row.get("status") == "ok":
-            scores.setdefault(row["dataset"], []).append(row["accuracy"])
-    return {dataset: statistics.fmean(values) for dataset, values in scores.items()}
+            accuracy.setdefault(row["dataset"], []).append(row["accuracy"])
+            fit_s.setdefault(row["dataset"], []).append(row["fit_s"])
+    out = []
+    for row in rows:
+        gap = ratio = None
+        if row.get("status") == "ok" and row["dataset"] in accuracy:
+            gap = row["accuracy"] - statistics.fmean(accuracy[row["dataset"]])
+            reference_s = statistics.fmean(fit_s[row["dataset"]])
+            if row.get("fit_s") is not None and reference_s > 0:
+                ratio = row["fit_s"] / reference_s
+        out.append((gap, ratio))
+    return out
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -55,7 +97,9 @@ def summarize(rows: list[dict]) -> list[dict]:
         Per configuration, in order of first appearance: its columns, ``label``,
         ``runs``, ``ok``, ``datasets``, ``mean_accuracy``, ``mean_gap_minirocket``
         (accuracy minus MiniRocket's mean accuracy on the same dataset, over the
-        datasets where both have a score), ``mean_fit_s``, ``mean_predict_s``,
+        datasets where both have a score), ``mean_fit_ratio_minirocket`` (fit
+        time over MiniRocket's on the same dataset, see
+        :func:`relative_to_reference`), ``mean_fit_s``, ``mean_predict_s``,
         ``is_reference``.
 
     Examples
@@ -70,16 +114,17 @@ def summarize(rows: list[dict]) -> list[dict]:
     >>> [(s["label"], round(s["mean_gap_minirocket"], 2)) for s in summarize(rows)]
     [('minirocket', 0.0), ('vlm · gaf', -0.1)]
     """
-    reference = _reference_accuracy(rows)
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
+    relative = relative_to_reference(rows)
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
         key = tuple(row.get(c) for c in _CONFIG_COLUMNS)
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(key, []).append(i)
     summary = []
-    for key, members in groups.items():
+    for key, index in groups.items():
+        members = [rows[i] for i in index]
         ok = [r for r in members if r.get("status") == "ok"]
-        gaps = [r["accuracy"] - reference[r["dataset"]] for r in ok
-                if r["dataset"] in reference]  # fmt: skip
+        gaps = [relative[i][0] for i in index if relative[i][0] is not None]
+        ratios = [relative[i][1] for i in index if relative[i][1] is not None]
         summary.append(
             {
                 **dict(zip(_CONFIG_COLUMNS, key, strict=True)),
@@ -91,6 +136,9 @@ def summarize(rows: list[dict]) -> list[dict]:
                     statistics.fmean(r["accuracy"] for r in ok) if ok else None
                 ),
                 "mean_gap_minirocket": statistics.fmean(gaps) if gaps else None,
+                "mean_fit_ratio_minirocket": (
+                    statistics.fmean(ratios) if ratios else None
+                ),
                 "mean_fit_s": (
                     statistics.fmean(r["fit_s"] for r in ok) if ok else None
                 ),
@@ -116,17 +164,85 @@ def summary_table(rows: list[dict]) -> str:
     """
     header = ["estimator", "renderer", "prompt mode", "context budget", "epochs",
               "runs ok", "datasets", "mean accuracy", "acc − MiniRocket",
-              "mean fit s", "mean predict s"]  # fmt: skip
-    align = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+              "mean fit s", "mean predict s", "fit time / MiniRocket"]  # fmt: skip
+    align = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     body = [
         [_cell(s["estimator"]), _cell(s["renderer"]), _cell(s["prompt_mode"]),
          _cell(s["context_budget"]), _cell(s["n_epochs"]),
          f"{s['ok']}/{s['runs']}", str(s["datasets"]),
          _cell(s["mean_accuracy"], ".3f"), _cell(s["mean_gap_minirocket"], "+.3f"),
-         _cell(s["mean_fit_s"], ".2f"), _cell(s["mean_predict_s"], ".2f")]
+         _cell(s["mean_fit_s"], ".2f"), _cell(s["mean_predict_s"], ".2f"),
+         _ratio(s["mean_fit_ratio_minirocket"])]
         for s in summarize(rows)
     ]  # fmt: skip
     return _table(header, align, body)
+
+
+def _ratio(value) -> str:
+    """``12.3x`` (times MiniRocket's fit time); two digits below 0.1."""
+    if value is None:
+        return ""
+    return f"{value:.1f}x" if value >= 0.1 else f"{value:.2g}x"
+
+
+def accuracy_table(rows: list[dict]) -> str:
+    """Test accuracy per dataset (rows) and configuration (columns), in Markdown.
+
+    A cell is the mean over the configuration's finished runs on that dataset,
+    with the (population) standard deviation when there are several (seeds).
+    The last row is the mean over the datasets on which every configuration
+    has a score, so the means compare like with like.
+
+    Parameters
+    ----------
+    rows : list of dict
+
+    Returns
+    -------
+    table : str
+
+    Examples
+    --------
+    >>> rows = [
+    ...     {"dataset": "A", "estimator": "knn", "status": "ok", "accuracy": 0.8},
+    ...     {"dataset": "A", "estimator": "knn", "status": "ok", "accuracy": 0.9},
+    ...     {"dataset": "B", "estimator": "knn", "status": "ok", "accuracy": 1.0},
+    ... ]
+    >>> print(accuracy_table(rows))
+    | dataset | knn |
+    |---|---:|
+    | A | 0.850 ± 0.050 |
+    | B | 1.000 |
+    | **mean** (2 datasets) | **0.925** |
+    """
+    labels = list(dict.fromkeys(config_label(row) for row in rows))
+    scores: dict[tuple, list[float]] = {}
+    for row in rows:
+        if row.get("status") == "ok":
+            key = (row["dataset"], config_label(row))
+            scores.setdefault(key, []).append(row["accuracy"])
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    body = []
+    for dataset in datasets:
+        cells = [_cell(dataset)]
+        for label in labels:
+            values = scores.get((dataset, label), [])
+            text = f"{statistics.fmean(values):.3f}" if values else ""
+            if len(values) > 1:
+                text += f" ± {statistics.pstdev(values):.3f}"
+            cells.append(text)
+        body.append(cells)
+    common = [d for d in datasets if all((d, label) in scores for label in labels)]
+    means = [
+        f"**{statistics.fmean(statistics.fmean(scores[d, lab]) for d in common):.3f}**"
+        if common
+        else ""
+        for lab in labels
+    ]
+    n = len(common)
+    body.append([f"**mean** ({n} dataset{'s' if n != 1 else ''})", *means])
+    header = ["dataset", *(_cell(label) for label in labels)]
+    return _table(header, "|---|" + "---:|" * len(labels), body)
 
 
 def scenario_table(rows: list[dict]) -> str:
@@ -141,17 +257,32 @@ def scenario_table(rows: list[dict]) -> str:
     table : str
     """
     header = ["dataset", "estimator", "renderer", "prompt mode", "context budget",
-              "epochs", "seed", "accuracy", "fit s", "predict s", "status"]  # fmt: skip
-    align = "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|"
+              "epochs", "seed", "accuracy", "fit s", "predict s", "status",
+              "acc − MiniRocket", "fit time / MiniRocket"]  # fmt: skip
+    align = "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    measured = [c for c in _MEASURED if any(r.get(c) is not None for r in rows)]
+    header += [_MEASURED[c][0] for c in measured]
+    align += "---:|" * len(measured)
     body = [
         [_cell(r["dataset"]), _cell(r["estimator"]), _cell(r.get("renderer")),
          _cell(r.get("prompt_mode")), _cell(r.get("context_budget")),
          _cell(r.get("n_epochs")), _cell(r.get("seed")),
          _cell(r.get("accuracy"), ".3f"), _cell(r.get("fit_s"), ".2f"),
-         _cell(r.get("predict_s"), ".2f"), _cell(r.get("status"))]
-        for r in rows
+         _cell(r.get("predict_s"), ".2f"), _cell(r.get("status")),
+         _cell(gap, "+.3f"), _ratio(ratio),
+         *(_cell(r.get(c), _MEASURED[c][1]) for c in measured)]
+        for r, (gap, ratio) in zip(rows, relative_to_reference(rows), strict=True)
     ]  # fmt: skip
     return _table(header, align, body)
+
+
+# Optional columns of the per-run table: (header, format).
+_MEASURED = {
+    "threads": ("threads", ""),
+    "peak_mib": ("peak MiB", ".1f"),
+    "train_tokens_per_s": ("train tok/s", ".0f"),
+    "train_flop_fraction": ("FLOP/s / matmul peak", ".0%"),
+}
 
 
 # ------------------------------------------------------------------------ plots
@@ -223,9 +354,9 @@ def plot_accuracy(rows: list[dict], path) -> Path:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
                   title="dataset")  # fmt: skip
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, bbox_inches="tight")
-    return path
+    return atomic_write(
+        path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight")
+    )
 
 
 def plot_time(rows: list[dict], path) -> Path:
@@ -302,13 +433,46 @@ def plot_time(rows: list[dict], path) -> Path:
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5),
                   frameon=False, fontsize="small")  # fmt: skip
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, bbox_inches="tight")
-    return path
+    return atomic_write(
+        path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight")
+    )
 
 
 # ----------------------------------------------------------------------- report
-def write_report(rows: list[dict], output, *, name="experiment", pending=0) -> Path:
+def _environment_lines(environment: dict) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in environment["versions"].items() if v)
+    lines = [
+        "## Environment",
+        "",
+        f"Command: `{environment['command']}`  ",
+        f"Python {environment['python']}; {versions}  ",
+        f"{environment['platform']}; {environment['cpus_available']} of "
+        f"{environment['cpu_count']} CPUs available; threads per run: "
+        f"{environment.get('threads') or 'not capped'}"
+        + (
+            f"; joblib backend {environment['backend']}"
+            if environment.get("backend")
+            else ""
+        )
+        + "  ",
+        "Peak memory: " + environment["memory_method"] + ". Throughput: FLOP/s "
+        "as a fraction of the machine's matmul peak (best of float32 and bfloat16) "
+        "measured in the same process with the same threads. All of it is in "
+        "`environment.json`.",
+        "",
+    ]
+    return lines
+
+
+def write_report(
+    rows: list[dict],
+    output,
+    *,
+    name="experiment",
+    pending=0,
+    environment=None,
+    notes="",
+) -> Path:
     """Write ``report.md`` and its two plots into ``output``.
 
     Parameters
@@ -321,6 +485,12 @@ def write_report(rows: list[dict], output, *, name="experiment", pending=0) -> P
         Title.
     pending : int, default=0
         Runs of the grid not finished yet (mentioned in the report).
+    environment : dict, optional
+        From :func:`environment_info`: the command, versions and machine, shown
+        in an "Environment" section.
+    notes : str, default=""
+        Markdown shown under the first paragraph (what a table alone does not
+        say, e.g. the settings of a script).
 
     Returns
     -------
@@ -345,12 +515,21 @@ def write_report(rows: list[dict], output, *, name="experiment", pending=0) -> P
         "standard train split and is scored once on the standard test split. "
         f"Written {stamp}; raw numbers in `results.csv`.",
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
+        *(_environment_lines(environment) if environment else []),
         "## Mean per estimator configuration",
         "",
         "Over datasets and seeds. *acc − MiniRocket*: accuracy minus MiniRocket's "
-        "mean accuracy on the same dataset.",
+        "mean accuracy on the same dataset; *fit time / MiniRocket*: fit time "
+        "divided by MiniRocket's on the same dataset.",
         "",
         summary_table(rows),
+        "",
+        "## Accuracy per dataset",
+        "",
+        "Mean over seeds (± standard deviation where there are several).",
+        "",
+        accuracy_table(rows),
         "",
         "## Accuracy per scenario",
         "",
@@ -373,7 +552,7 @@ def write_report(rows: list[dict], output, *, name="experiment", pending=0) -> P
                 "|---|---|---|---|",
                 [
                     [
-                        _cell(r["run_id"]),
+                        _cell(r.get("run_id")),
                         _cell(r["dataset"]),
                         _cell(r["estimator"]),
                         _cell(r.get("error")),
@@ -383,6 +562,66 @@ def write_report(rows: list[dict], output, *, name="experiment", pending=0) -> P
             ),
             "",
         ]
-    path = output / "report.md"
-    path.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
-    return path
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    return atomic_write(
+        output / "report.md", lambda tmp: tmp.write_text(text, encoding="utf-8")
+    )
+
+
+def write_results(
+    rows: list[dict],
+    output,
+    *,
+    name="experiment",
+    pending=0,
+    environment=None,
+    notes="",
+    report=True,
+) -> list[dict]:
+    """Write the results of runs: the one writer of every benchmark.
+
+    ``results.csv`` (one row per run: :data:`RESULT_COLUMNS`, then the
+    :data:`MEASURE_COLUMNS` some run has), ``environment.json`` (if given) and
+    ``report.md`` with its plots; every file is written atomically.
+    :func:`run_experiment` ends with it, and the scripts under ``benchmarks/``
+    that are not grids write their rows with it.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per run: at least ``dataset``, ``estimator``, ``status``,
+        ``accuracy`` and ``fit_s`` (as :func:`run_estimator` gives, plus the
+        keys); ``estimator_spec="minirocket"`` marks the reference.
+    output : str or os.PathLike
+        Folder (created).
+    name : str, default="experiment"
+        Title of the report.
+    pending : int, default=0
+        Runs not finished yet.
+    environment : dict, optional
+        From :func:`environment_info`.
+    notes : str, default=""
+        Markdown for the report (see :func:`write_report`).
+    report : bool, default=True
+        Also write ``report.md`` and the plots.
+
+    Returns
+    -------
+    rows : list of dict
+        The rows as written, keyed by the columns of ``results.csv``.
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    columns = [*RESULT_COLUMNS] + [
+        c for c in MEASURE_COLUMNS if any(r.get(c) is not None for r in rows)
+    ]
+    rows = [{k: row.get(k) for k in columns} for row in rows]
+    write_csv(output / "results.csv", rows, columns)
+    if environment is not None:
+        write_json(output / "environment.json", environment)
+    if report:
+        write_report(
+            rows, output, name=name, pending=pending, environment=environment,
+            notes=notes,
+        )  # fmt: skip
+    return rows

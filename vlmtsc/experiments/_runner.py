@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import json
-import os
+import signal
 import threading
 import time
 import traceback
@@ -15,40 +13,33 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vlmtsc.experiments._grid import Scenario, canonical, load_grid
+from vlmtsc.experiments._grid import Scenario, canonical, check_threads, load_grid
+from vlmtsc.experiments._measure import (
+    PeakRSSSampler,
+    check_measure,
+    environment_info,
+    limit_threads,
+    set_n_jobs,
+    training_throughput,
+)
+from vlmtsc.experiments._measure import (
+    warm_up as warm_up_estimator,
+)
+from vlmtsc.experiments._results import (
+    RESULT_COLUMNS,
+    read_results,
+    remove_temporary_files,
+    write_json,
+)
 
 __all__ = [
     "BACKENDS",
     "RESULT_COLUMNS",
     "read_results",
+    "run_estimator",
     "run_experiment",
     "run_scenario",
 ]
-
-#: Columns of ``results.csv``, one row per finished run.
-RESULT_COLUMNS = (
-    "run_id",
-    "dataset",
-    "estimator",
-    "renderer",
-    "prompt_mode",
-    "context_budget",
-    "n_epochs",
-    "seed",
-    "status",
-    "accuracy",
-    "fit_s",
-    "predict_s",
-    "n_train",
-    "n_test",
-    "estimator_spec",
-    "params",
-    "error",
-    "warnings",
-    "finished_utc",
-)
-_FLOATS = ("accuracy", "fit_s", "predict_s")
-_INTS = ("context_budget", "n_epochs", "seed", "n_train", "n_test")
 
 #: joblib backends ``run_experiment`` accepts (``None``: serial, in this process).
 #: No "threading": runs in one process take turns (see ``_RUN_LOCK``).
@@ -75,48 +66,120 @@ def _load_split(dataset: str, path: str | None):
     return X_train, y_train, X_test, y_test
 
 
-def _few_per_class(X, y, n: int = 2):
-    import numpy as np
-
-    index = [
-        i for label in dict.fromkeys(y.tolist()) for i in np.flatnonzero(y == label)[:n]
-    ]
-    if isinstance(X, np.ndarray):
-        return X[index], y[index]
-    return [X[i] for i in index], y[index]
-
-
-# (estimator name, input kind) pairs already warmed up in this process.
-_WARMED: set = set()
-
-
-def _warm_up(scenario: Scenario, X, y) -> None:
-    """Fit once on two cases per class, untimed, errors ignored.
-
-    Pays per-process one-time costs (imports, numba compilation) before the
-    timed fit, so they do not count as the first run's fit time.
-    """
-    import numpy as np
-
-    kind = getattr(X, "ndim", "list") if isinstance(X, np.ndarray) else "list"
-    key = (scenario.estimator.name, scenario.estimator.reference_name, kind)
-    if key in _WARMED:
-        return
-    _WARMED.add(key)
-    X_few, y_few = _few_per_class(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Errors are ignored here: the timed run reports them.
-        with contextlib.suppress(Exception):
-            scenario.build().fit(X_few, y_few).predict(X_few)
-
-
 def _first_line(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}".strip()
     return text.splitlines()[0][:500]
 
 
-def run_scenario(scenario: Scenario, warm_up: bool = True) -> dict:
+def _failed(record: dict, error: BaseException) -> None:
+    record["status"] = "error"
+    record["error"] = _first_line(error)
+    record["traceback"] = traceback.format_exc()
+
+
+def run_estimator(
+    estimator, X_train, y_train, X_test, y_test, *, measure=(), threads=None
+) -> dict:
+    """Fit on the training data, predict the test data, record what happened.
+
+    The one place a benchmark times a fit: experiments call it for every run,
+    and the per-paper scripts under ``benchmarks/`` for the fits a grid cannot
+    express. An exception becomes ``status="error"`` with its message in
+    ``error``; it is never raised (``KeyboardInterrupt`` still stops).
+
+    Parameters
+    ----------
+    estimator : classifier
+        Unfitted; it is fitted in place.
+    X_train, y_train, X_test, y_test : array-like
+    measure : str or sequence of str, default=()
+        Optional measurements (see :func:`check_measure`): ``"memory"`` adds
+        ``peak_mib``; ``"throughput"`` adds ``train_tokens_per_s``,
+        ``train_flop_fraction`` and ``matmul_gflops`` for estimators that log
+        training tokens.
+    threads : int, optional
+        Cap the thread pools at this many threads during fit and predict and
+        set the estimator's ``n_jobs`` (if it has one) to it; recorded as
+        ``threads``.
+
+    Returns
+    -------
+    record : dict
+        ``status`` (``"ok"`` or ``"error"``), ``accuracy``, ``fit_s``,
+        ``predict_s``, ``n_train``, ``n_test``, ``error``, ``traceback``,
+        ``warnings`` (the distinct warnings, deprecation notices left out) and
+        the measurements asked for.
+
+    Examples
+    --------
+    >>> from vlmtsc.datasets import load_dataset
+    >>> from vlmtsc.experiments import nearest_neighbors, run_estimator
+    >>> data = load_dataset("GunPoint") + load_dataset("GunPoint", split="test")
+    >>> record = run_estimator(nearest_neighbors(), *data, measure="memory")
+    >>> record["status"], round(record["accuracy"], 3), record["peak_mib"] >= 0
+    ('ok', 0.913, True)
+    """
+    measure = check_measure(measure)
+    threads = check_threads(threads)
+    record = {
+        "status": "error", "accuracy": None, "fit_s": None, "predict_s": None,
+        "n_train": len(y_train), "n_test": len(y_test), "error": "",
+        "warnings": "", "traceback": "",
+    }  # fmt: skip
+    if threads is not None:
+        record["threads"] = threads
+    with warnings.catch_warnings(record=True) as caught, limit_threads(threads):
+        warnings.simplefilter("always")
+        sampler = PeakRSSSampler() if "memory" in measure else None
+        try:
+            data = (X_train, y_train, X_test, y_test)
+            _fit_and_score(estimator, data, record, sampler, threads)
+            if "throughput" in measure:
+                record.update(training_throughput(estimator))
+        except Exception as error:
+            _failed(record, error)
+        if sampler is not None:
+            record["peak_mib"] = sampler.peak_mib
+    # What a reader of the results needs (e.g. DownsamplingWarning: prompts were
+    # shortened to the context budget), not libraries' deprecation notices.
+    messages = dict.fromkeys(
+        f"{w.category.__name__}: {(str(w.message).splitlines() or [''])[0]}"
+        for w in caught
+        if not issubclass(w.category, _DEPRECATIONS)
+    )
+    record["warnings"] = " | ".join(messages)[:2000]
+    return record
+
+
+def _fit_and_score(estimator, data, record, sampler, threads) -> None:
+    import numpy as np
+
+    X_train, y_train, X_test, y_test = data
+    set_n_jobs(estimator, threads)
+    with sampler if sampler is not None else contextlib.nullcontext():
+        start = time.perf_counter()
+        estimator.fit(X_train, y_train)
+        record["fit_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        y_pred = estimator.predict(X_test)
+        record["predict_s"] = time.perf_counter() - start
+    record["accuracy"] = float(np.mean(np.asarray(y_pred) == np.asarray(y_test)))
+    record["status"] = "ok"
+
+
+# (estimator name, reference, input kind) already warmed up in this process.
+_WARMED: set = set()
+
+
+def _input_kind(X) -> str:
+    import numpy as np
+
+    if not isinstance(X, np.ndarray):
+        return "unequal-length"
+    return "univariate" if X.ndim == 2 or X.shape[1] == 1 else "multivariate"
+
+
+def run_scenario(scenario: Scenario, warm_up=True, *, measure=(), threads=None):
     """Fit on the train split, predict the test split, record the outcome.
 
     An exception becomes a row with ``status="error"`` and the message in
@@ -126,13 +189,19 @@ def run_scenario(scenario: Scenario, warm_up: bool = True) -> dict:
     ----------
     scenario : Scenario
     warm_up : bool, default=True
-        First fit once on two training cases per class, untimed, the first time
-        this process meets this estimator and input kind.
+        First fit once on two training cases per class, untimed
+        (:func:`warm_up`), the first time this process meets this estimator and
+        input kind (univariate, multivariate, unequal-length).
+    measure : str or sequence of str, default=()
+        Optional measurements, see :func:`run_estimator`.
+    threads : int, optional
+        Thread cap of the warm-up and the run, see :func:`run_estimator`.
 
     Returns
     -------
     record : dict
-        The :data:`RESULT_COLUMNS` plus ``traceback`` (for failed runs).
+        The :data:`RESULT_COLUMNS`, the measurements asked for, ``traceback``
+        (for failed runs) and ``warmup_s`` (when this run paid the warm-up).
         ``warnings`` holds the distinct warnings of the run (deprecation
         notices left out), e.g. that prompts were downsampled to the budget.
 
@@ -150,54 +219,35 @@ def run_scenario(scenario: Scenario, warm_up: bool = True) -> dict:
         status="error", accuracy=None, fit_s=None, predict_s=None, n_train=None,
         n_test=None, error="", warnings="", traceback="",
     )  # fmt: skip
-    with _RUN_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _fit_and_score(scenario, record, warm_up)
-    # What a reader of the results needs (e.g. DownsamplingWarning: prompts were
-    # shortened to the context budget), not libraries' deprecation notices.
-    messages = dict.fromkeys(
-        f"{w.category.__name__}: {(str(w.message).splitlines() or [''])[0]}"
-        for w in caught
-        if not issubclass(w.category, _DEPRECATIONS)
-    )
-    record["warnings"] = " | ".join(messages)[:2000]
+    with _RUN_LOCK, limit_threads(threads):
+        try:
+            X_train, y_train, X_test, y_test = _load_split(
+                scenario.dataset, scenario.dataset_path
+            )
+            record["n_train"], record["n_test"] = len(y_train), len(y_test)
+            spec = scenario.estimator
+            key = (spec.name, spec.reference_name, _input_kind(X_train))
+            if warm_up and key not in _WARMED:
+                _WARMED.add(key)
+                with contextlib.suppress(Exception):  # the timed run reports it
+                    record["warmup_s"] = warm_up_estimator(
+                        scenario.build(), X_train, y_train
+                    )
+            estimator = scenario.build()
+        except Exception as error:
+            _failed(record, error)
+        else:
+            data = (X_train, y_train, X_test, y_test)
+            options = {"measure": measure, "threads": threads}
+            record.update(run_estimator(estimator, *data, **options))
     record["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return record
 
 
-def _fit_and_score(scenario: Scenario, record: dict, warm_up: bool) -> None:
-    import numpy as np
-
-    try:
-        X_train, y_train, X_test, y_test = _load_split(
-            scenario.dataset, scenario.dataset_path
-        )
-        record["n_train"], record["n_test"] = len(y_train), len(y_test)
-        if warm_up:
-            _warm_up(scenario, X_train, y_train)
-        estimator = scenario.build()
-        start = time.perf_counter()
-        estimator.fit(X_train, y_train)
-        record["fit_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        y_pred = estimator.predict(X_test)
-        record["predict_s"] = time.perf_counter() - start
-        record["accuracy"] = float(np.mean(np.asarray(y_pred) == np.asarray(y_test)))
-        record["status"] = "ok"
-    except Exception as error:
-        record["error"] = _first_line(error)
-        record["traceback"] = traceback.format_exc()
-
-
 # ------------------------------------------------------------------ run storage
-def _write_json(path: Path, data) -> None:
-    """Write atomically: an interruption never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=repr), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _finished_runs(runs_dir: Path, retry_errors: bool) -> dict[str, dict]:
+    import json
+
     records = {}
     for path in runs_dir.glob("*.json"):
         try:
@@ -214,44 +264,26 @@ def _finished_runs(runs_dir: Path, retry_errors: bool) -> dict[str, dict]:
     return records
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: "" if row.get(k) is None else row[k] for k in RESULT_COLUMNS}
-            )
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` so cleanup code runs.
 
-
-def read_results(path) -> list[dict]:
-    """Read a ``results.csv`` back, with numbers as numbers and blanks as None.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file, or the experiment's output folder.
-
-    Returns
-    -------
-    rows : list of dict
-        One dict per run, keyed by :data:`RESULT_COLUMNS`.
+    Python's default SIGTERM ends the process at once, which could leave a
+    half-written file; as an exception, every ``finally`` and atomic write
+    cleans up. Only in the main thread (where signal handlers live).
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.csv"
-    rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            row = {k: (v if v != "" else None) for k, v in raw.items()}
-            for key in _FLOATS:
-                if row.get(key) is not None:
-                    row[key] = float(row[key])
-            for key in _INTS:
-                if row.get(key) is not None:
-                    row[key] = int(row[key])
-            rows.append(row)
-    return rows
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 # ---------------------------------------------------------------------- engines
@@ -297,7 +329,7 @@ def _register_ray() -> None:
     register_ray()
 
 
-def _run_parallel(todo, backend, n_jobs, backend_params, warm_up) -> Iterator[dict]:
+def _run_parallel(todo, backend, n_jobs, backend_params, options) -> Iterator[dict]:
     """Records of ``todo`` as they finish, through joblib's ``backend``."""
     import joblib
 
@@ -311,7 +343,7 @@ def _run_parallel(todo, backend, n_jobs, backend_params, warm_up) -> Iterator[di
         stack.enter_context(
             joblib.parallel_config(backend=backend, n_jobs=n_jobs, **backend_params)
         )
-        tasks = (joblib.delayed(run_scenario)(s, warm_up=warm_up) for s in todo)
+        tasks = (joblib.delayed(run_scenario)(s, **options) for s in todo)
         # Records come back as each run finishes and are saved here, so workers
         # need no shared file system and an interruption keeps finished runs.
         yield from joblib.Parallel(return_as="generator_unordered")(tasks)
@@ -345,6 +377,8 @@ def run_experiment(
     backend_params=None,
     retry_errors=False,
     warm_up=True,
+    threads=None,
+    measure=None,
     report=True,
     run=True,
     verbose=1,
@@ -352,18 +386,21 @@ def run_experiment(
     """Run every scenario of a grid and write a tidy table and a report.
 
     Each run fits on the dataset's standard train split and is scored once on
-    its test split. Every finished run is saved at once as
+    its test split. Every finished run is saved at once, atomically, as
     ``output/runs/<run_id>.json``; a run whose file exists is skipped, so an
-    interrupted experiment resumes where it stopped when started again with the
-    same output folder (a changed scenario has a new id and runs). A run that
-    raises is recorded with its error and the grid goes on.
+    interrupted experiment (Ctrl-C, SIGTERM, even SIGKILL or a power cut) resumes
+    where it stopped when started again with the same output folder (a changed
+    scenario has a new id and runs). Ctrl-C and SIGTERM leave no partial or
+    temporary file behind. A run that raises is recorded with its error and the
+    grid goes on.
 
     Parameters
     ----------
     grid : dict, str, os.PathLike or ExperimentGrid
         The grid (see :func:`load_grid`) or its YAML/TOML/JSON file.
     output : str or os.PathLike
-        Folder for ``runs/``, ``results.csv``, ``report.md`` and the plots.
+        Folder for ``runs/``, ``results.csv``, ``report.md``, the plots and
+        ``environment.json``.
     backend : {None, "loky", "multiprocessing", "dask", "ray"}
         ``None`` runs serially in this process (or with ``loky`` if ``n_jobs``
         is set). Otherwise the runs go through :class:`joblib.Parallel` under
@@ -385,7 +422,15 @@ def run_experiment(
     warm_up : bool, default=True
         Pay each process's one-time costs (imports, JIT compilation) with an
         untimed fit on a few training cases before an estimator's first timed
-        fit.
+        fit on each kind of input (see :func:`warm_up`).
+    threads : int, optional
+        Thread cap of every run (default: the grid's ``threads``), see
+        :func:`run_estimator`.
+    measure : str or sequence of str, optional
+        Optional measurements (default: the grid's ``measure``): ``"memory"``,
+        ``"throughput"``, ``"environment"`` or ``"all"``; see
+        :func:`load_grid`. Their columns follow :data:`RESULT_COLUMNS` in
+        ``results.csv``.
     report : bool, default=True
         Write ``report.md`` and the plots (needs matplotlib).
     run : bool, default=True
@@ -397,8 +442,8 @@ def run_experiment(
     Returns
     -------
     rows : list of dict
-        One dict per finished run of the grid, in grid order, keyed by
-        :data:`RESULT_COLUMNS` (the rows of ``output/results.csv``).
+        One dict per finished run of the grid, in grid order, keyed by the
+        columns of ``output/results.csv``.
 
     Examples
     --------
@@ -432,50 +477,69 @@ def run_experiment(
     """
     from tqdm.auto import tqdm
 
-    from vlmtsc.experiments._report import write_report
+    from vlmtsc.experiments._report import write_results
 
     grid = load_grid(grid)
     backend = _check_engine(backend, n_jobs)
+    threads = check_threads(grid.threads if threads is None else threads)
+    measure = check_measure(grid.measure if measure is None else measure)
     output = Path(output)
     runs_dir = output / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
-        output / "grid.json", {"name": grid.name, "grid": canonical(grid.source)}
-    )
-    scenarios = grid.scenarios
-    finished = _finished_runs(runs_dir, retry_errors)
-    todo = [s for s in scenarios if s.run_id not in finished]
-    if verbose:
-        done = len(scenarios) - len(todo)
-        print(
-            f"{grid.name}: {len(scenarios)} runs; {done} finished before"
-            + (" (skipped)" if done else "")
-            + (f", {len(todo)} to run" if run else ", none run (report only)")
-            + (f" on joblib backend {backend!r}" if run and todo and backend else "")
+    started = time.perf_counter()
+    with _sigterm_as_exit():
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (output, runs_dir):  # what a SIGKILL may have left
+            remove_temporary_files(folder)
+        write_json(
+            output / "grid.json", {"name": grid.name, "grid": canonical(grid.source)}
         )
-    if run and todo:
-        if backend is None:
-            records = (run_scenario(s, warm_up=warm_up) for s in todo)
-        else:
-            records = _run_parallel(todo, backend, n_jobs, backend_params, warm_up)
-        with tqdm(
-            total=len(todo), disable=not verbose, unit="run", desc=grid.name
-        ) as progress:
-            for record in records:
-                _write_json(runs_dir / f"{record['run_id']}.json", record)
-                finished[record["run_id"]] = record
-                if record["status"] != "ok":
-                    progress.write(
-                        f"run {record['run_id']} ({record['dataset']}, "
-                        f"{record['estimator']}) failed: {record['error']}"
-                    )
-                progress.update()
-    rows = [
-        {k: finished[s.run_id].get(k) for k in RESULT_COLUMNS}
-        for s in scenarios
-        if s.run_id in finished
-    ]
-    _write_csv(output / "results.csv", rows)
-    if report:
-        write_report(rows, output, name=grid.name, pending=len(scenarios) - len(rows))
-    return rows
+        scenarios = grid.scenarios
+        finished = _finished_runs(runs_dir, retry_errors)
+        todo = [s for s in scenarios if s.run_id not in finished]
+        if verbose:
+            done = len(scenarios) - len(todo)
+            print(
+                f"{grid.name}: {len(scenarios)} runs; {done} finished before"
+                + (" (skipped)" if done else "")
+                + (f", {len(todo)} to run" if run else ", none run (report only)")
+                + (
+                    f" on joblib backend {backend!r}"
+                    if run and todo and backend
+                    else ""
+                )
+            )
+        if run and todo:
+            options = {"warm_up": warm_up, "measure": measure, "threads": threads}
+            if backend is None:
+                records = (run_scenario(s, **options) for s in todo)
+            else:
+                records = _run_parallel(todo, backend, n_jobs, backend_params, options)
+            with tqdm(
+                total=len(todo), disable=not verbose, unit="run", desc=grid.name
+            ) as progress:
+                for record in records:
+                    write_json(runs_dir / f"{record['run_id']}.json", record)
+                    finished[record["run_id"]] = record
+                    if record["status"] != "ok":
+                        progress.write(
+                            f"run {record['run_id']} ({record['dataset']}, "
+                            f"{record['estimator']}) failed: {record['error']}"
+                        )
+                    progress.update()
+        rows = [finished[s.run_id] for s in scenarios if s.run_id in finished]
+        environment = None
+        if "environment" in measure:
+            environment = environment_info(
+                grid=grid.name, threads=threads, backend=backend, n_jobs=n_jobs,
+                warmup_s={f"{r['estimator']} ({r['dataset']})": round(r["warmup_s"], 3)
+                          for r in rows if r.get("warmup_s") is not None},
+                wall_s=round(time.perf_counter() - started, 3),
+            )  # fmt: skip
+        return write_results(
+            rows,
+            output,
+            name=grid.name,
+            pending=len(scenarios) - len(rows),
+            environment=environment,
+            report=report,
+        )

@@ -208,8 +208,9 @@ def renderer_probe(renderer_class: str, image_size: int = 64) -> Factory:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-        renderers = importlib.import_module("vlmtsc.renderers")
-        renderer = getattr(renderers, renderer_class)(image_size=image_size)
+        from vlmtsc.renderers import make_renderer
+
+        renderer = make_renderer(renderer_class, image_size=image_size)
         return Pipeline(
             [
                 ("render", renderer),

@@ -15,18 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-RENDERERS = {
-    "lineplot": "LinePlotRenderer",
-    "gaf": "GramianAngularFieldRenderer",
-    "mtf": "MarkovTransitionFieldRenderer",
-    "rp": "RecurrencePlotRenderer",
-}
-
-
-def _renderer(name: str, image_size: int):
-    from vlmtsc import renderers
-
-    return getattr(renderers, RENDERERS[name])(image_size=image_size)
+from vlmtsc.renderers import RENDERERS, make_renderer
 
 
 def _describe(X) -> str:
@@ -133,7 +122,7 @@ def render(args: argparse.Namespace) -> int:
             f"{args.dataset} has no class labels; a gallery groups by class."
         )
     path = save_gallery(
-        _renderer(args.renderer, args.image_size),
+        make_renderer(args.renderer, image_size=args.image_size),
         X,
         y,
         args.output,

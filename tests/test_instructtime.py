@@ -211,7 +211,7 @@ def artifact(request, data, tmp_path_factory):
 def test_pretraining_writes_a_plain_transformers_folder(artifact):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from vlmtsc.classification._instructtime import read_pretraining
+    from vlmtsc.backbones import read_pretraining
 
     model = AutoModelForCausalLM.from_pretrained(artifact)
     tokenizer = AutoTokenizer.from_pretrained(artifact)
@@ -220,7 +220,7 @@ def test_pretraining_writes_a_plain_transformers_folder(artifact):
     assert model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
     rows = model.get_input_embeddings().weight[ids[0] : ids[0] + 16]
     assert torch.linalg.matrix_rank(rows.detach()) > 1  # projected codes differ
-    record = read_pretraining(artifact)
+    record = read_pretraining(artifact, "InstructTimeClassifier")
     assert set(record["tokenizers"]) == {"motion", "power"}
     assert record["descriptions"] == {"motion": "hand tracks", "power": "power series"}
     assert record["label_names"] == {"motion": ["gun", "point"]}
@@ -229,11 +229,13 @@ def test_pretraining_writes_a_plain_transformers_folder(artifact):
 
 
 def test_adapting_a_pretrained_domain_uses_its_tokenizer_and_tokens(artifact, data):
-    from vlmtsc.classification._instructtime import read_pretraining
+    from vlmtsc.backbones import read_pretraining
 
     X, y = data
     clf = _clf(backbone=str(artifact), domain="motion").fit(X, y)
-    pretrained = read_pretraining(artifact)["tokenizers"]["motion"]
+    pretrained = read_pretraining(artifact, "InstructTimeClassifier")["tokenizers"][
+        "motion"
+    ]
     np.testing.assert_array_equal(clf.tokenizer_.codebook_, pretrained.codebook_)
     assert clf.vocabulary_ is None  # no new tokens
     assert "You will be receiving hand tracks." in clf.prompt(X[:1])[0]

@@ -16,7 +16,6 @@ is built. The public subpackages are
 - :mod:`vlmtsc.experiments` scenario grids, the experiment launcher, reports
 """
 
-import logging
 import os
 
 # Users compare against aeon's MiniRocket in the same process. Numba's default
@@ -26,8 +25,7 @@ import os
 # applies while numba has not started its threads yet.
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
-__version__ = "0.1.0.dev0"
-
+from vlmtsc._version import __version__
 from vlmtsc.classification import (
     CrossTimeNetClassifier,
     InstructTimeClassifier,
@@ -37,14 +35,6 @@ from vlmtsc.classification import (
     VLMTimeSeriesClassifier,
 )
 from vlmtsc.ensemble import ensemble_over
-
-# bitsandbytes (imported by peft) warns on every CPU with AVX512-BF16 that it
-# could not fetch an optional 4-bit kernel from the model hub through the
-# `kernels` package; vlmtsc runs offline and its fallback kernel is used. Only
-# that message is dropped.
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
-    lambda record: "kernels-community" not in str(record.msg)
-)
 
 __all__ = [
     "CrossTimeNetClassifier",

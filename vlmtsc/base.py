@@ -32,6 +32,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from vlmtsc._version import __version__
+
 __all__ = [
     "BaseTimeSeriesClassifier",
     "check_datasets",
@@ -43,6 +45,7 @@ __all__ = [
     "series_lengths",
     "series_shape",
     "take_cases",
+    "write_once",
 ]
 
 Series = np.ndarray | list[np.ndarray]
@@ -464,6 +467,24 @@ def resolve_label_names(
 _SAVE_DIRECTORY: ContextVar[dict | None] = ContextVar("vlmtsc_save", default=None)
 
 
+def write_once(write) -> None:
+    """Call ``write()`` once per run: on the main process of a launched run.
+
+    Every process of a data-parallel run holds the same trained model, so files
+    (a pre-training artifact, a saved classifier) are written by the main
+    process only, while the others wait at a barrier until they exist. In a
+    plain single-process run ``write()`` is simply called.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        write()
+        return
+    if dist.get_rank() == 0:
+        write()
+    dist.barrier()
+
+
 @contextlib.contextmanager
 def saving_to(directory: str | Path, *, loading: bool = False) -> Iterator[None]:
     """Let weight-holding components (un)pickle to files under ``directory``."""
@@ -654,8 +675,6 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         path = Path(path)
-        from vlmtsc import __version__
-        from vlmtsc.training._distributed import write_once
 
         def write():
             path.mkdir(parents=True, exist_ok=True)

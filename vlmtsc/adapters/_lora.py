@@ -1,64 +1,17 @@
-"""LoRA and QLoRA on any supported backbone, with per-family defaults."""
+"""LoRA and QLoRA on any supported backbone, with per-family defaults.
+
+QLoRA is LoRA on a backbone loaded quantised (``load_backbone(...,
+quantization="4bit")``, see :func:`vlmtsc.backbones.quantization_config`).
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-__all__ = ["add_lora", "prepare_quantized", "quantization_config"]
+from vlmtsc.backbones import import_peft
 
-
-def quantization_config(quantization: str, family, device: str = "cpu"):
-    """A bitsandbytes config for ``"4bit"`` (NF4, QLoRA) or ``"8bit"`` loading.
-
-    The family's vision tower, projector and output layer stay in full precision
-    (``Family.keep_full_precision``). Computation runs in bfloat16 on GPU and
-    float32 on CPU.
-    """
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            f"quantization={quantization!r} needs bitsandbytes: "
-            'pip install "vlmtsc[quant]"'
-        ) from None
-    skip = list(family.keep_full_precision) or None
-    if quantization == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
-    compute = (
-        torch.bfloat16
-        if device != "cpu" and torch.cuda.is_available()
-        else torch.float32
-    )
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=compute,
-        llm_int8_skip_modules=skip,
-    )
-
-
-def prepare_quantized(model) -> None:
-    """Make a freshly loaded 4-bit model trainable on CPU as on GPU.
-
-    On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights at the first
-    eval-mode forward, after which every training forward fails ("a view of a
-    leaf Variable that requires grad is being used in an in-place operation").
-    Turning the repacking off on every ``Linear4bit`` right after loading avoids
-    it (checked: eval -> train -> eval -> generate).
-    """
-    try:
-        import bitsandbytes as bnb
-    except ImportError:  # pragma: no cover - quantized loading needed it already
-        return
-    for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit) and hasattr(
-            module, "support_avx512bf16_for_cpu"
-        ):
-            module.support_avx512bf16_for_cpu = False
+__all__ = ["add_lora"]
 
 
 def add_lora(
@@ -70,6 +23,7 @@ def add_lora(
     target_modules: Any = None,
     modules_to_save: list[str] | None = None,
     model=None,
+    verbose: int = 0,
 ):
     """Wrap ``backbone.model`` with LoRA adapters (peft) and return the peft model.
 
@@ -88,38 +42,47 @@ def add_lora(
         A part of ``backbone.model`` to adapt instead of the whole model, e.g. a
         decoder cut to its first blocks; it is wrapped as a plain peft model (no
         task head).
+    verbose : int, default=0
+        Whether peft's and bitsandbytes' import-time log lines may show (see
+        :func:`vlmtsc.backbones.quiet_library_logs`).
 
     Returns
     -------
     peft.PeftModel
         Only the adapter (and ``modules_to_save``) parameters require grad.
     """
-    from peft import (
-        LoraConfig,
-        TaskType,
-        get_peft_model,
-        prepare_model_for_kbit_training,
-    )
-
+    peft = import_peft(verbose)
     family = backbone.family
     whole = model is None
     model = backbone.model if whole else model
     if getattr(model, "is_loaded_in_4bit", False) or getattr(
         model, "is_loaded_in_8bit", False
     ):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = peft.prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=False
+        )
     task = {
-        "causal_lm": TaskType.CAUSAL_LM,
-        "encoder": TaskType.FEATURE_EXTRACTION,
+        "causal_lm": peft.TaskType.CAUSAL_LM,
+        "encoder": peft.TaskType.FEATURE_EXTRACTION,
     }.get(family.kind)
     if not whole:
         task = None
-    config = LoraConfig(
+    config = peft.LoraConfig(
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=target_modules or family.lora_targets,
         modules_to_save=modules_to_save or list(family.train_in_full) or None,
+        fan_in_fan_out=family.lora_fan_in_fan_out,
         task_type=task,
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft (up to 0.21 at least) reads the model's deprecated
+        # `is_gradient_checkpointing` (transformers 5.x); nothing in our call
+        # can avoid it, and the property works until transformers 6.
+        warnings.filterwarnings(
+            "ignore",
+            message="`is_gradient_checkpointing` is deprecated",
+            category=FutureWarning,
+        )
+        return peft.get_peft_model(model, config)

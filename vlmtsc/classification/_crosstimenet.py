@@ -30,10 +30,7 @@ cheap (``import vlmtsc`` must not load torch).
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
-import pickle
 from dataclasses import replace
 from numbers import Integral, Real
 from pathlib import Path
@@ -44,6 +41,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from vlmtsc.backbones import read_pretraining, write_pretraining
 from vlmtsc.base import check_datasets, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import BaseNetworkClassifier
@@ -55,11 +53,6 @@ __all__ = ["CrossTimeNetClassifier"]
 INITS = ("pretrained", "random")
 POOLINGS = ("flatten", "mean")
 IGNORE_INDEX = -100
-# The artifact of CrossTimeNetClassifier.pretrain: a transformers model folder
-# plus these three files.
-RECORD = "vlmtsc_crosstimenet.json"
-EMBEDDINGS = "vlmtsc_crosstimenet_embeddings.npz"
-TOKENIZERS = "vlmtsc_crosstimenet_tokenizers.pkl"
 
 
 # --------------------------------------------------------------------------- network
@@ -211,25 +204,6 @@ def _initial_embeddings(encoder, text_tokenizer, n_codes, rng):
     index = np.concatenate([rows, special])
     table = words[words.new_tensor(index, dtype=torch.long)].float().cpu().clone()
     return table, rows.astype(np.int64)
-
-
-# --------------------------------------------------------------------------- artifact
-def _read_pretraining(backbone) -> dict | None:
-    """The record of a :meth:`CrossTimeNetClassifier.pretrain` folder, or ``None``.
-
-    ``None`` when ``backbone`` is not such a folder. Otherwise the JSON record
-    with ``"tokenizers"`` (domain -> fitted VQTokenizer) and ``"arrays"`` (the
-    ``.npz`` contents) added.
-    """
-    if callable(backbone) or not os.path.isfile(Path(backbone) / RECORD):
-        return None
-    folder = Path(backbone)
-    record = json.loads((folder / RECORD).read_text())
-    with open(folder / TOKENIZERS, "rb") as f:
-        record["tokenizers"] = pickle.load(f)
-    with np.load(folder / EMBEDDINGS, allow_pickle=False) as arrays:
-        record["arrays"] = {k: arrays[k] for k in arrays.files}
-    return record
 
 
 # --------------------------------------------------------------------------- estimator
@@ -490,14 +464,13 @@ default="per_channel"
 
         from vlmtsc.backbones import load_backbone
 
-        backbone = load_backbone(self.backbone, seed=seed, verbose=self.verbose)
-        if backbone.family.kind != "encoder":
-            raise ValueError(
-                f"CrossTimeNetClassifier needs a BERT-family encoder, but backbone "
-                f"{backbone.source!r} is a {backbone.family.kind} "
-                f"({backbone.family.name}). Use e.g. backbone='minilm-l6', "
-                "'bert-base-uncased' or 'tiny-bert'."
-            )
+        backbone = load_backbone(
+            self.backbone,
+            kinds=["encoder"],
+            caller="CrossTimeNetClassifier",
+            seed=seed,
+            verbose=self.verbose,
+        )
         encoder = backbone.model
         if self.init == "random":
             with torch.random.fork_rng(devices=[]):
@@ -520,7 +493,7 @@ default="per_channel"
     def _pretrained(self) -> dict | None:
         """The :meth:`pretrain` artifact ``backbone`` names, checked against
         ``domain`` and ``init`` (``None``: ``backbone`` is no such folder)."""
-        pretrained = _read_pretraining(self.backbone)
+        pretrained = read_pretraining(self.backbone, "CrossTimeNetClassifier")
         if self.domain is not None and pretrained is None:
             raise ValueError(
                 f"domain={self.domain!r} names a pre-trained domain, but backbone="
@@ -725,7 +698,7 @@ default="per_channel"
         torch = _torch_modules().torch
         if self.pretrain_epochs < 1:
             raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
-        base = _read_pretraining(self.backbone)
+        base = read_pretraining(self.backbone, "CrossTimeNetClassifier")
         if base is not None and self.init == "random":
             raise ValueError(
                 "init='random' would discard the pre-trained encoder of "
@@ -794,13 +767,15 @@ default="per_channel"
         }
 
         def write():
-            path.mkdir(parents=True, exist_ok=True)
-            network.encoder.save_pretrained(path)
-            text_tokenizer.save_pretrained(path)
-            np.savez(path / EMBEDDINGS, **arrays)
-            with open(path / TOKENIZERS, "wb") as f:
-                pickle.dump(tokenizers, f)
-            (path / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+            write_pretraining(
+                path,
+                "CrossTimeNetClassifier",
+                model=network.encoder,
+                tokenizer=text_tokenizer,
+                record=record,
+                tokenizers=tokenizers,
+                arrays=arrays,
+            )
 
         write_once(write)  # the main process of a data-parallel run
         return path

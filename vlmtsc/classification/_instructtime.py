@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import pickle
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +9,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
+from vlmtsc.backbones import read_pretraining, resolve_backbone, write_pretraining
 from vlmtsc.base import check_datasets, resolve_label_names
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import PromptExample
@@ -25,23 +23,6 @@ from vlmtsc.training import (
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
-PRETRAINED = "vlmtsc_pretraining.json"  # marks a pre-training artifact folder
-TOKENIZERS = "vlmtsc_tokenizers.pkl"
-
-
-def read_pretraining(backbone) -> dict | None:
-    """The domains of a :meth:`InstructTimeClassifier.pretrain` artifact.
-
-    ``None`` when ``backbone`` is not such a folder; else its JSON record with
-    ``"tokenizers"`` (domain -> fitted VQTokenizer) added.
-    """
-    if callable(backbone) or not os.path.isfile(Path(backbone) / PRETRAINED):
-        return None
-    folder = Path(backbone)
-    record = json.loads((folder / PRETRAINED).read_text())
-    with open(folder / TOKENIZERS, "rb") as f:
-        record["tokenizers"] = pickle.load(f)
-    return record
 
 
 def _instruction(description, series, label_names, answer=None) -> PromptExample:
@@ -264,7 +245,7 @@ default="per_channel"
     def _prepare_inputs(self, X, y, seed):
         from vlmtsc.adapters import SeriesVocabulary
 
-        pretrained = read_pretraining(self.backbone)
+        pretrained = read_pretraining(self.backbone, "InstructTimeClassifier")
         self.description_ = self.domain_description
         if self.domain is None:
             if self.fine_tuning == "none":
@@ -389,6 +370,12 @@ default="per_channel"
         descriptions = {n: f"{n} series" for n in datasets} | dict(descriptions or {})
         label_names = dict(label_names or {})
         seed = check_random_state(self.random_state).randint(2**31 - 1)
+        resolve_backbone(  # before any tokenizer trains
+            self.backbone,
+            kinds=LabelScoringModel.kinds,
+            caller="InstructTimeClassifier.pretrain",
+            verbose=self.verbose,
+        )
         tokenizers = {
             name: self._fit_tokenizer(X, seed) for name, (X, _) in datasets.items()
         }
@@ -445,12 +432,14 @@ default="per_channel"
         }
 
         def write():
-            path.mkdir(parents=True, exist_ok=True)
-            trained.save_pretrained(path)
-            model.tokenizer.save_pretrained(path)
-            with open(path / TOKENIZERS, "wb") as f:
-                pickle.dump(tokenizers, f)
-            (path / PRETRAINED).write_text(json.dumps(record, indent=2))
+            write_pretraining(
+                path,
+                "InstructTimeClassifier",
+                model=trained,
+                tokenizer=model.tokenizer,
+                record=record,
+                tokenizers=tokenizers,
+            )
 
         write_once(write)  # the main process of a data-parallel run
         return path

@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from vlmtsc.backbones import resolve_backbone
 from vlmtsc.classification._base import (
     BACKBONE_SPEC,
     TRAINING_PARAMETERS,
@@ -94,6 +95,15 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
     def _fit_recipe(self, X, y, config, seed):
         # The validation plan is decided before anything is loaded or trained.
         splits = self._validation_splits(y, seed) if self.head == "lm" else []
+        # The backbone next: unavailable weights or a wrong kind fail in seconds,
+        # before a renderer or tokenizer is fitted (offline weights are
+        # prepared here on first use).
+        resolve_backbone(
+            self.backbone,
+            kinds=LabelScoringModel.kinds,
+            caller=type(self).__name__,
+            verbose=self.verbose,
+        )
         self._prepare_inputs(X, y, seed)
         adapter = None if self.head == "linear" else self._adapter()
         self.model_ = LabelScoringModel(

@@ -433,14 +433,13 @@ default="global"
 
         from vlmtsc.backbones import load_backbone
 
-        backbone = load_backbone(self.backbone, seed=seed, verbose=self.verbose)
-        if backbone.family.kind != "causal_lm":
-            raise ValueError(
-                f"TimeLlamaClassifier needs a decoder-only language model, but "
-                f"backbone {backbone.source!r} is a {backbone.family.kind} "
-                f"({backbone.family.name}). Use e.g. backbone='smollm2-135m', "
-                "'meta-llama/Llama-3.2-1B' or 'tiny-llama'."
-            )
+        backbone = load_backbone(
+            self.backbone,
+            kinds=["causal_lm"],
+            caller="TimeLlamaClassifier",
+            seed=seed,
+            verbose=self.verbose,
+        )
         decoder = cut_blocks(backbone.model.base_model, self.n_layers)
         hidden = decoder.config.get_text_config().hidden_size
         if self.alignment and hidden % self.n_heads:

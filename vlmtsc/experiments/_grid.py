@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmtsc.experiments._measure import check_measure
+from vlmtsc.renderers import RENDERERS, make_renderer, renderer_name
 
 __all__ = [
     "AXES",
@@ -41,12 +42,7 @@ ESTIMATOR_NAMES = (
 MINIROCKET = "minirocket"
 
 #: Short renderer names (as in ``vlmtsc render --renderer``) -> class names.
-RENDERER_NAMES = {
-    "lineplot": "LinePlotRenderer",
-    "gaf": "GramianAngularFieldRenderer",
-    "mtf": "MarkovTransitionFieldRenderer",
-    "rp": "RecurrencePlotRenderer",
-}
+RENDERER_NAMES = {name: cls.__name__ for name, cls in RENDERERS.items()}
 
 #: Grid axis -> (scenario column, estimator parameter it sets).
 AXES = {
@@ -523,14 +519,11 @@ class _Renderer:
 def _renderer_value(value) -> _Renderer | None:
     from sklearn.base import BaseEstimator
 
-    from vlmtsc import renderers
-
     value = _none(value)
     if value is None:
         return None
     if isinstance(value, BaseEstimator):
-        short = {v: k for k, v in RENDERER_NAMES.items()}
-        name = short.get(type(value).__name__, type(value).__name__)
+        name = renderer_name(value)
         defaults = type(value)().get_params(deep=False)
         changed = {
             k: v
@@ -550,16 +543,7 @@ def _renderer_value(value) -> _Renderer | None:
             f"({', '.join(RENDERER_NAMES)}), e.g. 'gaf(image_size=64)', or a "
             "mapping {name: gaf, image_size: 64}."
         )
-    class_name = RENDERER_NAMES.get(str(name).lower(), name)
-    if class_name not in renderers.__all__ or not class_name.endswith("Renderer"):
-        raise ValueError(
-            f"Unknown renderer {name!r}.{_did_you_mean(name, RENDERER_NAMES)} "
-            f"Valid names: {', '.join(RENDERER_NAMES)} (or their class names)."
-        )
-    try:
-        renderer = getattr(renderers, class_name)(**params)
-    except TypeError as error:
-        raise ValueError(f"Renderer {name!r}: {error}") from error
+    renderer = make_renderer(name, **params)
     label = f"{name}({_format_params(params)})" if params else str(name)
     return _Renderer(label, renderer)
 

@@ -5,12 +5,6 @@
 adaptively, when a prompt would exceed the model's context.
 """
 
-from vlmtsc.prompts._downsample import (
-    DownsamplingWarning,
-    downsample,
-    downsample_adaptive,
-    downsample_uniform,
-)
 from vlmtsc.prompts._template import (
     MODES,
     PromptExample,
@@ -22,6 +16,12 @@ from vlmtsc.prompts._text import (
     format_statistics,
     serialize_series,
     series_statistics,
+)
+from vlmtsc.series import (
+    DownsamplingWarning,
+    downsample,
+    downsample_adaptive,
+    downsample_uniform,
 )
 
 __all__ = [

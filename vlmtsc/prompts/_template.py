@@ -11,12 +11,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from vlmtsc.base import check_series, resolve_label_names
-from vlmtsc.prompts._downsample import (
+from vlmtsc.prompts._text import format_statistics, serialize_series
+from vlmtsc.series import (
     DOWNSAMPLING_METHODS,
     DownsamplingWarning,
     downsample,
 )
-from vlmtsc.prompts._text import format_statistics, serialize_series
 
 __all__ = ["MODES", "PromptExample", "TimeSeriesPrompt", "count_tokens"]
 

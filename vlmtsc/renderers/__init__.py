@@ -5,6 +5,9 @@ Every renderer is a stateless scikit-learn transformer: ``transform(X)`` takes 2
 ``(n_cases, image_size, image_size, 3)``. Multivariate series become a grid (or a
 stack) of per-channel panels; line plots can also overlay the channels.
 :func:`save_gallery` writes a PNG of examples per class, to see what a model sees.
+:data:`RENDERERS` maps the short names (``"lineplot"``, ``"gaf"``, ``"mtf"``,
+``"rp"``) that the command line and experiment grids take to the classes;
+:func:`make_renderer` builds one from its name.
 """
 
 from vlmtsc.renderers._base import BaseRenderer
@@ -15,12 +18,16 @@ from vlmtsc.renderers._fields import (
 )
 from vlmtsc.renderers._gallery import save_gallery
 from vlmtsc.renderers._lineplot import LinePlotRenderer
+from vlmtsc.renderers._names import RENDERERS, make_renderer, renderer_name
 
 __all__ = [
+    "RENDERERS",
     "BaseRenderer",
     "GramianAngularFieldRenderer",
     "LinePlotRenderer",
     "MarkovTransitionFieldRenderer",
     "RecurrencePlotRenderer",
+    "make_renderer",
+    "renderer_name",
     "save_gallery",
 ]

@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from vlmtsc.base import series_lengths
-from vlmtsc.prompts._downsample import segment_means
 from vlmtsc.renderers._base import BaseRenderer, colormap_lut, panel_boxes
+from vlmtsc.series import segment_means
 
 _BATCH = 64  # cases per field computation: bounds memory for long series
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}

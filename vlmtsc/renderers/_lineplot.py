@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
-from vlmtsc.prompts._downsample import DownsamplingWarning, downsample
 from vlmtsc.renderers._base import BaseRenderer, panel_boxes
+from vlmtsc.series import DownsamplingWarning, downsample
 
 LINE_LAYOUTS = ("overlay", "grid", "stacked")
 

@@ -7,7 +7,7 @@ puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
 only) and label scoring (prefix encoded once per case) together.
 """
 
-from vlmtsc.training._distributed import write_once
+from vlmtsc.base import write_once
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,

@@ -19,7 +19,6 @@ __all__ = [
     "shard_batch",
     "shard_bounds",
     "wrap_model",
-    "write_once",
 ]
 
 IGNORE_INDEX = -100
@@ -127,24 +126,6 @@ def process_group(device_type: str) -> ProcessGroup | None:
     if state.num_processes <= 1:
         return None
     return ProcessGroup(state.process_index, state.num_processes, state.device)
-
-
-def write_once(write) -> None:
-    """Call ``write()`` once per run: on the main process of a launched run.
-
-    Every process of a data-parallel run holds the same trained model, so files
-    (a pre-training artifact, a saved classifier) are written by the main
-    process only, while the others wait at a barrier until they exist. In a
-    plain single-process run ``write()`` is simply called.
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        write()
-        return
-    if dist.get_rank() == 0:
-        write()
-    dist.barrier()
 
 
 def shard_bounds(n_examples: int, rank: int, size: int) -> tuple[int, int]:

@@ -269,6 +269,9 @@ class LabelScoringModel:
         trained in full. Must pickle.
     """
 
+    kinds = ("causal_lm", "vlm")
+    """The kinds of backbone that score label texts (not encoders)."""
+
     def __init__(
         self, spec, *, quantization, lora, device, seed, verbose, prepare=None
     ):
@@ -289,17 +292,13 @@ class LabelScoringModel:
 
         self.backbone = load_backbone(
             self.spec,
+            kinds=self.kinds,
+            caller="Label scoring",
             quantization=self.quantization,
             device=self.device,
             seed=self.seed,
             verbose=self.verbose,
         )
-        if self.backbone.family.kind == "encoder":
-            raise ValueError(
-                f"Backbone {self.backbone.source!r} is an encoder "
-                f"({self.backbone.family.name}); "
-                "label scoring needs a causal LM or a vision-language model."
-            )
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)  # new modules and LoRA start the same
             new_modules = self.prepare(self.backbone) if self.prepare else []
@@ -320,6 +319,7 @@ class LabelScoringModel:
                 self.model = add_lora(
                     self.backbone,
                     modules_to_save=[*in_full, *new_modules] or None,
+                    verbose=self.verbose,
                     **lora,
                 )
 

@@ -293,6 +293,10 @@ def train(
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     from tqdm.auto import tqdm
+
+    from vlmtsc.backbones import import_peft
+
+    import_peft(verbose)  # transformers' scheduler module imports it: quietly
     from transformers import get_scheduler
 
     config.validate()

@@ -1,4 +1,8 @@
-"""Shorten a series while keeping its shape: uniform and adaptive downsampling.
+"""Operations on series that prompts and renderers share: downsampling.
+
+A prompt shortens a series to fit a token budget (:mod:`vlmtsc.prompts`), a line
+plot to fit a number of plotted points (:mod:`vlmtsc.renderers`); both shorten it
+the same way, here. Torch-free (numpy only).
 
 Both methods average consecutive segments of the series (a moving average
 followed by a stride), so no sample is simply thrown away. The uniform method
@@ -15,10 +19,12 @@ import math
 import numpy as np
 
 __all__ = [
+    "DOWNSAMPLING_METHODS",
     "DownsamplingWarning",
     "downsample",
     "downsample_adaptive",
     "downsample_uniform",
+    "segment_means",
 ]
 
 DOWNSAMPLING_METHODS = ("uniform", "adaptive")
@@ -29,7 +35,26 @@ class DownsamplingWarning(UserWarning):
 
 
 def segment_means(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``x[:, a:b]`` for consecutive ``bounds`` and the segment centres."""
+    """Mean of ``x[:, a:b]`` for consecutive ``bounds`` and the segment centres.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_channels, n_timepoints)
+    bounds : ndarray of int
+        Increasing segment boundaries, from 0 to ``n_timepoints``.
+
+    Returns
+    -------
+    values : ndarray of shape (n_channels, len(bounds) - 1)
+    centres : ndarray of shape (len(bounds) - 1,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values, centres = segment_means(np.arange(6.0)[None], np.array([0, 2, 6]))
+    >>> values.tolist(), centres.tolist()
+    ([[0.5, 3.5]], [0.5, 3.5])
+    """
     starts, stops = bounds[:-1], bounds[1:]
     sums = np.add.reduceat(x, starts, axis=1)
     values = sums / (stops - starts)

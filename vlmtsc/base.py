@@ -14,12 +14,8 @@ and rejects bad input with an error that names the problem and the fix.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import numbers
-import pickle
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +34,6 @@ __all__ = [
     "check_series",
     "n_channels_of",
     "resolve_label_names",
-    "saving_to",
     "series_lengths",
     "series_shape",
     "take_cases",
@@ -470,38 +465,6 @@ def resolve_label_names(
     return stripped
 
 
-# Set while BaseTimeSeriesClassifier.save/load runs: components that hold model
-# weights (LabelScoringModel) write them beside the pickle in their library's own
-# format (peft's save_pretrained) instead of into it.
-_SAVE_DIRECTORY: ContextVar[dict | None] = ContextVar("vlmtsc_save", default=None)
-
-
-@contextlib.contextmanager
-def saving_to(directory: str | Path, *, loading: bool = False) -> Iterator[None]:
-    """Let weight-holding components (un)pickle to files under ``directory``."""
-    token = _SAVE_DIRECTORY.set({"root": Path(directory), "count": 0, "load": loading})
-    try:
-        yield
-    finally:
-        _SAVE_DIRECTORY.reset(token)
-
-
-def save_directory(prefix: str) -> tuple[Path, str] | None:
-    """During a save: ``(root, fresh sub-folder name)``; otherwise ``None``."""
-    context = _SAVE_DIRECTORY.get()
-    if context is None or context["load"]:
-        return None
-    name = f"{prefix}-{context['count']}"
-    context["count"] += 1
-    return context["root"], name
-
-
-def load_directory() -> Path | None:
-    """During a load: the folder being loaded; otherwise ``None``."""
-    context = _SAVE_DIRECTORY.get()
-    return context["root"] if context is not None and context["load"] else None
-
-
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     """Base class of vlmtsc classifiers: validation, label encoding, templates.
 
@@ -607,61 +570,70 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted classifier to the folder ``path``.
+        """Write the fitted classifier to the folder ``path``, without pickle.
 
-        The scikit-learn side (parameters, ``classes_``, heads, history) goes to
-        ``estimator.pkl``; fine-tuned adapters go to ``adapter-*/`` folders in
-        peft's own format (``save_pretrained``), loadable with peft on their own.
-        The frozen backbone is not copied: :meth:`load` rebuilds it from the
-        ``backbone`` spec, which must resolve where the classifier is loaded.
+        The folder holds ``estimator.skops`` (parameters, ``classes_``, heads,
+        history: skops' format, which stores data, not code), the trained
+        tensors as ``*.safetensors``, fine-tuned adapters as ``adapter-*/``
+        folders in peft's own format, and a ``manifest.json`` with library
+        versions and a sha256 of every file. The frozen backbone is not copied:
+        :meth:`load` rebuilds it from the ``backbone`` spec, which must resolve
+        where the classifier is loaded. The folder is written atomically: an
+        interrupted save leaves no partial files. See :mod:`vlmtsc.persistence`.
 
         Parameters
         ----------
         path : str or Path
-            Folder to create (or overwrite the files of).
+            Folder to create, or to replace if vlmtsc wrote it.
 
         Returns
         -------
         Path
         """
+        from vlmtsc import persistence
+
         check_is_fitted(self)
-        path = Path(path)
-        from vlmtsc import __version__
-        from vlmtsc.training._distributed import write_once
-
-        def write():
-            path.mkdir(parents=True, exist_ok=True)
-            with saving_to(path), open(path / "estimator.pkl", "wb") as file:
-                pickle.dump(self, file)
-            (path / "vlmtsc.json").write_text(
-                json.dumps({"class": type(self).__name__, "vlmtsc": __version__}) + "\n"
-            )
-
-        write_once(write)  # the main process of a data-parallel run
-        return path
+        return persistence.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path):
-        """Read a classifier written by :meth:`save`.
-
-        Only load folders you trust: ``estimator.pkl`` is a pickle.
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        trusted: Sequence[str] | None = None,
+        allow_pickle: bool = False,
+    ):
+        """Read a classifier written by :meth:`save`, without unpickling.
 
         Parameters
         ----------
         path : str or Path
+        trusted : sequence of str, optional
+            Type names to accept beyond those vlmtsc knows (e.g. your own
+            backbone factory), once you trust the folder's source.
+        allow_pickle : bool, default=False
+            Also read a folder an older vlmtsc saved as ``estimator.pkl``; a
+            pickle can run any code when loaded, so only for folders you trust.
 
         Returns
         -------
         classifier
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from vlmtsc import MTCSClassifier
+        >>> from vlmtsc.testing import make_example_series
+        >>> X, y = make_example_series(8)
+        >>> clf = MTCSClassifier(n_blocks=1, hidden_size=8, representation_size=8,
+        ...     n_epochs=1, validation_fraction=0, verbose=0).fit(X, y)
+        >>> folder = clf.save(tempfile.mkdtemp() + "/mtcs")
+        >>> (MTCSClassifier.load(folder).predict_proba(X) == clf.predict_proba(X)).all()
+        np.True_
         """
-        path = Path(path)
-        if not (path / "estimator.pkl").is_file():
-            raise FileNotFoundError(
-                f"{path} holds no estimator.pkl; pass a folder written by "
-                f"{cls.__name__}.save(path)."
-            )
-        with saving_to(path, loading=True), open(path / "estimator.pkl", "rb") as file:
-            estimator = pickle.load(file)
+        from vlmtsc import persistence
+
+        estimator = persistence.load(path, trusted=trusted, allow_pickle=allow_pickle)
         if not isinstance(estimator, cls):
             raise TypeError(
                 f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}; "

@@ -51,6 +51,7 @@ from vlmtsc.base import (
     is_integer,
     take_cases,
 )
+from vlmtsc.persistence import restore_tensors, store_tensors, write_folder
 from vlmtsc.training import (
     TrainingConfig,
     check_levers,
@@ -60,7 +61,6 @@ from vlmtsc.training import (
     train,
     train_with_validation,
 )
-from vlmtsc.training._distributed import write_once
 
 __all__ = ["CrossTimeNetClassifier"]
 
@@ -903,7 +903,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             "history": history,
         }
 
-        def write():
+        def write(path):  # a temporary folder, moved to path when complete
             path.mkdir(parents=True, exist_ok=True)
             network.encoder.save_pretrained(path)
             text_tokenizer.save_pretrained(path)
@@ -912,7 +912,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 pickle.dump(tokenizers, f)
             (path / RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
-        write_once(write)  # the main process of a data-parallel run
+        write_folder(path, write)  # atomically, by the main process of a run
         return path
 
     # ----------------------------------------------------------------- inference
@@ -959,7 +959,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             state["model_"] = {
                 "encoder_config": model.encoder.config,
                 "config": model.config,
-                "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "weights": store_tensors("model", model.state_dict()),
             }
         return state
 
@@ -974,7 +974,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 device = state["device_"] = "cpu"
             encoder = transformers.AutoModel.from_config(model["encoder_config"])
             network = _torch_modules().CrossTimeNetNetwork(encoder, **model["config"])
-            network.load_state_dict(model["weights"])
+            network.load_state_dict(restore_tensors(model["weights"]))
             network.requires_grad_(False)
             network.eval()
             state = {**state, "model_": network.to(device)}

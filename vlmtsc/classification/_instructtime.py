@@ -12,9 +12,9 @@ from sklearn.utils import check_random_state
 
 from vlmtsc.base import check_datasets, resolve_label_names
 from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
+from vlmtsc.persistence import write_folder
 from vlmtsc.prompts import PromptExample
 from vlmtsc.training import LabelScoringModel, normalize_series
-from vlmtsc.training._distributed import write_once
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
@@ -426,7 +426,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
             "history": result.history,
         }
 
-        def write():
+        def write(path):  # a temporary folder, moved to path when complete
             path.mkdir(parents=True, exist_ok=True)
             trained.save_pretrained(path)
             model.tokenizer.save_pretrained(path)
@@ -434,7 +434,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
                 pickle.dump(tokenizers, f)
             (path / PRETRAINED).write_text(json.dumps(record, indent=2))
 
-        write_once(write)  # the main process of a data-parallel run
+        write_folder(path, write)  # atomically, by the main process of a run
         return path
 
     def _examples(self, X, labels=None):

@@ -38,6 +38,7 @@ from vlmtsc.base import (
     series_lengths,
     take_cases,
 )
+from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
     TrainingConfig,
     channel_stats,
@@ -1064,7 +1065,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             # the network travels as its configuration and weights.
             state["model_"] = {
                 "config": model.config,
-                "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "weights": store_tensors("model", model.state_dict()),
             }
         return state
 
@@ -1077,7 +1078,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             if device.startswith("cuda") and not torch.cuda.is_available():
                 device = state["device_"] = "cpu"
             network = _build_network(model["config"], device)
-            network.load_state_dict(model["weights"])
+            network.load_state_dict(restore_tensors(model["weights"]))
             network.eval()
             state = {**state, "model_": network}
         super().__setstate__(state)

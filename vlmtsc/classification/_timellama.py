@@ -49,6 +49,7 @@ from vlmtsc.base import (
     series_lengths,
     take_cases,
 )
+from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
     TrainingConfig,
     channel_stats,
@@ -649,11 +650,10 @@ default="global"
             # Only what was trained travels; the frozen backbone is rebuilt from
             # ``backbone`` (its weights are hundreds of MB for a real model).
             state["model_"] = {
-                "weights": {
-                    k: v.detach().cpu()
-                    for k, v in model.state_dict().items()
-                    if _trained(k)
-                }
+                "weights": store_tensors(
+                    "model",
+                    {k: v for k, v in model.state_dict().items() if _trained(k)},
+                )
             }
         return state
 
@@ -671,7 +671,7 @@ default="global"
             finally:
                 self.verbose = verbose
             missing, unexpected = network.load_state_dict(
-                model["weights"], strict=False
+                restore_tensors(model["weights"]), strict=False
             )
             if unexpected or any(_trained(k) for k in missing):
                 raise ValueError(

@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
+from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
     channel_stats,
     normalize_series,
@@ -400,19 +401,20 @@ default="per_channel"
         self._validation_index = val_index
 
         seed_everything(seed)
-        model = VQVAE(
-            self.n_channels_,
-            self.patch_length,
-            self._stride,
-            self.codebook_size,
-            self.embedding_dim,
-            hidden_size=self.hidden_size,
-            n_blocks=self.n_blocks,
-            dropout=self.dropout,
-            decay=self.decay,
-            commitment_weight=self.commitment_weight,
-            dead_code_threshold=self.dead_code_threshold,
-        ).to(self.device_)
+        self._network_config = {
+            "n_channels": self.n_channels_,
+            "patch_length": self.patch_length,
+            "stride": self._stride,
+            "codebook_size": self.codebook_size,
+            "embedding_dim": self.embedding_dim,
+            "hidden_size": self.hidden_size,
+            "n_blocks": self.n_blocks,
+            "dropout": self.dropout,
+            "decay": self.decay,
+            "commitment_weight": self.commitment_weight,
+            "dead_code_threshold": self.dead_code_threshold,
+        }
+        model = VQVAE(**self._network_config).to(self.device_)
         model.eval()
         device = self.device_
 
@@ -499,6 +501,35 @@ default="per_channel"
         ).astype(np.int64)
         self.codebook_usage_ = float((self.code_counts_ > 0).mean())
         return self
+
+    # ---------------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        model = state.get("model_")
+        if model is not None and not isinstance(model, dict):
+            # The torch module travels as its configuration and weights (a
+            # safetensors file inside vlmtsc.persistence.save).
+            state["model_"] = {
+                "config": self._network_config,
+                "weights": store_tensors("tokenizer", model.state_dict()),
+            }
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, dict):
+            import torch
+
+            from vlmtsc.tokenizers._modules import VQVAE
+
+            device = state.get("device_", "cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                device = state["device_"] = "cpu"
+            network = VQVAE(**model["config"])
+            network.load_state_dict(restore_tensors(model["weights"]))
+            state = {**state, "model_": network.to(device).eval()}
+        super().__setstate__(state)
 
     # --------------------------------------------------------------- transform
 

@@ -53,17 +53,60 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _is_missing(value: Any) -> bool:
+    """``None`` or pandas' missing markers (``pd.NA``, ``pd.NaT``)."""
+    return value is None or type(value).__name__ in ("NAType", "NaTType")
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, (str, bytes))
+
+
+def _complex_error(what: str) -> ValueError:
+    return ValueError(
+        f"Complex data not supported: {what} holds complex numbers and vlmtsc "
+        "classifies real-valued series. Pass the real part, the magnitude, or both "
+        "as separate channels."
+    )
+
+
 def _as_float(values: Any, what: str) -> np.ndarray:
-    """Convert one array-like to float64, rejecting non-numeric content."""
+    """Convert one array-like to float64, rejecting non-numeric content.
+
+    Numbers (bools as 0/1) convert; text is refused even when it looks like a
+    number (``"1.5"``), and so are dates: converting them silently would change
+    their meaning, so the user converts them explicitly.
+    """
     array = np.asarray(values)
-    if array.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: {what} holds complex numbers and vlmtsc "
-            "classifies real-valued series. Pass the real part, the magnitude, or both "
-            "as separate channels."
-        )
-    if array.dtype.kind in "biuf":
+    kind = array.dtype.kind
+    if kind == "c":
+        raise _complex_error(what)
+    if kind in "biuf":
         return array.astype(np.float64, copy=False)
+    cells = array.ravel() if kind == "O" else ()
+    if kind in "USa" or any(_is_text(v) for v in cells):
+        flat = array.ravel()
+        example = next((v for v in flat if _is_text(v)), flat[0] if flat.size else "")
+        raise TypeError(
+            f"{what} holds non-numeric values: text (dtype {array.dtype}, e.g. "
+            f"{example!r}); time series must be numbers. Convert text that holds "
+            "numbers explicitly (e.g. X.astype(float)), or encode categories first."
+        )
+    if kind in "mM":
+        raise TypeError(
+            f"{what} holds non-numeric values: dates or durations (dtype "
+            f"{array.dtype}); time series must be numbers. Pass the measured values, "
+            "not their timestamps."
+        )
+    if any(isinstance(v, (complex, np.complexfloating)) for v in cells):
+        raise _complex_error(what)
+    missing = next((v for v in cells if _is_missing(v)), False)
+    if missing is not False:
+        raise ValueError(
+            f"{what} contains missing values ({missing!r}); vlmtsc needs complete, "
+            "finite series. Impute them (e.g. interpolate along time) or drop those "
+            "cases first."
+        )
     try:
         return array.astype(np.float64)
     except (TypeError, ValueError) as error:
@@ -115,10 +158,18 @@ def check_series(
     Raises
     ------
     TypeError
-        For ``None``, strings, complex or non-numeric values.
+        For ``None``, a string, a dict, a sparse matrix, or values that are not
+        numbers: text (even ``"1.5"``: convert it explicitly), dates, objects.
     ValueError
-        For a wrong rank, empty input, NaN/inf, channel counts that differ between
-        cases, or input the estimator cannot handle.
+        For a wrong rank, empty input, complex numbers, NaN/inf or missing
+        values (``None``, ``pd.NA``), channel counts that differ between cases,
+        or input the estimator cannot handle.
+
+    Notes
+    -----
+    Any numeric dtype is accepted (bools as 0/1), and so are pandas objects:
+    a DataFrame is a 2D array (one row per case), a Series of arrays is a list
+    of cases.
 
     Examples
     --------
@@ -146,9 +197,10 @@ def check_series(
         cases = list(X)
         array = None
     elif hasattr(X, "__array__"):
-        # pandas DataFrames and other array-likes.
+        # pandas DataFrames and other array-likes; an object one (a Series of
+        # arrays, a DataFrame of mixed columns) is a list of cases.
         array = np.asarray(X)
-        cases = list(array) if array.dtype == object else None
+        cases, array = (list(array), None) if array.dtype == object else (None, array)
     elif isinstance(X, Iterable):
         cases, array = list(X), None
     else:
@@ -302,8 +354,9 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
     Raises
     ------
     ValueError
-        If ``y`` is missing, not 1D, of the wrong length, continuous, or holds a
-        single class.
+        If ``y`` is missing, not 1D, of the wrong length, continuous, holds
+        missing labels (``None``, ``pd.NA``, NaN), mixes strings and numbers, or
+        holds a single class.
     """
     owner = f"{estimator_name} " if estimator_name else ""
     if y is None:
@@ -311,7 +364,32 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
             f"{owner}requires y to be passed, but the target y is None. Pass the class "
             "label of every series."
         )
+    if not (isinstance(y, np.ndarray) and y.dtype != object):
+        # Before numpy turns ["a", 1] into ["a", "1"]: mixed or missing labels.
+        cells = np.asarray(y, dtype=object).ravel()
+        missing = next(
+            (v for v in cells if _is_missing(v) or (isinstance(v, float) and v != v)),
+            False,
+        )
+        if missing is not False:
+            raise ValueError(
+                f"{owner}got y with missing labels ({missing!r}); every series needs "
+                "its class label. Drop the unlabelled cases first."
+            )
+        if len({_is_text(v) for v in cells}) > 1:
+            raise ValueError(
+                f"{owner}got y with a mix of label types (string and number), e.g. "
+                f"{cells[0]!r} and "
+                f"{next(v for v in cells if _is_text(v) != _is_text(cells[0]))!r}; "
+                "use one type for all labels."
+            )
     y = np.asarray(y)
+    if y.dtype == object and all(
+        isinstance(v, (numbers.Number, np.bool_)) for v in y.ravel()
+    ):
+        # Numbers in an object array (a pandas object column): scikit-learn
+        # calls their type unknown; as a numeric array they are classes.
+        y = np.asarray(y.tolist())
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)  # warns, as scikit-learn estimators do
     if y.ndim != 1:

@@ -52,6 +52,8 @@ __all__ = [
     "VersionMismatchWarning",
     "load",
     "load_directory",
+    "module_from_state",
+    "module_state",
     "restore_tensors",
     "save",
     "save_folder",
@@ -185,16 +187,21 @@ def save_folder(prefix: str, owner: Any, write: Callable[[Path], Any]) -> str | 
     return name
 
 
-def load_directory(name: str) -> Path:
-    """During a load: the checked path of the saved sub-folder ``name``."""
+def _loading(name: str) -> _Session:
+    """The session of the load that reads ``name``; outside one, a clear error."""
     session = _SESSION.get()
     if session is None or not session.loading:
         raise RuntimeError(
-            f"This state references the saved folder {name!r}; load it with "
+            f"This state references {name!r} in a saved folder; load it with "
             "vlmtsc.persistence.load(path) (or the estimator's .load(path)), not "
             "with pickle."
         )
-    return session.path_of(name, folder=True)
+    return session
+
+
+def load_directory(name: str) -> Path:
+    """During a load: the checked path of the saved sub-folder ``name``."""
+    return _loading(name).path_of(name, folder=True)
 
 
 @dataclass
@@ -268,16 +275,36 @@ def restore_tensors(stored: dict[str, Any] | SavedTensors) -> dict[str, Any]:
     """The ``{name: tensor}`` that :func:`store_tensors` took out of a state."""
     if not isinstance(stored, SavedTensors):
         return stored
-    session = _SESSION.get()
-    if session is None or not session.loading:
-        raise RuntimeError(
-            f"This state's tensors live in the saved file {stored.file!r}; load "
-            "it with vlmtsc.persistence.load(path) (or the estimator's "
-            ".load(path)), not with pickle."
-        )
     from safetensors.torch import load_file
 
-    return load_file(session.path_of(stored.file), device="cpu")
+    return load_file(_loading(stored.file).path_of(stored.file), device="cpu")
+
+
+def module_state(module: Any, config: Any, prefix: str = "model") -> dict[str, Any]:
+    """A torch module as picklable data: ``{"config", "weights"}``.
+
+    The weights go through :func:`store_tensors`; :func:`module_from_state`
+    rebuilds the module. For ``__getstate__`` of components holding a network
+    whose class is built from ``config``.
+    """
+    return {"config": config, "weights": store_tensors(prefix, module.state_dict())}
+
+
+def module_from_state(
+    state: dict[str, Any], build: Callable[[Any], Any], device: str
+) -> tuple[Any, str]:
+    """``(module in eval mode, device)`` from :func:`module_state`.
+
+    ``build(config)`` makes the untrained module; it moves to ``device``, or to
+    the CPU where a CUDA device is not available (a model saved on a GPU).
+    """
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        device = "cpu"
+    module = build(state["config"])
+    module.load_state_dict(restore_tensors(state["weights"]))
+    return module.to(device).eval(), device
 
 
 # ------------------------------------------------------------- atomic folders

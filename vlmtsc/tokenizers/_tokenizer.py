@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
-from vlmtsc.persistence import restore_tensors, store_tensors
+from vlmtsc.persistence import module_from_state, module_state
 from vlmtsc.training import (
     channel_stats,
     normalize_series,
@@ -510,25 +510,18 @@ default="per_channel"
         if model is not None and not isinstance(model, dict):
             # The torch module travels as its configuration and weights (a
             # safetensors file inside vlmtsc.persistence.save).
-            state["model_"] = {
-                "config": self._network_config,
-                "weights": store_tensors("tokenizer", model.state_dict()),
-            }
+            state["model_"] = module_state(model, self._network_config, "tokenizer")
         return state
 
     def __setstate__(self, state):
         model = state.get("model_")
         if isinstance(model, dict):
-            import torch
-
             from vlmtsc.tokenizers._modules import VQVAE
 
-            device = state.get("device_", "cpu")
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                device = state["device_"] = "cpu"
-            network = VQVAE(**model["config"])
-            network.load_state_dict(restore_tensors(model["weights"]))
-            state = {**state, "model_": network.to(device).eval()}
+            network, device = module_from_state(
+                model, lambda config: VQVAE(**config), state.get("device_", "cpu")
+            )
+            state = {**state, "model_": network, "device_": device}
         super().__setstate__(state)
 
     # --------------------------------------------------------------- transform

@@ -12,18 +12,22 @@ A saved folder holds
   the libraries that wrote it, and the sha256 of every file.
 
 :func:`load` checks the manifest and every checksum, accepts only the types it
-knows (vlmtsc's own classes and the numpy/scipy/scikit-learn types skops vets),
-and reads no pickle. Plain :mod:`pickle`/joblib keep working too: outside
-:func:`save`/:func:`load` the tensors simply stay inside the pickled state.
+knows (the classes of vlmtsc and scikit-learn, transformers' model
+configurations, and the numpy/scipy data and containers skops trusts; more with
+``trusted=``), and reads no pickle. Plain :mod:`pickle`/joblib keep working
+too: outside :func:`save`/:func:`load` the tensors simply stay inside the
+pickled state.
 
 Folders are written atomically (:func:`write_folder`, also used for the
 ``pretrain()`` artifacts): into a hidden temporary sibling that replaces the
 target only when complete, so Ctrl-C or SIGTERM during a write leaves the
 previous folder (or nothing) and no partial files.
 
-Components that hold torch weights take part through two hooks in their
+Components that hold torch weights take part through hooks in their
 ``__getstate__``/``__setstate__``: :func:`store_tensors` and
-:func:`restore_tensors`.
+:func:`restore_tensors` (or :func:`module_state` and
+:func:`module_from_state` for a whole network), and :func:`save_folder` /
+:func:`load_directory` for weights kept in their library's folder format.
 """
 
 from __future__ import annotations

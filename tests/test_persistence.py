@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -329,6 +330,12 @@ def test_other_library_versions_warn(saved, data, tmp_path):
     with pytest.warns(persistence.VersionMismatchWarning, match=r"torch 1\.0\.0"):
         loaded = vlmtsc.MTCSClassifier.load(folder)
     assert loaded.predict(X).shape == (len(X),)
+    # Another build of the same release (saved on a GPU machine) is no mismatch.
+    torch = manifest["versions"]["torch"].split("+")[0] + "+cu121"
+    _edit_manifest(folder, versions={**manifest["versions"], "torch": torch})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", persistence.VersionMismatchWarning)
+        vlmtsc.MTCSClassifier.load(folder)
 
 
 def test_a_state_cannot_reach_outside_its_folder(tmp_path):

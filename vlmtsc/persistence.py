@@ -699,12 +699,18 @@ def _read_manifest(path: Path, allow_pickle: bool) -> dict | None:
     return manifest
 
 
+def _release(version: Any) -> Any:
+    """``"2.13.0"`` for ``"2.13.0+cu121"``: CPU and CUDA builds of one release
+    hold the same code, and a model is often saved on a GPU and used on a CPU."""
+    return version.split("+")[0] if isinstance(version, str) else version
+
+
 def _warn_versions(path: Path, saved: dict) -> None:
     here = _versions()
     differing = [
         f"{package} {saved[package]} (saved) vs {here.get(package)} (installed)"
         for package in saved
-        if saved[package] != here.get(package)
+        if _release(saved[package]) != _release(here.get(package))
     ]
     if differing:
         warnings.warn(

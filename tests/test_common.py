@@ -78,6 +78,7 @@ EXPECTED_FAILURES = {
     "VLMFeatureExtractor": _ANY_LENGTH_TRANSFORMER,
     "MTCSClassifier": _ANY_LENGTH_TRAINED,
     "VQTokenizer": _ANY_LENGTH_TRANSFORMER,
+    "SeriesNormalizer": _ANY_LENGTH_TRANSFORMER,
 }
 
 

@@ -11,9 +11,9 @@ from sklearn.utils import check_random_state
 from vlmtsc.backbones import load_backbone
 from vlmtsc.classification._crosstimenet import (
     CrossTimeNetClassifier,
-    _collate,
     _initial_embeddings,
     _mask_tokens,
+    _pad_codes,
 )
 from vlmtsc.testing import make_example_series
 from vlmtsc.tokenizers import VQTokenizer
@@ -100,7 +100,7 @@ def test_masked_pretraining_loss_falls(data):
 def test_masking_touches_a_mask_ratio_share_of_the_codes(mask_ratio):
     rng = np.random.default_rng(0)
     codes = [rng.integers(0, N_CODES, size=n) for n in (10, 7, 1, 20)]
-    ids, attention = _collate(codes, cls_id=N_CODES + 1, pad_id=N_CODES)
+    ids, attention = _pad_codes(codes, cls_id=N_CODES + 1, pad_id=N_CODES)
     inputs, labels = _mask_tokens(ids, attention, mask_ratio, N_CODES, rng)
     for row, series in enumerate(codes):
         masked = labels[row] != -100
@@ -116,7 +116,7 @@ def test_masked_loss_is_on_masked_positions_only(fitted):
     network = fitted.model_
     rng = np.random.default_rng(1)
     codes = [rng.integers(0, N_CODES, size=6) for _ in range(3)]
-    ids, attention = _collate(codes, network.cls_id, network.mask_id)
+    ids, attention = _pad_codes(codes, network.cls_id, network.mask_id)
     inputs, labels = _mask_tokens(ids, attention, 0.5, network.mask_id, rng)
     batch = {
         "codes": torch.from_numpy(inputs),
@@ -304,20 +304,16 @@ def test_unequal_length_multivariate_series():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"mask_ratio": 0.0}, r"mask_ratio must be a number in \(0, 1\)"),
-        ({"mask_ratio": 1.0}, r"mask_ratio must be a number in \(0, 1\)"),
-        ({"mask_ratio": "high"}, r"mask_ratio must be a number in \(0, 1\)"),
-        ({"label_fraction": 0.0}, r"label_fraction must be a number in \(0, 1\]"),
-        ({"label_fraction": 1.5}, r"label_fraction must be a number in \(0, 1\]"),
-        ({"pretrain_epochs": -1}, "pretrain_epochs must be a non-negative integer"),
-        ({"init": "scratch"}, "init must be one of"),
-        ({"pooling": "cls"}, "pooling must be one of"),
+        ({"mask_ratio": 0.0}, r"'mask_ratio' .* range \(0.0, 1.0\)"),
+        ({"mask_ratio": 1.0}, r"'mask_ratio' .* range \(0.0, 1.0\)"),
+        ({"mask_ratio": "high"}, r"'mask_ratio' .* range \(0.0, 1.0\)"),
+        ({"label_fraction": 0.0}, r"'label_fraction' .* range \(0.0, 1.0\]"),
+        ({"label_fraction": 1.5}, r"'label_fraction' .* range \(0.0, 1.0\]"),
+        ({"pretrain_epochs": -1}, r"'pretrain_epochs' .* range \[0, inf\)"),
+        ({"init": "scratch"}, r"'init' parameter .* among"),
+        ({"pooling": "cls"}, r"'pooling' parameter .* among"),
         ({"domain": "ecg"}, "not a folder written by CrossTimeNetClassifier.pretrain"),
         ({"backbone": "tiny-llama"}, "needs a BERT-family encoder.*causal_lm"),
-        (
-            {"label_fraction": 0.2},
-            "validation split .* of the labelled series.* or raise label_fraction",
-        ),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, message, data):

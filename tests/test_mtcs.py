@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from vlmtsc.classification import MTCSClassifier
 from vlmtsc.classification._mtcs import SVM_C_GRID, SVM_DEFAULT_C
 from vlmtsc.testing import make_example_series
+from vlmtsc.training import ValidationWarning
 
 TINY = dict(n_blocks=2, hidden_size=8, representation_size=16, n_epochs=2, verbose=0)
 
@@ -149,18 +150,24 @@ def test_no_validation_when_fraction_is_zero(target):
     assert [h["phase"] for h in clf.history_] == ["train", "train"]
 
 
-def test_too_small_classes_skip_validation_with_a_warning():
+def test_too_small_classes_follow_the_shared_validation_rule():
     X, y = make_example_series(n_cases=4, n_timepoints=20)  # 2 per class
-    with pytest.warns(UserWarning, match="without validation") as record:
+    # 20% of 4 cases is 1 validation case for 2 classes: one of each is held out.
+    with pytest.warns(ValidationWarning, match="holding out 2 cases") as record:
         clf = _clf(validation_fraction=0.2).fit(X, y)
     assert record[0].filename == __file__  # points at the caller's line
-    assert [h["phase"] for h in clf.history_] == ["train", "train"]
-    with pytest.warns(UserWarning, match="without validation") as record:
+    assert [h["phase"] for h in clf.history_][:2] == ["validation"] * 2
+    with pytest.warns(ValidationWarning, match="holding out 2 cases") as record:
         clf = _clf(validation_fraction=0.2).fit_tasks({"only": (X, y)})
     assert record[0].filename == __file__
     # One task: predict needs no task name.
     np.testing.assert_array_equal(clf.predict(X), clf.predict(X, task="only"))
     assert clf.target_task_ == "only"
+    # Every class a single case: nothing can be validated.
+    one_each = [np.flatnonzero(y == label)[0] for label in np.unique(y)]
+    with pytest.warns(ValidationWarning, match="without validation"):
+        clf = _clf(validation_fraction=0.2).fit(X[one_each], y[one_each])
+    assert [h["phase"] for h in clf.history_] == ["train", "train"]
 
 
 # ----------------------------------------------------------------- joint tasks
@@ -249,19 +256,19 @@ def test_sharing_pulls_related_head_rows_together():
 @pytest.mark.parametrize(
     ("related_datasets", "match"),
     [
-        ([1, 2], r"related_datasets must be None or a dict \{name: \(X, y\)\}"),
+        ([1, 2], r"'related_datasets' parameter .*Mapping' or None"),
         ({"r": np.zeros((4, 10))}, r"related_datasets\['r'\] must be a pair \(X, y\)"),
         (
             {"r": (np.zeros((4, 10)), [1, 1, 1, 1])},
-            r"related_datasets\['r'\]\) needs at least 2 classes.*1 class",
+            r"related_datasets\['r'\] needs at least 2 classes.*1 class",
         ),
         (
             {"r": (np.zeros((4, 10)), [0, 1, 0])},
-            r"related_datasets\['r'\]\) got 4 series but 3 labels",
+            r"related_datasets\['r'\] got 4 series but 3 labels",
         ),
         (
             {"r": (np.full((4, 10), np.nan), [0, 1, 0, 1])},
-            r"related_datasets\['r'\]\) X contains NaN",
+            r"related_datasets\['r'\] X contains NaN",
         ),
         ({"target": make_example_series(n_cases=4)}, "named 'target'.*rename it"),
     ],
@@ -280,18 +287,20 @@ def test_inference_errors_name_the_task(joint, fitted, mixed_tasks, target):
         joint.predict_proba(X, task="nope")
     with pytest.raises(ValueError, match=r"Unknown task 'nope'"):
         fitted.transform(target[0], task="nope")
-    with pytest.raises(ValueError, match=r"task 'multi' .* fitted on series with 3"):
+    with pytest.raises(
+        ValueError, match=r"\(task='multi'\) was fitted on series with 3"
+    ):
         joint.predict(X, task="multi")
 
 
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"alpha": -1}, "alpha must be >= 0"),
-        ({"tau": 0}, "tau must be > 0"),
-        ({"classifier": "knn"}, "classifier must be one of"),
-        ({"n_blocks": 0}, "n_blocks must be a positive integer"),
-        ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+        ({"alpha": -1}, r"'alpha' .* range \[0.0, inf\)"),
+        ({"tau": 0}, r"'tau' .* range \(0.0, inf\)"),
+        ({"classifier": "knn"}, r"'classifier' parameter .* among"),
+        ({"n_blocks": 0}, r"'n_blocks' .* range \[1, inf\)"),
+        ({"validation_fraction": 1.0}, r"'validation_fraction' .* \[0.0, 1.0\)"),
         ({"device": "tpu"}, "device must be 'auto', 'cpu' or 'cuda'"),
     ],
 )
@@ -375,5 +384,5 @@ def test_augmentation_adds_fresh_copies_every_epoch(mixed_tasks, monkeypatch):
     assert not np.allclose(
         augmented.transform(X, task="unequal"), plain.transform(X, task="unequal")
     )
-    with pytest.raises(TypeError, match="augmentation must be a"):
+    with pytest.raises(TypeError, match=r"'augmentation' parameter .*SeriesAugmenter"):
         _clf(augmentation={"jitter": 0.1}).fit_tasks(mixed_tasks)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from vlmtsc.training import (
+    NORMALIZATIONS,
     SeriesAugmenter,
+    SeriesNormalizer,
     channel_stats,
-    check_levers,
     normalize_series,
 )
 
@@ -48,10 +49,43 @@ def test_global_normalization_uses_the_training_statistics_for_every_case():
         normalize_series(X, "global")
 
 
-def test_global_normalization_is_a_lever_only_where_allowed():
-    check_levers(None, "global", allow_global=True)
+def test_the_normalizer_keeps_global_statistics_of_its_training_series():
+    X = _series()
+    normalizer = SeriesNormalizer("global").fit(X)
+    loc, scale = channel_stats(X)
+    np.testing.assert_allclose(normalizer.loc_, loc)
+    np.testing.assert_allclose(normalizer.scale_, scale)
+    new = 3 * X[:2]  # new series keep their amplitude relative to training
+    np.testing.assert_allclose(
+        normalizer.transform(new), (new - loc[:, None]) / scale[:, None]
+    )
+    assert SeriesNormalizer("per_channel").fit(X).loc_ is None
+    np.testing.assert_allclose(
+        SeriesNormalizer("per_channel").fit(X).transform(new),
+        normalize_series(new, "per_channel"),
+    )
     with pytest.raises(ValueError, match="normalization must be one of"):
-        check_levers(None, "global")
+        SeriesNormalizer("minmax").fit(X)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        "CrossTimeNetClassifier",
+        "InstructTimeClassifier",
+        "MTCSClassifier",
+        "TimeLlamaClassifier",
+        "VLMTimeSeriesClassifier",
+    ],
+)
+def test_every_estimator_speaks_the_one_normalization_vocabulary(estimator):
+    import vlmtsc
+
+    cls = getattr(vlmtsc, estimator)
+    for normalization in NORMALIZATIONS:
+        cls(normalization=normalization)._validate_params()
+    with pytest.raises(ValueError, match="'normalization' parameter"):
+        cls(normalization="minmax")._validate_params()
 
 
 def test_normalization_of_unequal_lengths_and_flat_series():
@@ -103,9 +137,9 @@ def test_expand_puts_originals_first_and_returns_sources():
 @pytest.mark.parametrize(
     ("params", "pattern"),
     [
-        ({"jitter": -1}, "jitter must be a number >= 0"),
-        ({"window_slice": 0}, r"window_slice must be in \(0, 1\]"),
-        ({"n_copies": 0}, "n_copies must be a positive integer"),
+        ({"jitter": -1}, r"'jitter' .* range \[0.0, inf\)"),
+        ({"window_slice": 0}, r"'window_slice' .* range \(0.0, 1.0\]"),
+        ({"n_copies": 0}, r"'n_copies' .* range \[1, inf\)"),
     ],
 )
 def test_bad_augmentation_settings(params, pattern):

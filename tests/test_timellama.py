@@ -50,6 +50,11 @@ def _block_weights(decoder):
     }
 
 
+def _inputs(clf, X):
+    """What the network reads: normalised series resampled to one length."""
+    return clf._inputs(clf.normalizer_.transform(X))
+
+
 # ----------------------------------------------------------------- architecture
 def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
     X, _ = data
@@ -57,7 +62,7 @@ def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
     assert isinstance(network.decoder, DLoRAModel)
     assert len(network.decoder.model.layers) == 1  # tiny-llama has 2 blocks
     assert network.decoder.model.config.num_hidden_layers == 1
-    series = torch.from_numpy(fitted._series(X[:4]))
+    series = torch.from_numpy(_inputs(fitted, X[:4]))
     assert network.tokens(series).shape == (4, 3, 64)  # 3 channels -> 3 tokens
     assert fitted.transform(X[:4]).shape == (4, 3 * 64)
     proba = fitted.predict_proba(X)
@@ -68,7 +73,7 @@ def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
 def test_dlora_routes_top_n_of_seven_modules_per_series(fitted, data):
     X, _ = data
     network = fitted.model_
-    network(torch.from_numpy(fitted._series(X[:5])))
+    network(torch.from_numpy(_inputs(fitted, X[:5])))
     routing = network.decoder.routing()
     assert routing.shape == (1, 5, 4)  # (blocks, series, top_n=4)
     assert len(network.decoder.module_names[0]) == 7  # q k v o gate up down
@@ -77,7 +82,7 @@ def test_dlora_routes_top_n_of_seven_modules_per_series(fitted, data):
 def test_training_loss_includes_the_balancing_loss(fitted, data):
     X, y = data
     network = fitted.model_
-    series = torch.from_numpy(fitted._series(X[:6]))
+    series = torch.from_numpy(_inputs(fitted, X[:6]))
     labels = torch.from_numpy(y[:6]).long()
     out = network(series, labels)
     cross_entropy = torch.nn.functional.cross_entropy(out.logits, labels)
@@ -99,7 +104,7 @@ def test_alignment_attends_to_the_prompt_embeddings(fitted, data):
     ids = backbone.tokenizer(fitted.prompt_, add_special_tokens=False)["input_ids"]
     words = backbone.model.get_input_embeddings().weight.detach()
     torch.testing.assert_close(network.prompt, words[ids])
-    series = torch.from_numpy(fitted._series(X[:2]))
+    series = torch.from_numpy(_inputs(fitted, X[:2]))
     assert not torch.allclose(network.tokens(series), network.embed(series))
     # Another prompt moves the tokens: the alignment reads it (attention is
     # order-free, so other words, not the same words reordered).
@@ -226,15 +231,15 @@ def test_pickle_keeps_only_trained_weights_and_round_trips(fitted, data, tmp_pat
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"adapter": "ia3"}, "adapter must be one of"),
-        ({"n_layers": 0}, "n_layers must be a positive integer"),
+        ({"adapter": "ia3"}, r"'adapter' parameter .* among"),
+        ({"n_layers": 0}, r"'n_layers' parameter .* int in the range \[1, inf\)"),
         ({"n_layers": 5}, "n_layers=5 but the backbone has 2 blocks"),
         ({"n_heads": 3}, "n_heads=3 does not divide the backbone's hidden size 64"),
         ({"top_n": 8}, "top_n=8 is larger than the 7 D-LoRA modules"),
-        ({"alignment": "yes"}, "alignment must be True or False"),
-        ({"balance_weight": -1}, "balance_weight must be a number >= 0"),
+        ({"alignment": "yes"}, r"'alignment' parameter .* instance of 'bool'"),
+        ({"balance_weight": -1}, r"'balance_weight' .* range \[0.0, inf\)"),
         ({"backbone": "tiny-bert"}, "needs a decoder-only language model"),
-        ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+        ({"validation_fraction": 1.0}, r"'validation_fraction' .* \[0.0, 1.0\)"),
         ({"normalization": "minmax"}, "normalization"),
     ],
 )
@@ -253,9 +258,9 @@ def test_predict_refuses_other_channel_counts(fitted):
 def test_global_normalization_keeps_amplitudes_per_series_does_not(data):
     X, y = data
     clf = _clf(n_epochs=1).fit(X, y)
-    assert clf.loc_.shape == clf.scale_.shape == (3,)
+    assert clf.normalizer_.loc_.shape == clf.normalizer_.scale_.shape == (3,)
     quiet, loud = X[:1], X[:1] * 5.0  # same shape, five times the amplitude
-    tokens = lambda c, x: c.model_.embed(torch.from_numpy(c._series(x)))  # noqa: E731
+    tokens = lambda c, x: c.model_.embed(torch.from_numpy(_inputs(c, x)))  # noqa: E731
     assert not torch.allclose(tokens(clf, quiet), tokens(clf, loud))
     shapes = _clf(n_epochs=1, normalization="per_channel").fit(X, y)
     torch.testing.assert_close(tokens(shapes, quiet), tokens(shapes, loud))
@@ -266,6 +271,6 @@ def test_tokens_start_at_the_word_embeddings_scale(data):
     backbone = load_backbone("tiny-llama", seed=SEED, verbose=0)
     words = backbone.model.get_input_embeddings().weight.detach()
     fresh = _clf(n_epochs=1, learning_rate=1e-12).fit(*data)  # barely trained
-    tokens = fresh.model_.embed(torch.from_numpy(fresh._series(X)))
+    tokens = fresh.model_.embed(torch.from_numpy(_inputs(fresh, X)))
     ratio = tokens.norm(dim=-1).mean() / words.norm(dim=-1).mean()
     assert 0.5 < float(ratio) < 2.0

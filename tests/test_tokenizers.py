@@ -250,7 +250,7 @@ def test_normalization_modes():
     X = _sines(n_cases=8, n_channels=2)
     shifted = 3.0 * X + 10.0
     per_channel = VQTokenizer(**TINY).fit(X)
-    assert per_channel.loc_ is None
+    assert per_channel.normalizer_.loc_ is None
     # Only the shape matters: an affine change of the values keeps the tokens.
     np.testing.assert_array_equal(
         per_channel.transform(shifted), per_channel.transform(X)
@@ -267,8 +267,8 @@ def test_normalization_modes():
 
     training = np.concatenate([X, shifted])
     global_ = VQTokenizer(**dict(TINY, normalization="global")).fit(training)
-    np.testing.assert_allclose(global_.loc_, training.mean(axis=(0, 2)))
-    np.testing.assert_allclose(global_.scale_, training.std(axis=(0, 2)))
+    np.testing.assert_allclose(global_.normalizer_.loc_, training.mean(axis=(0, 2)))
+    np.testing.assert_allclose(global_.normalizer_.scale_, training.std(axis=(0, 2)))
     # Amplitude and offset now matter, and decoding returns original units.
     assert not np.array_equal(global_.transform(shifted), global_.transform(X))
     tokens = global_.transform(shifted)
@@ -277,7 +277,8 @@ def test_normalization_modes():
     normalised = global_.model_.decode(torch.as_tensor(tokens)).detach().numpy()
     np.testing.assert_allclose(
         decoded,
-        normalised * global_.scale_[None, :, None] + global_.loc_[None, :, None],
+        normalised * global_.normalizer_.scale_[None, :, None]
+        + global_.normalizer_.loc_[None, :, None],
         rtol=1e-5,
     )
 
@@ -410,15 +411,15 @@ def test_vqvae_decodes_indices_to_series_of_the_padded_length():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"patch_length": 0}, "patch_length must be a positive integer"),
-        ({"codebook_size": 2.5}, "codebook_size must be a positive integer"),
+        ({"patch_length": 0}, r"'patch_length' .* among \{'auto'\} or an int"),
+        ({"codebook_size": 2.5}, r"'codebook_size' .* int in the range \[1, inf\)"),
         ({"stride": 9}, r"stride must be None or an integer in \[1, patch_length=8\]"),
-        ({"normalization": "minmax"}, "normalization must be one of"),
-        ({"decay": 1.0}, r"decay must be a number in \[0, 1\)"),
+        ({"normalization": "minmax"}, "'normalization' parameter .* among"),
+        ({"decay": 1.0}, r"'decay' .* range \[0.0, 1.0\)"),
         ({"validation_fraction": -0.1}, "validation_fraction"),
-        ({"n_epochs": -1}, "n_epochs must be a non-negative integer"),
-        ({"learning_rate": 0}, "learning_rate must be positive"),
-        ({"dead_code_threshold": -1}, "dead_code_threshold must be a number >= 0"),
+        ({"n_epochs": -1}, r"'n_epochs' .* range \[0, inf\)"),
+        ({"learning_rate": 0}, r"'learning_rate' .* range \(0.0, inf\)"),
+        ({"dead_code_threshold": -1}, r"'dead_code_threshold' .* \[0.0, inf\)"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
@@ -492,3 +493,17 @@ def test_plot_token_usage_rows_are_class_frequencies(trained, sines):
     counts = plot_token_usage(trained, sines, y, normalize=False).images[0].get_array()
     assert counts.sum() == 160
     plt.close("all")
+
+
+def test_auto_patch_length_follows_the_longest_training_series():
+    tokenizer = VQTokenizer(**dict(TINY, patch_length="auto", n_epochs=1))
+    # Before fit, n_tokens resolves "auto" as fit will for these lengths.
+    assert tokenizer.n_tokens(150) == 19 and tokenizer.n_tokens(2000) == 63
+    short = tokenizer.fit(_sines(n_cases=4, n_timepoints=150))
+    assert short.patch_length_ == 8
+    assert short.transform(_sines(n_cases=2, n_timepoints=150)).shape == (2, 19)
+    long = tokenizer.fit(_sines(n_cases=4, n_timepoints=2000))  # refit: chosen anew
+    assert long.patch_length_ == 32
+    assert long.transform(_sines(n_cases=2, n_timepoints=2000)).shape == (2, 63)
+    with pytest.raises(ValueError, match=r"stride must be None .* patch_length=8\]"):
+        VQTokenizer(**dict(TINY, patch_length="auto", stride=9)).fit(_sines(4, 150))

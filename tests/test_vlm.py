@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from vlmtsc import VLMTimeSeriesClassifier
 from vlmtsc.renderers import GramianAngularFieldRenderer, LinePlotRenderer
 from vlmtsc.testing import make_example_series
+from vlmtsc.training import ValidationWarning
 
 torch.set_num_threads(1)
 
@@ -154,20 +155,20 @@ def test_composes_with_sklearn_model_selection(data):
 @pytest.mark.parametrize(
     ("params", "error", "pattern"),
     [
-        ({"prompt_mode": "chatty"}, ValueError, "prompt_mode must be one of"),
+        ({"prompt_mode": "chatty"}, ValueError, "'prompt_mode' parameter .* among"),
         (
             {"validation_fraction": 1.0},
             ValueError,
-            r"validation_fraction must be in \[0, 1\)",
+            r"'validation_fraction' .* range \[0.0, 1.0\)",
         ),
-        ({"n_epochs": 0}, ValueError, "n_epochs must be a positive integer"),
+        ({"n_epochs": 0}, ValueError, r"'n_epochs' .* range \[1, inf\)"),
         ({"backbone": "tiny-bert"}, ValueError, "is an encoder"),
-        ({"quantization": "3bit"}, ValueError, "quantization must be one of"),
-        ({"head": "svm"}, ValueError, "head must be one of"),
+        ({"quantization": "3bit"}, ValueError, "'quantization' parameter .* among"),
+        ({"head": "svm"}, ValueError, "'head' parameter .* among"),
         (
             {"head": "linear", "features": "pixels"},
             ValueError,
-            "features must be one of",
+            "'features' parameter .* among",
         ),
     ],
 )
@@ -177,11 +178,13 @@ def test_bad_parameters(params, error, pattern, data):
         _clf(**params).fit(X, y)
 
 
-def test_validation_split_needs_two_cases_per_class():
+def test_a_single_case_class_trains_but_is_not_validated():
     X, _ = make_example_series(n_cases=5, n_timepoints=20)
     y = np.array([0, 0, 0, 0, 1])
-    with pytest.raises(ValueError, match=r"1 \(1\).*set validation_fraction=0"):
-        _clf().fit(X, y)
+    with pytest.warns(ValidationWarning, match=r"Classes 1 .*single case") as record:
+        clf = _clf(n_epochs=1).fit(X, y)
+    assert record[0].filename == __file__
+    assert [h["phase"] for h in clf.history_] == ["validation", "refit"]
 
 
 def test_linear_head_fits_logistic_regression_on_frozen_features(data):
@@ -273,8 +276,9 @@ def test_k_fold_epoch_selection(data):
         axis=0,
     )
     assert clf.best_epoch_ == int(np.argmax(curve)) + 1
-    with pytest.raises(ValueError, match=r"Stratified 7-fold.*lower validation_folds"):
-        _clf(validation_folds=7).fit(X, y)
+    with pytest.warns(ValidationWarning, match="by 6-fold instead"):
+        clf = _clf(n_epochs=1, validation_folds=7).fit(X, y)  # 6 cases per class
+    assert [h["phase"] for h in clf.history_][-2:] == ["fold 6", "refit"]
 
 
 def test_seed_and_renderer_ensembles_compose_with_sklearn(data):

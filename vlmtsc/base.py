@@ -15,6 +15,8 @@ and rejects bad input with an error that names the problem and the fix.
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,6 @@ __all__ = [
     "BaseTimeSeriesClassifier",
     "check_datasets",
     "check_labels",
-    "check_min_samples_per_class",
     "check_series",
     "n_channels_of",
     "resolve_label_names",
@@ -46,6 +47,16 @@ _RESHAPE_HINT = (
     "(n_cases, n_channels, n_timepoints) for multivariate series, or a list of 2D "
     "arrays (n_channels, n_timepoints_i) for series of unequal length"
 )
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, pointing at the first caller outside vlmtsc (the user's line)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "vlmtsc."
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def is_integer(value: Any) -> bool:
@@ -420,7 +431,11 @@ def _check_dataset_name(name: Any) -> None:
 
 
 def check_datasets(
-    datasets: Any, *, check_name: Callable[[Any], None] | None = None, labels=True
+    datasets: Any,
+    *,
+    check_name: Callable[[Any], None] | None = None,
+    labels=True,
+    what: str = "datasets",
 ) -> dict:
     """Validate several named datasets, ``{name: X or (X, y)}``.
 
@@ -433,6 +448,8 @@ def check_datasets(
         default names must be non-empty strings.
     labels : bool, default=True
         Check the labels given with a dataset; ``False`` ignores them.
+    what : str, default="datasets"
+        The parameter's name in error messages (``datasets[name]``).
 
     Returns
     -------
@@ -441,14 +458,14 @@ def check_datasets(
     """
     if not isinstance(datasets, Mapping) or not datasets:
         raise ValueError(
-            "datasets must be a non-empty dict {name: X or (X, y)}, got "
+            f"{what} must be a non-empty dict {{name: X or (X, y)}}, got "
             f"{type(datasets).__name__}."
         )
     checked = {}
     for name, data in datasets.items():
         (check_name or _check_dataset_name)(name)
         X, y = data if isinstance(data, tuple) else (data, None)
-        owner = f"Pre-training dataset {name!r}"
+        owner = f"{what}[{name!r}]"
         X = check_series(X, estimator_name=owner)
         y = (
             check_labels(y, len(X), estimator_name=owner)
@@ -457,35 +474,6 @@ def check_datasets(
         )
         checked[name] = (X, y)
     return checked
-
-
-def check_min_samples_per_class(
-    y: np.ndarray, min_count: int, *, reason: str, fix: str
-) -> None:
-    """Raise if some class has fewer than ``min_count`` cases.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_cases,)
-        Labels.
-    min_count : int
-        Smallest acceptable number of cases per class.
-    reason : str
-        What needs them, e.g. ``"a stratified validation split"``.
-    fix : str
-        What the user can do instead, e.g. ``"set validation_fraction=0"``.
-    """
-    classes, counts = np.unique(y, return_counts=True)
-    short = counts < min_count
-    if short.any():
-        listed = ", ".join(
-            f"{c!r} ({n})"
-            for c, n in zip(classes[short].tolist(), counts[short], strict=True)
-        )
-        raise ValueError(
-            f"{reason} needs at least {min_count} cases of every class, but these "
-            f"classes have fewer: {listed}. Add cases of those classes, or {fix}."
-        )
 
 
 def resolve_label_names(
@@ -598,54 +586,94 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         self._fit(X, self._label_encoder.transform(y))
         return self
 
-    def _check_predict_X(self, X: Any) -> Series:
+    def _fitted_input(self, **params) -> tuple[int, int | None, np.ndarray]:
+        """``(n_channels, n_timepoints, classes)`` the fitted model predicts for.
+
+        The inference methods pass their extra keyword arguments here; an
+        estimator that predicts for several inputs (MTCS's ``task=``) takes them
+        and answers for the one asked.
+        """
+        if params:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments "
+                f"{sorted(params)}; it predicts for one kind of input and takes none."
+            )
         check_is_fitted(self)
+        return self.n_channels_, self.n_timepoints_, self.classes_
+
+    def _check_predict_X(self, X: Any, **params) -> Series:
+        n_channels, n_timepoints, _ = self._fitted_input(**params)
         X = self._check_X(X)
-        name = type(self).__name__
-        if n_channels_of(X) != self.n_channels_:
+        name = type(self).__name__ + "".join(
+            f" ({key}={value!r})" for key, value in params.items() if value is not None
+        )
+        if n_channels_of(X) != n_channels:
             raise ValueError(
                 f"X has {n_channels_of(X)} channels, but {name} was fitted on series "
-                f"with {self.n_channels_} channels; pass series with the same "
+                f"with {n_channels} channels; pass series with the same "
                 "channels as in fit."
             )
         if not self._supports_unequal_length:
             length = int(series_lengths(X)[0])
-            if length != self.n_timepoints_:
+            if length != n_timepoints:
                 raise ValueError(
                     f"X has series of length {length}, but {name} was fitted on "
-                    f"length {self.n_timepoints_} and needs the same length."
+                    f"length {n_timepoints} and needs the same length."
                 )
         return X
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, **params):
         """Class probabilities, one row per case, columns in ``classes_`` order.
 
         Parameters
         ----------
         X : array-like or list of array-like
             Series with the channels seen in fit.
+        **params
+            Estimator-specific choices of what to predict for (MTCS: ``task``).
 
         Returns
         -------
         proba : ndarray of shape (n_cases, n_classes)
             Rows sum to 1.
         """
-        return self._predict_proba(self._check_predict_X(X))
+        return self._predict_proba(self._check_predict_X(X, **params), **params)
 
-    def predict(self, X):
+    def predict(self, X, **params):
         """Predicted class of each case (the most probable one).
 
         Parameters
         ----------
         X : array-like or list of array-like
             Series with the channels seen in fit.
+        **params
+            As for :meth:`predict_proba`.
 
         Returns
         -------
         y : ndarray of shape (n_cases,)
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba = self.predict_proba(X, **params)
+        return self._fitted_input(**params)[2][np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None, **params):
+        """Mean accuracy on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+        y : array-like of shape (n_cases,)
+        sample_weight : array-like of shape (n_cases,), optional
+        **params
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        float
+        """
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, **params), sample_weight=sample_weight)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted classifier to the folder ``path``, without pickle.

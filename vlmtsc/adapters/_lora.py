@@ -69,6 +69,7 @@ def add_lora(
     dropout: float = 0.05,
     target_modules: Any = None,
     modules_to_save: list[str] | None = None,
+    model=None,
 ):
     """Wrap ``backbone.model`` with LoRA adapters (peft) and return the peft model.
 
@@ -83,6 +84,10 @@ def add_lora(
     modules_to_save : list of str, optional
         Modules trained in full and saved with the adapter; defaults to the
         family's ``train_in_full`` (e.g. a freshly initialised projector).
+    model : torch.nn.Module, optional
+        A part of ``backbone.model`` to adapt instead of the whole model, e.g. a
+        decoder cut to its first blocks; it is wrapped as a plain peft model (no
+        task head).
 
     Returns
     -------
@@ -97,7 +102,8 @@ def add_lora(
     )
 
     family = backbone.family
-    model = backbone.model
+    whole = model is None
+    model = backbone.model if whole else model
     if getattr(model, "is_loaded_in_4bit", False) or getattr(
         model, "is_loaded_in_8bit", False
     ):
@@ -106,6 +112,8 @@ def add_lora(
         "causal_lm": TaskType.CAUSAL_LM,
         "encoder": TaskType.FEATURE_EXTRACTION,
     }.get(family.kind)
+    if not whole:
+        task = None
     config = LoraConfig(
         r=r,
         lora_alpha=alpha,

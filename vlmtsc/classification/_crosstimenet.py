@@ -32,35 +32,24 @@ from __future__ import annotations
 import functools
 import json
 import math
-import numbers
 import os
 import pickle
 from dataclasses import replace
+from numbers import Integral, Real
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
-from scipy.special import softmax
-from sklearn.base import TransformerMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.base import (
-    BaseTimeSeriesClassifier,
-    check_datasets,
-    check_min_samples_per_class,
-    is_integer,
-    take_cases,
-)
-from vlmtsc.persistence import restore_tensors, store_tensors, write_folder
-from vlmtsc.training import (
-    TrainingConfig,
-    check_levers,
-    check_validation_fraction,
-    normalize_series,
-    resolve_device,
-    train,
-    train_with_validation,
-)
+from vlmtsc.base import check_datasets, series_lengths
+from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
+from vlmtsc.classification._torch_base import BaseNetworkClassifier
+from vlmtsc.persistence import write_folder
+from vlmtsc.tokenizers import VQTokenizer
+from vlmtsc.training import SeriesNormalizer, resolve_device
 
 __all__ = ["CrossTimeNetClassifier"]
 
@@ -72,7 +61,6 @@ IGNORE_INDEX = -100
 RECORD = "vlmtsc_crosstimenet.json"
 EMBEDDINGS = "vlmtsc_crosstimenet_embeddings.npz"
 TOKENIZERS = "vlmtsc_crosstimenet_tokenizers.pkl"
-_INFERENCE_BATCH = 64
 
 
 # --------------------------------------------------------------------------- network
@@ -168,7 +156,7 @@ def _set_stage(network, stage: str, freeze_encoder: bool = False) -> None:
 
 
 # --------------------------------------------------------------------------- tokens
-def _collate(code_lists, cls_id: int, pad_id: int):
+def _pad_codes(code_lists, cls_id: int, pad_id: int):
     """``[CLS]`` + codes of every series, right-padded; ``(ids, attention_mask)``."""
     width = 1 + max(len(c) for c in code_lists)
     ids = np.full((len(code_lists), width), pad_id, dtype=np.int64)
@@ -197,10 +185,6 @@ def _mask_tokens(ids, attention_mask, mask_ratio, mask_id, rng):
         labels[row, chosen] = ids[row, chosen]
         inputs[row, chosen] = mask_id
     return inputs, labels
-
-
-def _as_code_lists(tokens) -> list[np.ndarray]:
-    return [np.asarray(t, dtype=np.int64) for t in tokens]
 
 
 def _initial_embeddings(encoder, text_tokenizer, n_codes, rng):
@@ -250,7 +234,7 @@ def _read_pretraining(backbone) -> dict | None:
 
 
 # --------------------------------------------------------------------------- estimator
-class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+class CrossTimeNetClassifier(BaseNetworkClassifier):
     """Classify VQ tokens of series with a masked-token pre-trained BERT (CrossTimeNet).
 
     The recipe of seed 002, without its faults (the epoch is chosen on a
@@ -319,8 +303,12 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         (0, 1]: ``round(label_fraction * n_c)`` (at least one) random series of
         every class ``c`` (indices in ``labelled_index_``). All series still
         serve pre-training.
-    normalization : {None, "per_channel", "across_channels"}, default=None
-        Applied before the tokenizer (which normalises again by its own rule).
+    normalization : {"per_channel", "across_channels", "global", None}, \
+default="per_channel"
+        How series are scaled before the tokenizer (``normalizer_``, see
+        :class:`vlmtsc.training.SeriesNormalizer`). The tokenizer does not
+        normalise them again unless its own ``normalization`` is set to something
+        else than its default.
     augmentation : SeriesAugmenter, optional
         In the supervised stage every epoch also shows ``n_copies`` freshly
         varied copies of each labelled series, re-tokenized; validation series
@@ -331,17 +319,25 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         Series per batch, in pre-training and fine-tuning.
     learning_rate : float, default=1e-4
         Peak AdamW learning rate of both stages (the seed's Adam rate).
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    warmup_ratio : float, default=0.05
+        Share of the optimiser steps spent warming the learning rate up.
     validation_fraction : float, default=0.2
         Stratified share of the labelled series held out to choose the epoch
         (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs`` without
-        validation.
+        validation. Classes too small to split follow the rule of
+        :func:`vlmtsc.training.validation_splits` (with a warning).
+    validation_folds : int, optional
+        Choose the epoch count by stratified k-fold instead (k trainings, then
+        a refit on all labelled series).
     refit : bool, default=True
         After choosing the epoch count, train again from the pre-trained state on
         all labelled series for that many epochs.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
         bfloat16 autocast of the training steps where the device runs it natively.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState instance or None, default=0
         Seeds the tokenizer (when its own ``random_state`` is None), tiny
         backbones, the embedding rows, the masks, the splits and the training;
@@ -354,6 +350,8 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     classes_ : ndarray
     n_channels_ : int
     n_timepoints_ : int or None
+    normalizer_ : SeriesNormalizer
+        Fitted on the training series; scales series before the tokenizer.
     tokenizer_ : VQTokenizer
         Fitted on the training series, or the pre-trained ``domain``'s.
     domain_ : str or None
@@ -415,6 +413,19 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     ['pretraining', 'pretraining', 'validation']
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **TRAINING_PARAMETERS,
+        "tokenizer": [VQTokenizer, None],
+        "backbone": BACKBONE_SPEC,
+        "domain": [str, None],
+        "init": [StrOptions(set(INITS))],
+        "mask_ratio": [Interval(Real, 0, 1, closed="neither")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "freeze_encoder": ["boolean"],
+        "label_fraction": [Interval(Real, 0, 1, closed="right")],
+    }
+
     def __init__(
         self,
         tokenizer=None,
@@ -426,15 +437,18 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         pooling="flatten",
         freeze_encoder=False,
         label_fraction=1.0,
-        normalization=None,
+        normalization="per_channel",
         augmentation=None,
         n_epochs=30,
         batch_size=16,
         learning_rate=1e-4,
+        weight_decay=0.0,
+        warmup_ratio=0.05,
         validation_fraction=0.2,
+        validation_folds=None,
         refit=True,
         mixed_precision="auto",
-        device="cpu",
+        device="auto",
         random_state=0,
         verbose=1,
     ):
@@ -452,80 +466,22 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
+        self.validation_folds = validation_folds
         self.refit = refit
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # transform() returns states
-        return tags
-
-    # ----------------------------------------------------------------- params
-    def _check_params(self) -> TrainingConfig:
-        if not (isinstance(self.mask_ratio, numbers.Real) and 0 < self.mask_ratio < 1):
-            raise ValueError(
-                f"mask_ratio must be a number in (0, 1), got {self.mask_ratio!r}: "
-                "it is the share of each series' tokens masked in pre-training."
-            )
-        if not (
-            isinstance(self.label_fraction, numbers.Real)
-            and 0 < self.label_fraction <= 1
-        ):
-            raise ValueError(
-                "label_fraction must be a number in (0, 1], got "
-                f"{self.label_fraction!r}."
-            )
-        if not is_integer(self.pretrain_epochs) or self.pretrain_epochs < 0:
-            raise ValueError(
-                "pretrain_epochs must be a non-negative integer, got "
-                f"{self.pretrain_epochs!r}."
-            )
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}.")
-        if self.pooling not in POOLINGS:
-            raise ValueError(
-                f"pooling must be one of {POOLINGS}, got {self.pooling!r}."
-            )
-        if not isinstance(self.freeze_encoder, (bool, np.bool_)):
-            raise ValueError(
-                f"freeze_encoder must be True or False, got {self.freeze_encoder!r}."
-            )
-        check_validation_fraction(self.validation_fraction)
-        if self.domain is not None and not isinstance(self.domain, str):
-            raise ValueError(
-                f"domain must be None or a domain name (str), got {self.domain!r}."
-            )
-        check_levers(self.augmentation, self.normalization)
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            mixed_precision=self.mixed_precision,
-        )
-        config.validate()
-        return config
-
     # ----------------------------------------------------------------- building
     def _fit_tokenizer(self, X, seed):
+        """A tokenizer fitted on normalised series ``X``."""
         from vlmtsc.tokenizers import fit_tokenizer
 
-        return fit_tokenizer(
-            self.tokenizer,
-            X,
-            random_state=seed,
-            verbose=self.verbose,
-            normalization=self.normalization,
-        )
-
-    def _codes(self, X, tokenizer=None) -> list[np.ndarray]:
-        tokenizer = self.tokenizer_ if tokenizer is None else tokenizer
-        return _as_code_lists(
-            tokenizer.transform(normalize_series(X, self.normalization))
-        )
+        return fit_tokenizer(self.tokenizer, X, random_state=seed, verbose=self.verbose)
 
     def _load_encoder(self, seed):
         """``(encoder, text tokenizer)`` of ``backbone``, re-initialised for
@@ -558,8 +514,33 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             raise ValueError(
                 f"A series gives {n_tokens} tokens, but the encoder reads at most "
                 f"{limit} positions ([CLS] + tokens). Use a tokenizer with a larger "
-                "patch_length (or stride), or shorter series."
+                "patch_length (or stride; patch_length='auto' keeps series at 64 "
+                "tokens), or shorter series."
             )
+
+    def _pretrained(self) -> dict | None:
+        """The :meth:`pretrain` artifact ``backbone`` names, checked against
+        ``domain`` and ``init`` (``None``: ``backbone`` is no such folder)."""
+        pretrained = _read_pretraining(self.backbone)
+        if self.domain is not None and pretrained is None:
+            raise ValueError(
+                f"domain={self.domain!r} names a pre-trained domain, but backbone="
+                f"{self.backbone!r} is not a folder written by "
+                "CrossTimeNetClassifier.pretrain()."
+            )
+        if pretrained is not None and self.init == "random":
+            raise ValueError(
+                "init='random' would discard the pre-trained encoder of "
+                f"{self.backbone!r}; pass its base backbone instead, or "
+                "init='pretrained'."
+            )
+        domains = [] if pretrained is None else _domains(pretrained)
+        if self.domain is not None and self.domain not in domains:
+            raise ValueError(
+                f"domain={self.domain!r} is not in the pre-training artifact "
+                f"{self.backbone!r}; its domains are {domains}."
+            )
+        return pretrained
 
     # ----------------------------------------------------------------- training
     def _pretrain_network(self, network, domains, config, seed, description):
@@ -581,7 +562,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                     for start in range(0, len(codes), batch_size)
                 ]
             for k in rng.permutation(len(order)):
-                ids, attention = _collate(order[k], network.cls_id, network.mask_id)
+                ids, attention = _pad_codes(order[k], network.cls_id, network.mask_id)
                 inputs, labels = _mask_tokens(
                     ids, attention, mask_ratio, network.mask_id, rng
                 )
@@ -593,83 +574,17 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 }
 
         n_batches = sum(math.ceil(len(codes) / batch_size) for codes in domains)
-        result = train(
+        history, _ = self._train(
             network,
             batches,
             n_batches,
             replace(config, n_epochs=int(self.pretrain_epochs)),
-            random_state=seed,
-            verbose=self.verbose,
-            description=description,
+            None,
+            seed,
+            "pretraining",
+            description,
         )
-        return [{"phase": "pretraining", **entry} for entry in result.history]
-
-    def _logits(self, network, codes) -> np.ndarray:
-        return self._run(network, codes, "logits").astype(np.float64)
-
-    def _run(self, network, codes, what) -> np.ndarray:
-        """Head logits or representations of code lists, batched by length."""
-        torch = _torch_modules().torch
-        device = next(network.parameters()).device
-        order = np.argsort([len(c) for c in codes], kind="stable")
-        rows = [None] * len(codes)
-        network.eval()
-        with torch.no_grad():
-            for start in range(0, len(order), _INFERENCE_BATCH):
-                index = order[start : start + _INFERENCE_BATCH]
-                ids, attention = _collate(
-                    [codes[i] for i in index], network.cls_id, network.mask_id
-                )
-                ids = torch.from_numpy(ids).to(device)
-                attention = torch.from_numpy(attention).to(device)
-                if what == "logits":
-                    out = network(ids, attention).logits
-                else:
-                    out = network.represent(ids, attention)
-                for i, row in zip(index, out.float().cpu().numpy(), strict=True):
-                    rows[i] = row
-        return np.stack(rows)
-
-    def _finetune(self, network, X, codes, y, index, config, evaluate, seed, phase):
-        """Supervised training on the series ``index``; ``(history, best_epoch)``."""
-        torch = _torch_modules().torch
-        _set_stage(network, "classify", bool(self.freeze_encoder))
-        augmenter = clone(self.augmentation) if self.augmentation else None
-        fixed = [codes[i] for i in index]
-        passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
-        batch_size = config.batch_size
-
-        def batches(rng):
-            pool, labels = fixed, y[index]
-            if augmenter is not None:
-                varied, source = augmenter.expand(take_cases(X, index), rng)
-                extra = take_cases(varied, range(len(index), len(source)))
-                pool = fixed + self._codes(extra)
-                labels = y[index][source]
-            order = rng.permutation(len(pool))
-            for start in range(0, len(order), batch_size):
-                chosen = order[start : start + batch_size]
-                ids, attention = _collate(
-                    [pool[i] for i in chosen], network.cls_id, network.mask_id
-                )
-                yield {
-                    "codes": torch.from_numpy(ids),
-                    "attention_mask": torch.from_numpy(attention),
-                    "labels": torch.from_numpy(labels[chosen]).long(),
-                }
-
-        result = train(
-            network,
-            batches,
-            math.ceil(passes * len(index) / batch_size),
-            config,
-            evaluate=evaluate,
-            random_state=seed,
-            verbose=self.verbose,
-            description="fine-tuning" if phase != "refit" else "refitting",
-        )
-        history = [{"phase": phase, **entry} for entry in result.history]
-        return history, result.best_epoch
+        return history
 
     def _labelled_subset(self, y, seed) -> np.ndarray:
         """``round(label_fraction * n_c)`` (>= 1) random series of every class."""
@@ -683,57 +598,37 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             chosen.append(rng.choice(members, size=n, replace=False))
         return np.sort(np.concatenate(chosen))
 
-    def _fit(self, X, y):
-        config = self._check_params()
+    def _fit_recipe(self, X, y, config, seed):
         torch = _torch_modules().torch
-        self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        pretrained = _read_pretraining(self.backbone)
-        if self.domain is not None and pretrained is None:
-            raise ValueError(
-                f"domain={self.domain!r} names a pre-trained domain, but backbone="
-                f"{self.backbone!r} is not a folder written by "
-                "CrossTimeNetClassifier.pretrain()."
-            )
-        if pretrained is not None and self.init == "random":
-            raise ValueError(
-                "init='random' would discard the pre-trained encoder of "
-                f"{self.backbone!r}; pass its base backbone instead, or "
-                "init='pretrained'."
-            )
-        domains = (
-            [] if pretrained is None else [d["name"] for d in pretrained["domains"]]
+        self.labelled_index_ = self._labelled_subset(y, seed)
+        labelled = self.labelled_index_
+        splits = self._validation_splits(
+            y[labelled], seed, what="the labelled training series"
         )
-        if self.domain is not None and self.domain not in domains:
-            raise ValueError(
-                f"domain={self.domain!r} is not in the pre-training artifact "
-                f"{self.backbone!r}; its domains are {domains}."
-            )
+        pretrained = self._pretrained()
+
+        # The encoder first: whether it can read this many tokens is known
+        # before the tokenizer trains.
+        encoder, text_tokenizer = self._load_encoder(seed)
+        tokenizer = (
+            pretrained["tokenizers"][self.domain]
+            if self.domain is not None
+            else self.tokenizer or VQTokenizer()
+        )
+        self._check_positions(encoder, tokenizer.n_tokens(series_lengths(X)).max())
 
         # 1. Tokens.
         self.domain_ = self.domain
+        normalized = self.normalizer_.transform(X)
         if self.domain is not None:
-            self.tokenizer_ = pretrained["tokenizers"][self.domain]
+            self.tokenizer_ = tokenizer
         else:
-            self.tokenizer_ = self._fit_tokenizer(X, seed)
-        codes = self._codes(X)
+            self.tokenizer_ = self._fit_tokenizer(normalized, seed)
+        codes = self._inputs(normalized)
         n_codes = int(self.tokenizer_.codebook_.shape[0])
         self.max_tokens_ = max(len(c) for c in codes)
 
-        # 2. Encoder and code embeddings.
-        self.labelled_index_ = self._labelled_subset(y, seed)
-        labelled = self.labelled_index_
-        if self.validation_fraction > 0:
-            check_min_samples_per_class(
-                y[labelled],
-                2,
-                reason=f"A stratified validation split (validation_fraction="
-                f"{self.validation_fraction}) of the labelled series",
-                fix="set validation_fraction=0"
-                + (" or raise label_fraction" if self.label_fraction < 1 else ""),
-            )
-        encoder, text_tokenizer = self._load_encoder(seed)
-        self._check_positions(encoder, self.max_tokens_)
+        # 2. Code embeddings.
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # the heads start the same every run
             network = _torch_modules().CrossTimeNetNetwork(
@@ -744,7 +639,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 network.code_embeddings.weight.copy_(
                     torch.from_numpy(_domain_table(pretrained, self.domain))
                 )
-                position = domains.index(self.domain)
+                position = _domains(pretrained).index(self.domain)
                 arrays = pretrained["arrays"]
                 network.token_head.weight.copy_(
                     torch.from_numpy(arrays[f"output_weight_{position}"])
@@ -770,29 +665,19 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             )
 
         # 4. Fine-tuning, the epoch count chosen on validation.
-        history, self.best_epoch_ = train_with_validation(
-            network,
-            lambda index, config, evaluate, phase: self._finetune(
-                network, X, codes, y, index, config, evaluate, seed, phase
-            ),
-            lambda index: self._logits(network, [codes[i] for i in index]),
-            y,
-            labelled,
-            config,
-            validation_fraction=self.validation_fraction,
-            refit=self.refit,
-            random_state=seed,
+        _set_stage(network, "classify", bool(self.freeze_encoder))
+        history, self.best_epoch_ = self._train_with_validation(
+            network, codes, X, y, labelled, splits, config, seed
         )
         self.history_ += history
-        network.requires_grad_(False)
-        network.eval()
         self.model_ = network
 
     def pretrain(self, datasets, path):
         """Cross-domain masked-token pre-training; writes a folder ``backbone=`` takes.
 
         One tokenizer (a clone of ``tokenizer``) is fitted per dataset (domain)
-        on its series; each domain gets its own code embeddings (random rows of
+        on its series, normalised by ``normalization`` with that domain's own
+        statistics; each domain gets its own code embeddings (random rows of
         the word-embedding matrix, as in ``fit``) and output rows, and the
         encoder is trained for ``pretrain_epochs`` with ``mask_ratio``,
         ``batch_size`` and ``learning_rate`` on all domains, every batch holding
@@ -836,21 +721,29 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         >>> adapted.domain_, adapted.predict(X[:3]).shape
         ('a', (3,))
         """
-        config = self._check_params()
+        self._validate_params()
+        config = self._training_config()
         torch = _torch_modules().torch
         if self.pretrain_epochs < 1:
             raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
-        datasets = {
-            name: X for name, (X, _) in check_datasets(datasets, labels=False).items()
-        }
-        device = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         base = _read_pretraining(self.backbone)
         if base is not None and self.init == "random":
             raise ValueError(
                 "init='random' would discard the pre-trained encoder of "
                 f"{self.backbone!r}; pass its base backbone instead."
             )
+        datasets = {
+            name: SeriesNormalizer(self.normalization).fit_transform(X)
+            for name, (X, _) in check_datasets(datasets, labels=False).items()
+        }
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        encoder, text_tokenizer = self._load_encoder(seed)
+        tokenizer = self.tokenizer or VQTokenizer()
+        self._check_positions(
+            encoder,
+            max(tokenizer.n_tokens(series_lengths(X)).max() for X in datasets.values()),
+        )
         tokenizers = {
             name: self._fit_tokenizer(X, seed) for name, X in datasets.items()
         }
@@ -858,9 +751,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         domains = []
         for k, (name, X) in enumerate(datasets.items()):
-            domains.append([c + offsets[k] for c in self._codes(X, tokenizers[name])])
-        encoder, text_tokenizer = self._load_encoder(seed)
-        self._check_positions(encoder, max(len(c) for d in domains for c in d))
+            domains.append([c + offsets[k] for c in _codes(tokenizers[name], X)])
         n_codes = int(offsets[-1])
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -915,10 +806,26 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         write_folder(path, write)  # atomically, by the main process of a run
         return path
 
-    # ----------------------------------------------------------------- inference
-    def _check_codes(self, X) -> list[np.ndarray]:
-        codes = self._codes(X)
-        longest = max(len(c) for c in codes)
+    # ----------------------------------------------------------------- hooks
+    def _inputs(self, X):
+        """Codes of every (normalised) series, a list of int arrays."""
+        return _codes(self.tokenizer_, X)
+
+    def _input_lengths(self, inputs):
+        return np.array([len(c) for c in inputs])
+
+    def _collate(self, inputs):
+        torch = _torch_modules().torch
+        n_codes = int(self.tokenizer_.codebook_.shape[0])  # [MASK] pads, then [CLS]
+        ids, attention = _pad_codes(inputs, n_codes + 1, n_codes)
+        return {
+            "codes": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(attention),
+        }
+
+    def _check_predict_X(self, X, **params):
+        X = super()._check_predict_X(X, **params)
+        longest = int(self.tokenizer_.n_tokens(series_lengths(X)).max())
         if self.pooling == "flatten" and longest > self.max_tokens_:
             raise ValueError(
                 f"X has a series of {longest} tokens, but the flattened head of "
@@ -927,7 +834,7 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 "Pass series no longer than in fit, or use pooling='mean'."
             )
         self._check_positions(self.model_.encoder, longest)
-        return codes
+        return X
 
     def transform(self, X):
         """The representation the head reads: flattened or mean token states.
@@ -943,47 +850,34 @@ class CrossTimeNetClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             ``(1 + max_tokens_) * hidden_size`` features for
             ``pooling="flatten"``, ``hidden_size`` for ``"mean"``.
         """
-        codes = self._check_codes(self._check_predict_X(X))
-        return self._run(self.model_, codes, "representation")
+        return super().transform(X)
 
-    def _predict_proba(self, X):
-        return softmax(self._logits(self.model_, self._check_codes(X)), axis=1)
+    def _network_config(self, network):
+        return {"encoder": network.encoder.config, "network": network.config}
 
-    # ----------------------------------------------------------------- pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be the live __dict__
-        model = state.get("model_")
-        if model is not None and not isinstance(model, dict):
-            # The torch classes are built at run time (torch loads lazily), so
-            # the network travels as its configurations and weights.
-            state["model_"] = {
-                "encoder_config": model.encoder.config,
-                "config": model.config,
-                "weights": store_tensors("model", model.state_dict()),
-            }
-        return state
+    def _rebuild_network(self, saved):
+        import transformers
 
-    def __setstate__(self, state):
-        model = state.get("model_")
-        if isinstance(model, dict):
-            import torch
-            import transformers
+        encoder = transformers.AutoModel.from_config(saved["config"]["encoder"])
+        network = _torch_modules().CrossTimeNetNetwork(
+            encoder, **saved["config"]["network"]
+        )
+        network.load_state_dict(saved["weights"])
+        return network
 
-            device = state.get("device_", "cpu")
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                device = state["device_"] = "cpu"
-            encoder = transformers.AutoModel.from_config(model["encoder_config"])
-            network = _torch_modules().CrossTimeNetNetwork(encoder, **model["config"])
-            network.load_state_dict(restore_tensors(model["weights"]))
-            network.requires_grad_(False)
-            network.eval()
-            state = {**state, "model_": network.to(device)}
-        super().__setstate__(state)
+
+def _codes(tokenizer, X) -> list[np.ndarray]:
+    """A fitted tokenizer's codes of (normalised) series, one int array each."""
+    return [np.asarray(t, dtype=np.int64) for t in tokenizer.transform(X)]
+
+
+def _domains(record: dict) -> list[str]:
+    return [d["name"] for d in record["domains"]]
 
 
 def _domain_table(record: dict, domain: str) -> np.ndarray:
     """A pre-trained domain's embedding table: its codes, then [MASK], [CLS]."""
-    position = [d["name"] for d in record["domains"]].index(domain)
+    position = _domains(record).index(domain)
     arrays = record["arrays"]
     return np.concatenate(
         [arrays[f"codes_{position}"], arrays["mask"][None], arrays["cls"][None]]

@@ -6,15 +6,18 @@ import json
 import os
 import pickle
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
 from vlmtsc.base import check_datasets, resolve_label_names
-from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
+from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.persistence import write_folder
 from vlmtsc.prompts import PromptExample
-from vlmtsc.training import LabelScoringModel, normalize_series
+from vlmtsc.tokenizers import VQTokenizer
+from vlmtsc.training import LabelScoringModel, SeriesNormalizer, resolve_device
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
@@ -111,8 +114,12 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         model's mean hidden state over the prompt.
     features : {"hidden"} or None, default=None
         Embeddings of ``transform`` (the mean last hidden state).
-    normalization : {None, "per_channel", "across_channels"}, default=None
-        Applied before the tokenizer (which normalises again by its own rule).
+    normalization : {"per_channel", "across_channels", "global", None}, \
+default="per_channel"
+        How series are scaled before the tokenizer (``normalizer_``, see
+        :class:`vlmtsc.training.SeriesNormalizer`). The tokenizer does not
+        normalise them again unless its own ``normalization`` is set to something
+        else than its default.
     augmentation : SeriesAugmenter, optional
         Fresh jittered/scaled/window-sliced copies every epoch, re-tokenized.
     n_epochs : int, default=10
@@ -122,6 +129,8 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
     batch_size : int, default=4
     gradient_accumulation_steps : int, default=1
     learning_rate : float, default=5e-4
+    weight_decay : float, default=0.0
+        AdamW weight decay.
     warmup_ratio : float, default=0.05
     validation_fraction : float, default=0.2
     validation_folds : int, optional
@@ -130,7 +139,8 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         Retrain on all training data for the chosen epoch count. Off by
         default here: on GunPoint the refit doubled the fit (522 s on one
         thread) and scored 0.880 against 0.933 for the validation-chosen model.
-    device : str, default="cpu"
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     random_state : int, default=0
     verbose : int, default=1
 
@@ -138,6 +148,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
     ----------
     classes_ : ndarray
     label_names_ : list of str
+    normalizer_ : SeriesNormalizer
     tokenizer_ : VQTokenizer
         Fitted on the training series, or the pre-trained ``domain``'s.
     domain_ : str
@@ -172,6 +183,14 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
     'Signal: <BET><ts'
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **LM_PARAMETERS,
+        "tokenizer": [VQTokenizer, None],
+        "domain_description": [str, None],
+        "domain": [str, None],
+        "fine_tuning": [StrOptions(set(FINE_TUNING))],
+    }
+
     def __init__(
         self,
         tokenizer=None,
@@ -187,18 +206,19 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         target_modules=None,
         head="lm",
         features=None,
-        normalization=None,
+        normalization="per_channel",
         augmentation=None,
         n_epochs=10,
         batch_size=4,
         gradient_accumulation_steps=1,
         learning_rate=5e-4,
+        weight_decay=0.0,
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
         mixed_precision="auto",
         refit=False,
-        device="cpu",
+        device="auto",
         random_state=0,
         verbose=1,
     ):
@@ -221,6 +241,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
@@ -230,27 +251,15 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_fine_tuning(self) -> None:
-        if self.fine_tuning not in FINE_TUNING:
-            raise ValueError(
-                f"fine_tuning must be one of {FINE_TUNING}, got {self.fine_tuning!r}."
-            )
-
     def _fit_tokenizer(self, X, seed):
+        """A tokenizer fitted on normalised series ``X``."""
         from vlmtsc.tokenizers import fit_tokenizer
 
-        return fit_tokenizer(
-            self.tokenizer,
-            X,
-            random_state=seed,
-            verbose=self.verbose,
-            normalization=self.normalization,
-        )
+        return fit_tokenizer(self.tokenizer, X, random_state=seed, verbose=self.verbose)
 
     def _prepare_inputs(self, X, y, seed):
         from vlmtsc.adapters import SeriesVocabulary
 
-        self._check_fine_tuning()
         pretrained = read_pretraining(self.backbone)
         self.description_ = self.domain_description
         if self.domain is None:
@@ -261,7 +270,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
                     "domain=<one of its domains>."
                 )
             self.domain_ = DOMAIN
-            self.tokenizer_ = self._fit_tokenizer(X, seed)
+            self.tokenizer_ = self._fit_tokenizer(self.normalizer_.transform(X), seed)
             self.vocabulary_ = SeriesVocabulary({DOMAIN: self.tokenizer_.codebook_})
             return
         if pretrained is None:
@@ -293,7 +302,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
     def _prompts(self, X, labels=None) -> list[PromptExample]:
         from vlmtsc.adapters import series_text
 
-        tokens = self.tokenizer_.transform(normalize_series(X, self.normalization))
+        tokens = self.tokenizer_.transform(self.normalizer_.transform(X))
         names = dict(zip(self.classes_, self.label_names_, strict=True))
         return [
             _instruction(
@@ -359,7 +368,7 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         """
         from vlmtsc.adapters import SeriesVocabulary, series_text
 
-        self._check_fine_tuning()
+        self._validate_params()
         if self.fine_tuning == "none":
             raise ValueError("pretrain() trains: set fine_tuning='lora' or 'full'.")
         if self.quantization is not None:
@@ -367,7 +376,12 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
                 "pretrain() merges its adapters into the weights; run it without "
                 "quantization (quantize when adapting: quantization='4bit')."
             )
-        datasets = check_datasets(datasets, check_name=_check_domain_name)
+        datasets = {
+            name: (SeriesNormalizer(self.normalization).fit_transform(X), y)
+            for name, (X, y) in check_datasets(
+                datasets, check_name=_check_domain_name
+            ).items()
+        }
         descriptions = {n: f"{n} series" for n in datasets} | dict(descriptions or {})
         label_names = dict(label_names or {})
         seed = check_random_state(self.random_state).randint(2**31 - 1)
@@ -379,14 +393,14 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
             self.backbone,
             quantization=None,
             lora=self._adapter(),
-            device=self.device,
+            device=resolve_device(self.device),
             seed=seed,
             verbose=self.verbose,
             prepare=vocabulary,
         )
         prompts, names = [], {}
         for name, (X, y) in datasets.items():
-            codes = tokenizers[name].transform(normalize_series(X, self.normalization))
+            codes = tokenizers[name].transform(X)
             if y is None:
                 prompts += [
                     PromptExample(

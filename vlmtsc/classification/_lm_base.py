@@ -4,33 +4,51 @@ An estimator built on :class:`~vlmtsc.training.LabelScoringModel` only says how
 its series enter the model: :meth:`BaseLanguageModelClassifier._prepare_inputs`
 fits whatever turns series into prompts (a renderer, a VQ tokenizer) and
 :meth:`~BaseLanguageModelClassifier._examples` encodes series (with their answers
-when labelled). Validation of the shared parameters, the two heads (LoRA + label
-scoring, or logistic regression on embeddings), the small-data levers, ``transform``
-and ``predict_proba`` live here once.
+when labelled). The shared parameters, the two heads (LoRA + label scoring, or
+logistic regression on embeddings), the small-data levers, ``transform`` and
+``predict_proba`` live here once; parameter checks, the seed, the normaliser
+and the validation plan come from ``BaseTrainedClassifier`` (``_base.py``).
 """
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.base import BaseTimeSeriesClassifier, check_min_samples_per_class
-from vlmtsc.training import (
-    LabelScoringModel,
-    TrainingConfig,
-    check_levers,
-    check_validation_fraction,
+from vlmtsc.classification._base import (
+    BACKBONE_SPEC,
+    TRAINING_PARAMETERS,
+    BaseTrainedClassifier,
 )
+from vlmtsc.training import LabelScoringModel
 
 HEADS = ("lm", "linear")
+QUANTIZATIONS = ("8bit", "4bit")
+
+# The parameters every language-model classifier shares.
+LM_PARAMETERS: dict[str, list] = {
+    **TRAINING_PARAMETERS,
+    "backbone": BACKBONE_SPEC,
+    "label_names": "no_validation",  # resolve_label_names checks them
+    "quantization": [StrOptions(set(QUANTIZATIONS)), None],
+    "lora_r": [Interval(Integral, 1, None, closed="left")],
+    "lora_alpha": [Interval(Real, 0, None, closed="neither")],
+    "lora_dropout": [Interval(Real, 0, 1, closed="left")],
+    "target_modules": [list, str, None],
+    "head": [StrOptions(set(HEADS))],
+    "features": [StrOptions({"hidden", "vision"}), None],
+}
 
 
-class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+class BaseLanguageModelClassifier(BaseTrainedClassifier):
     """Fit, predict and embed with a fine-tuned (or frozen) language model.
 
     Subclasses define ``__init__`` with the shared parameters (``backbone``,
@@ -43,10 +61,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     :meth:`_prepare_inputs` and :meth:`_examples`.
     """
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
-        return tags
+    _parameter_constraints: ClassVar[dict] = LM_PARAMETERS
 
     # ----------------------------------------------------------------- hooks
     def _prepare_inputs(self, X, y, seed: int) -> None:  # pragma: no cover
@@ -76,61 +91,16 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         return True
 
     # ----------------------------------------------------------------- fitting
-    def _check_lm_params(self, y) -> None:
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
-        check_validation_fraction(self.validation_fraction)
-        check_levers(self.augmentation, self.normalization)
-        if self.head != "lm":
-            return
-        if self.validation_folds is not None:
-            if not (
-                isinstance(self.validation_folds, (int, np.integer))
-                and self.validation_folds >= 2
-            ):
-                raise ValueError(
-                    "validation_folds must be None or an integer >= 2, got "
-                    f"{self.validation_folds!r}."
-                )
-            check_min_samples_per_class(
-                y,
-                self.validation_folds,
-                reason=f"Stratified {self.validation_folds}-fold epoch selection",
-                fix="lower validation_folds or set it to None",
-            )
-        elif self.validation_fraction > 0:
-            check_min_samples_per_class(
-                y,
-                2,
-                reason=f"A stratified validation split (validation_fraction="
-                f"{self.validation_fraction})",
-                fix="set validation_fraction=0",
-            )
-
-    def _training_config(self) -> TrainingConfig:
-        """The estimator's optimisation parameters, validated."""
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            mixed_precision=self.mixed_precision,
-        )
-        config.validate()
-        return config
-
-    def _fit(self, X, y):
-        self._check_lm_params(y)
-        config = self._training_config()
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
+    def _fit_recipe(self, X, y, config, seed):
+        # The validation plan is decided before anything is loaded or trained.
+        splits = self._validation_splits(y, seed) if self.head == "lm" else []
         self._prepare_inputs(X, y, seed)
         adapter = None if self.head == "linear" else self._adapter()
         self.model_ = LabelScoringModel(
             self.backbone,
             quantization=self.quantization,
             lora=adapter,
-            device=self.device,
+            device=self.device_,
             seed=seed,
             verbose=self.verbose,
             prepare=self._backbone_preparation(),
@@ -157,8 +127,7 @@ class BaseLanguageModelClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 X_part, None if y_part is None else self.classes_[y_part]
             ),
             config,
-            validation_fraction=self.validation_fraction,
-            validation_folds=self.validation_folds,
+            splits=splits,
             refit=self.refit,
             augmenter=augmenter,
             random_state=seed,

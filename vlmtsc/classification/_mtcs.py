@@ -14,41 +14,29 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Hashable, Mapping
-from dataclasses import replace
+from numbers import Integral, Real
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import TransformerMixin, clone
-from sklearn.metrics import accuracy_score
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import (
-    BaseTimeSeriesClassifier,
-    check_labels,
-    check_series,
-    n_channels_of,
-    series_lengths,
-    take_cases,
-)
-from vlmtsc.persistence import restore_tensors, store_tensors
+from vlmtsc.base import check_datasets, n_channels_of, series_lengths
+from vlmtsc.classification._base import TRAINING_PARAMETERS
+from vlmtsc.classification._torch_base import BaseNetworkClassifier, take
 from vlmtsc.training import (
-    TrainingConfig,
-    channel_stats,
-    check_levers,
-    check_validation_fraction,
-    resolve_device,
+    SeriesNormalizer,
     seed_everything,
-    stratified_split,
-    train,
+    train_with_validation,
     validation_score,
+    validation_splits,
 )
 
 __all__ = ["MTCSClassifier"]
@@ -248,68 +236,28 @@ def _torch_modules() -> SimpleNamespace:
     return SimpleNamespace(MTCSNetwork=MTCSNetwork, torch=torch)
 
 
-def _build_network(config: dict, device: str):
-    return _torch_modules().MTCSNetwork(**config).to(device)
+def _labelled_datasets(datasets, what: str) -> dict:
+    """Validate ``{name: (X, y)}``; returns ``{name: (X, y_int, classes)}``."""
+    pairs = {}
+    for name, data in datasets.items():
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise ValueError(
+                f"{what}[{name!r}] must be a pair (X, y) of series and labels, "
+                f"got {type(data).__name__}. Pass {what}={{'name': (X, y), ...}}."
+            )
+        pairs[name] = tuple(data)
+    checked = {}
+    for name, (X, y) in check_datasets(
+        pairs, check_name=_check_task_name, what=what
+    ).items():
+        encoder = LabelEncoder().fit(y)
+        checked[name] = (X, encoder.transform(y), encoder.classes_)
+    return checked
 
 
-# --------------------------------------------------------------------------- data
-class _Task:
-    """One task's series, z-scored with statistics of its training data."""
-
-    def __init__(self, X, mean, scale):
-        self.lengths = series_lengths(X)
-        if isinstance(X, np.ndarray):
-            self.series = ((X - mean[:, None]) / scale[:, None]).astype(np.float32)
-        else:
-            self.series = [
-                ((x - mean[:, None]) / scale[:, None]).astype(np.float32) for x in X
-            ]
-
-    def __len__(self):
-        return len(self.lengths)
-
-    def batch(self, index, augmenter=None, rng=None):
-        """``(x, mask)`` tensors for cases ``index``; mask is None if unpadded.
-
-        With ``augmenter`` (a SeriesAugmenter) the cases are freshly varied.
-        """
-        torch = _torch_modules().torch
-        series = take_cases(self.series, index)
-        if augmenter is not None:
-            series = augmenter.augment(series, rng)
-        if isinstance(series, np.ndarray):
-            return torch.from_numpy(series.astype(np.float32)), None
-        lengths = self.lengths[index]
-        longest = int(lengths.max())
-        x = np.zeros((len(index), series[0].shape[0], longest), dtype=np.float32)
-        for row, case in enumerate(series):
-            x[row, :, : case.shape[1]] = case
-        if (lengths == longest).all():
-            return torch.from_numpy(x), None
-        mask = np.arange(longest)[None, :] < lengths[:, None]
-        return torch.from_numpy(x), torch.from_numpy(mask)
-
-    def chunks(self, index, batch_size, sort=False):
-        """``index`` in batches; with ``sort``, by length so batches pad little.
-
-        Training keeps the shuffled order (random batches); inference sorts.
-        """
-        index = np.asarray(index)
-        if sort and not isinstance(self.series, np.ndarray):
-            index = index[np.argsort(self.lengths[index], kind="stable")]
-        return [index[i : i + batch_size] for i in range(0, len(index), batch_size)]
-
-
-def _can_stratify(y: np.ndarray, fraction: float) -> bool:
-    """Whether a stratified split of ``fraction`` keeps every class on both sides."""
-    counts = np.bincount(y)
-    n_classes, n = len(counts), len(y)
-    n_validation = math.ceil(fraction * n)
-    return (
-        counts.min() >= 2
-        and n_validation >= n_classes
-        and n - n_validation >= n_classes
-    )
+def _check_task_name(name) -> None:
+    if not isinstance(name, Hashable):
+        raise ValueError(f"Task names must be hashable, got {name!r}.")
 
 
 def _mutual_information(joint: np.ndarray) -> float:
@@ -321,7 +269,7 @@ def _mutual_information(joint: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- estimator
-class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+class MTCSClassifier(BaseNetworkClassifier):
     """Multi-task classifier sharing: one encoder for many time-series datasets.
 
     The method of seed 003. A TS2Vec-style encoder (a per-task input projection
@@ -350,8 +298,8 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 
     Tasks may differ in length and number of channels, and series of one task may
     differ in length (padded per batch and masked, so padding never changes a
-    representation; nothing is truncated). Each task's series are z-scored with
-    its own per-channel training mean and standard deviation.
+    representation; nothing is truncated). Each task's series are scaled with
+    its own training statistics (``normalization``).
 
     Parameters
     ----------
@@ -382,9 +330,16 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         SVM regularisation. ``None`` picks ``C`` from ``1e-4 .. 1e4`` by 5-fold
         stratified cross-validation on the training representations when every
         class of the task has at least 5 cases, and uses ``C=1`` otherwise.
+    normalization : {"global", "per_channel", "across_channels", None}, \
+default="global"
+        How each task's series are scaled (``normalizers_``, one
+        :class:`vlmtsc.training.SeriesNormalizer` per task). ``"global"``: by the
+        task's per-channel training mean and standard deviation (TS2Vec's
+        z-scoring; amplitudes stay comparable).
     augmentation : SeriesAugmenter, optional
         Every epoch also shows ``n_copies`` freshly jittered/scaled/window-sliced
-        copies of each training series (see :class:`vlmtsc.training.SeriesAugmenter`).
+        copies of each (normalised) training series (see
+        :class:`vlmtsc.training.SeriesAugmenter`).
     n_epochs : int, default=5
         Maximum passes over all tasks' training series.
     batch_size : int, default=32
@@ -398,13 +353,16 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     validation_fraction : float, default=0.2
         Stratified share of the training data held out to choose the epoch: of
         the target task in ``fit``, of every task in ``fit_tasks`` (the score is
-        the mean over tasks). A task whose classes are too small to split is
-        trained on whole and not scored; if no task can be scored, training runs
-        ``n_epochs`` without validation and a warning says so. ``0`` trains
+        the mean over tasks). Classes too small to split follow the rule of
+        :func:`vlmtsc.training.validation_splits` (with a warning). ``0`` trains
         ``n_epochs`` without validation.
+    validation_folds : int, optional
+        Choose the epoch count by stratified k-fold of the scored tasks instead.
     refit : bool, default=True
         After choosing the epoch count on validation, train again from the same
         initialisation on all training data for that many epochs.
+    mixed_precision : {"auto", "bf16", "no"}, default="auto"
+        bfloat16 autocast of the training steps where the device runs it natively.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState instance or None, default=0
@@ -421,6 +379,8 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         Channels of the target task (``fit`` only).
     n_timepoints_ : int or None
         Length of the target task's series, ``None`` if unequal (``fit`` only).
+    normalizers_ : dict
+        Task name -> the task's fitted :class:`~vlmtsc.training.SeriesNormalizer`.
     tasks_ : dict
         Task name -> ``{"classes", "n_cases", "n_channels", "n_timepoints"}`` in
         training order (the target first in ``fit``); ``list(tasks_)`` are the
@@ -507,6 +467,20 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
     (3, 16)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **TRAINING_PARAMETERS,
+        "related_datasets": [Mapping, None],
+        "n_blocks": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "representation_size": [Interval(Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "tau": [Interval(Real, 0, None, closed="neither")],
+        "classifier": [StrOptions(set(CLASSIFIERS))],
+        "svm_C": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
     def __init__(
         self,
         related_datasets=None,
@@ -519,6 +493,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         tau=2.0,
         classifier="svm",
         svm_C=None,
+        normalization="global",
         augmentation=None,
         n_epochs=5,
         batch_size=32,
@@ -526,7 +501,9 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         weight_decay=0.01,
         warmup_ratio=0.05,
         validation_fraction=0.2,
+        validation_folds=None,
         refit=True,
+        mixed_precision="auto",
         device="auto",
         random_state=0,
         verbose=1,
@@ -541,6 +518,7 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         self.tau = tau
         self.classifier = classifier
         self.svm_C = svm_C
+        self.normalization = normalization
         self.augmentation = augmentation
         self.n_epochs = n_epochs
         self.batch_size = batch_size
@@ -548,26 +526,24 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
+        self.validation_folds = validation_folds
         self.refit = refit
+        self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # transform() returns embeddings
-        return tags
-
     # ----------------------------------------------------------------- fitting
-    def _fit(self, X, y):
-        related = self._check_related_datasets()
+    def _fit_recipe(self, X, y, config, seed):
+        related = self._related_datasets()
         if TARGET in related:
             raise ValueError(
                 f"related_datasets has a dataset named {TARGET!r}, the name "
                 "MTCSClassifier gives the task of fit(X, y); rename it."
             )
-        tasks = {TARGET: (X, y, self.classes_), **related}
-        self._fit_all(tasks, target=TARGET)
+        self._fit_tasks(
+            {TARGET: (X, y, self.classes_), **related}, TARGET, config, seed
+        )
 
     def fit_tasks(self, tasks):
         """Train jointly on several tasks (datasets).
@@ -590,84 +566,35 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 f"got {type(tasks).__name__}. Pass e.g. fit_tasks({{'GunPoint': "
                 "(X, y), 'Coffee': (X2, y2)}})."
             )
-        checked = self._check_datasets(tasks, "tasks")
-        related = self._check_related_datasets()
+        checked = _labelled_datasets(tasks, "tasks")
+        related = self._related_datasets()
         clash = sorted(set(checked) & set(related), key=str)
         if clash:
             raise ValueError(
                 f"Tasks {clash!r} are both in fit_tasks(tasks) and in "
                 "related_datasets; give each dataset once."
             )
-        for attribute in ("classes_", "n_channels_", "n_timepoints_", "_label_encoder"):
+        config, seed = self._begin_fit()
+        for attribute in (
+            "classes_",
+            "n_channels_",
+            "n_timepoints_",
+            "_label_encoder",
+            "normalizer_",
+        ):
             self.__dict__.pop(attribute, None)  # the target-task view of fit
-        self._fit_all({**checked, **related}, target=None)
+        self._fit_tasks({**checked, **related}, None, config, seed)
         return self
 
-    def _check_datasets(self, datasets, what) -> dict:
-        """Validate ``{name: (X, y)}``; returns ``{name: (X, y_int, classes)}``."""
-        owner = type(self).__name__
-        checked = {}
-        for name, data in datasets.items():
-            if not isinstance(data, (tuple, list)) or len(data) != 2:
-                raise ValueError(
-                    f"{what}[{name!r}] must be a pair (X, y) of series and labels, "
-                    f"got {type(data).__name__}. Pass {what}={{'name': (X, y), "
-                    "...}."
-                )
-            where = f"{owner} ({what}[{name!r}])"
-            X = check_series(data[0], estimator_name=where)
-            y = check_labels(data[1], len(X), estimator_name=where)
-            encoder = LabelEncoder().fit(y)
-            checked[name] = (X, encoder.transform(y), encoder.classes_)
-        return checked
-
-    def _check_related_datasets(self) -> dict:
+    def _related_datasets(self) -> dict:
         if self.related_datasets is None:
             return {}
-        if not isinstance(self.related_datasets, Mapping):
-            raise ValueError(
-                "related_datasets must be None or a dict {name: (X, y)} of "
-                f"datasets, got {type(self.related_datasets).__name__}. Pass e.g. "
-                "related_datasets={'ArrowHead': (X, y)}."
-            )
-        return self._check_datasets(self.related_datasets, "related_datasets")
+        return _labelled_datasets(self.related_datasets, "related_datasets")
 
-    def _check_params(self) -> TrainingConfig:
-        for name in ("n_blocks", "hidden_size", "representation_size", "kernel_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if not self.alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}.")
-        if not self.tau > 0:
-            raise ValueError(f"tau must be > 0, got {self.tau!r}.")
-        check_levers(self.augmentation)
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(
-                f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}."
-            )
-        if self.svm_C is not None and not self.svm_C > 0:
-            raise ValueError(f"svm_C must be None or > 0, got {self.svm_C!r}.")
-        check_validation_fraction(self.validation_fraction)
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            warmup_ratio=self.warmup_ratio,
-        )
-        config.validate()
-        return config
-
-    def _fit_all(self, tasks: dict, target) -> None:
-        config = self._check_params()
-        self.device_ = resolve_device(self.device)
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
+    def _fit_tasks(self, tasks: dict, target, config, seed) -> None:
+        """Train the encoder on every task, then each task's final classifier."""
         names = list(tasks)
-        self.tasks_ = {}
-        self._normalisers, data, labels = {}, [], []
+        self.tasks_, self.normalizers_, inputs, labels = {}, {}, [], []
         for name, (X, y, classes) in tasks.items():
             lengths = series_lengths(X)
             self.tasks_[name] = {
@@ -678,157 +605,152 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 if (lengths == lengths[0]).all()
                 else None,
             }
-            self._normalisers[name] = channel_stats(X)
-            data.append(_Task(X, *self._normalisers[name]))
+            self.normalizers_[name] = SeriesNormalizer(self.normalization).fit(X)
+            inputs.append(self._inputs(self.normalizers_[name].transform(X)))
             labels.append(np.asarray(y))
         self.target_task_ = target if target is not None or len(names) > 1 else names[0]
-        network_config = dict(
-            task_channels=[info["n_channels"] for info in self.tasks_.values()],
-            task_classes=[len(info["classes"]) for info in self.tasks_.values()],
-            n_blocks=int(self.n_blocks),
-            hidden_size=int(self.hidden_size),
-            representation_size=int(self.representation_size),
-            kernel_size=int(self.kernel_size),
-            dropout=float(self.dropout),
-            alpha=float(self.alpha),
-            tau=float(self.tau),
-        )
-
         # Which tasks hold out validation data: only the target in fit (the
         # related data all trains the encoder), every task in fit_tasks.
-        scored = [i for i, name in enumerate(names) if target in (None, name)]
-        splits = {}
-        if self.validation_fraction > 0:
-            for i in scored:
-                if _can_stratify(labels[i], self.validation_fraction):
-                    splits[i] = stratified_split(
-                        labels[i], self.validation_fraction, seed
-                    )
-            if not splits:
-                warnings.warn(
-                    f"validation_fraction={self.validation_fraction} leaves too few "
-                    "cases of some class for a stratified validation split; training "
-                    f"{config.n_epochs} epochs without validation. Add cases or set "
-                    "validation_fraction=0 to silence this.",
-                    UserWarning,
-                    # Point at the user's fit (via the base class) or fit_tasks.
-                    stacklevel=4 if target is not None else 3,
-                )
         everything = [np.arange(len(y)) for y in labels]
+        splits = self._task_splits(names, labels, target, seed)
 
-        if splits:
-            fit_index = [
-                splits[i][0] if i in splits else everything[i]
-                for i in range(len(names))
-            ]
-
-            def evaluate(model):
-                scores = []
-                for i, (_, val_index) in splits.items():
-                    logits = self._head_logits(model, i, data[i], val_index)
-                    scores.append(validation_score(logits, labels[i][val_index]))
-                return float(np.mean(scores))
-
-            self.model_, history, best = self._train(
-                network_config, data, labels, fit_index, config, evaluate, seed
+        seed_everything(seed)
+        network = (
+            _torch_modules()
+            .MTCSNetwork(
+                task_channels=[info["n_channels"] for info in self.tasks_.values()],
+                task_classes=[len(info["classes"]) for info in self.tasks_.values()],
+                n_blocks=int(self.n_blocks),
+                hidden_size=int(self.hidden_size),
+                representation_size=int(self.representation_size),
+                kernel_size=int(self.kernel_size),
+                dropout=float(self.dropout),
+                alpha=float(self.alpha),
+                tau=float(self.tau),
             )
-            self.history_ = [{"phase": "validation", **h} for h in history]
-            self.best_epoch_ = best
-            if self.refit:
-                self.model_, history, _ = self._train(
-                    network_config,
-                    data,
-                    labels,
-                    everything,
-                    replace(config, n_epochs=best),
-                    None,
-                    seed,
-                    "refitting on all training data",
-                )
-                self.history_ += [{"phase": "refit", **h} for h in history]
-        else:
-            self.model_, history, self.best_epoch_ = self._train(
-                network_config, data, labels, everything, config, None, seed
-            )
-            self.history_ = [{"phase": "train", **h} for h in history]
+            .to(self.device_)
+        )
 
-        self.affinity_ = self._affinity(self.model_, names)
-        self.model_.reset_statistics()
+        def run(fit, validation, config, phase):
+            evaluate = None
+            if validation is not None:
+
+                def evaluate(model):
+                    return float(
+                        np.mean(
+                            [
+                                validation_score(
+                                    self._infer(model, take(inputs[i], chosen), task=i),
+                                    labels[i][chosen],
+                                )
+                                for i, chosen in validation.items()
+                            ]
+                        )
+                    )
+
+            return self._train_tasks(
+                network, inputs, labels, fit, config, evaluate, seed, phase
+            )
+
+        restore = self._restorer(network)
+
+        def reset():
+            restore()
+            network.reset_statistics()
+
+        self.history_, self.best_epoch_ = train_with_validation(
+            run, splits, everything, config, refit=self.refit, reset=reset
+        )
+        network.eval()
+        self.model_ = network
+        self.affinity_ = self._affinity(network, names)
+        network.reset_statistics()
         self.classifiers_ = {}
         for i, name in enumerate(names):
             if self.classifier == "linear":
                 self.classifiers_[name] = None
                 continue
-            representation = self._encode(self.model_, i, data[i], everything[i])
+            representation = self._infer(network, inputs[i], "representation", task=i)
             self.classifiers_[name] = self._fit_svm(representation, labels[i], seed)
 
-    def _train(
-        self,
-        network_config,
-        data,
-        labels,
-        index,
-        config,
-        evaluate,
-        seed,
-        description="training the shared encoder",
+    def _task_splits(self, names, labels, target, seed) -> list:
+        """The validation plan over tasks: ``(fit, validation)`` pairs where
+        ``fit`` lists every task's training cases and ``validation`` maps the
+        scored tasks to their held-out cases."""
+        scored = [i for i, name in enumerate(names) if target in (None, name)]
+        per_task = {
+            i: self._validation_splits(labels[i], seed, what=f"task {names[i]!r}")
+            for i in scored
+        }
+        per_task = {i: splits for i, splits in per_task.items() if splits}
+        if not per_task:
+            return []
+        n_pairs = min(len(splits) for splits in per_task.values())
+        if any(len(splits) != n_pairs for splits in per_task.values()):
+            # k-fold over tasks needs one k: the smallest any task allows.
+            per_task = {
+                i: validation_splits(
+                    labels[i], 0, n_pairs, random_state=seed, what=names[i]
+                )
+                for i in per_task
+            }
+        return [
+            (
+                [
+                    per_task[i][k][0] if i in per_task else np.arange(len(y))
+                    for i, y in enumerate(labels)
+                ],
+                {i: per_task[i][k][1] for i in per_task},
+            )
+            for k in range(n_pairs)
+        ]
+
+    def _train_tasks(
+        self, network, inputs, labels, index, config, evaluate, seed, phase
     ):
-        """Build a network from ``seed`` and train it; ``(model, history, best)``."""
-        seed_everything(seed)
-        model = _build_network(network_config, self.device_)
+        """One training run on the cases ``index`` (one array per task), every
+        batch from one task; ``(history, best_epoch)``."""
         torch = _torch_modules().torch
         augmenter = clone(self.augmentation) if self.augmentation else None
         # Every epoch: each case once as it is and n_copies times freshly varied.
         passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
-        n_batches = passes * sum(
-            len(data[task].chunks(index[task], config.batch_size))
-            for task in range(len(data))
-        )
+        size = config.batch_size
+        n_batches = passes * sum(math.ceil(len(part) / size) for part in index)
         epoch_statistics = []
 
         def batches(rng):
             # Shuffle within each task, then the order of the one-task batches.
             order = []
-            for task in range(len(data)):
+            for task, part in enumerate(index):
                 for varied in range(passes):
-                    shuffled = rng.permutation(index[task])
+                    shuffled = rng.permutation(part)
                     order += [
-                        (task, chunk, varied > 0)
-                        for chunk in data[task].chunks(shuffled, config.batch_size)
+                        (task, shuffled[start : start + size], varied > 0)
+                        for start in range(0, len(shuffled), size)
                     ]
-            model.reset_epoch_statistics()
+            network.reset_epoch_statistics()
             for k in rng.permutation(len(order)):
                 task, chunk, varied = order[k]
-                x, mask = data[task].batch(chunk, augmenter if varied else None, rng)
-                batch = {
-                    "x": x,
-                    "labels": torch.from_numpy(labels[task][chunk]).long(),
-                    "task": task,
-                }
-                if mask is not None:
-                    batch["mask"] = mask
+                series = take(inputs[task], chunk)
+                if varied:
+                    series = augmenter.augment(series, rng)
+                batch = self._collate(series, task=task)
+                batch["labels"] = torch.from_numpy(labels[task][chunk]).long()
                 yield batch
-            n = max(model.epoch_batches, 1)
+            n = max(network.epoch_batches, 1)
             epoch_statistics.append(
-                {key: value / n for key, value in model.epoch_sums.items()}
+                {key: value / n for key, value in network.epoch_sums.items()}
             )
 
-        result = train(
-            model,
-            batches,
-            n_batches,
-            config,
-            evaluate=evaluate,
-            random_state=seed,
-            verbose=self.verbose,
-            description=description,
+        history, best_epoch = self._train(
+            network, batches, n_batches, config, evaluate, seed, phase
         )
         # Tokens mean nothing here; the sharing statistics are added per epoch.
         history = [
             {k: v for k, v in entry.items() if k != "tokens"} | stats
-            for entry, stats in zip(result.history, epoch_statistics, strict=False)
+            for entry, stats in zip(history, epoch_statistics, strict=False)
         ]
-        return model, history, result.best_epoch
+        return history, best_epoch
 
     def _fit_svm(self, representation, y, seed):
         """TS2Vec's protocol: RBF SVM, C by 5-fold CV when every class allows."""
@@ -845,32 +767,6 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         else:
             svm.set_params(C=SVM_DEFAULT_C)
         return svm.fit(representation, y)
-
-    # ----------------------------------------------------------------- encoding
-    def _encode(self, model, task, data, index, head=False):
-        """Representations (or head logits) of cases ``index`` of one task."""
-        torch = _torch_modules().torch
-        model.eval()
-        out = []
-        # Inference needs no gradients, so batches can be larger than in training.
-        with torch.no_grad():
-            chunks = data.chunks(index, max(4 * self.batch_size, 64), sort=True)
-            for chunk in chunks:
-                x, mask = data.batch(chunk)
-                x = x.to(self.device_)
-                mask = None if mask is None else mask.to(self.device_)
-                representation = model.encode(x, task, mask)
-                if head:
-                    representation = model.head_logits(representation, task)
-                out.append(representation.float().cpu().numpy())
-        result = np.concatenate(out)
-        # chunks() sorts unequal lengths; put the rows back in ``index`` order.
-        order = np.concatenate(chunks)
-        position = {int(i): k for k, i in enumerate(order)}
-        return result[[position[int(i)] for i in np.asarray(index)]]
-
-    def _head_logits(self, model, task, data, index):
-        return self._encode(model, task, data, index, head=True).astype(np.float64)
 
     def _affinity(self, model, names) -> dict:
         n_classes = [len(self.tasks_[name]["classes"]) for name in names]
@@ -908,8 +804,14 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
             "task_matrix": tasks,
         }
 
-    # ----------------------------------------------------------------- inference
-    def _resolve_task(self, task):
+    # ----------------------------------------------------------------- hooks
+    @property
+    def _inference_batch_size(self):
+        # No gradients: batches can be larger than in training.
+        return max(4 * self.batch_size, 64)
+
+    def _task(self, task):
+        """The task ``task`` names (default: the target task) and its position."""
         check_is_fitted(self, "tasks_")
         if task is None:
             if self.target_task_ is None:
@@ -923,97 +825,76 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
                 f"Unknown task {task!r}; {type(self).__name__} was fitted on the "
                 f"tasks {list(self.tasks_)!r}. Pass one of them as task=."
             )
-        return task
+        return task, list(self.tasks_).index(task)
 
-    def _check_task_X(self, X, task):
-        task = self._resolve_task(task)
-        name = type(self).__name__
-        X = check_series(X, estimator_name=name)
-        expected = self.tasks_[task]["n_channels"]
-        if n_channels_of(X) != expected:
-            raise ValueError(
-                f"X has {n_channels_of(X)} channels, but task {task!r} of {name} was "
-                f"fitted on series with {expected} channels; pass series with the "
-                "same channels as in fit."
-            )
-        return task, _Task(X, *self._normalisers[task])
+    def _fitted_input(self, task=None):
+        name, _ = self._task(task)
+        info = self.tasks_[name]
+        return info["n_channels"], info["n_timepoints"], info["classes"]
 
-    def transform(self, X, task=None):
-        """Representations of the series by the trained (frozen) encoder.
+    def _inputs(self, X):
+        """Normalised series as float32 (an array, or a list for unequal lengths)."""
+        if isinstance(X, np.ndarray):
+            return X.astype(np.float32)
+        return [x.astype(np.float32) for x in X]
 
-        Parameters
-        ----------
-        X : array-like or list of array-like
-            Series of the task's format (same channels as in fit; any length).
-        task : hashable, optional
-            Which task's input projection to use; default the target task.
+    def _input_lengths(self, inputs):
+        return None if isinstance(inputs, np.ndarray) else series_lengths(inputs)
 
-        Returns
-        -------
-        ndarray of shape (n_cases, representation_size)
-        """
-        task, data = self._check_task_X(X, task)
-        index = list(self.tasks_).index(task)
-        return self._encode(self.model_, index, data, np.arange(len(data)))
+    def _collate(self, inputs, task):
+        """``x`` (zero-padded to the longest), ``task`` (a position) and, when
+        lengths differ, ``mask``."""
+        torch = _torch_modules().torch
+        if isinstance(inputs, np.ndarray):
+            return {"x": torch.from_numpy(inputs.astype(np.float32)), "task": task}
+        lengths = series_lengths(inputs)
+        longest = int(lengths.max())
+        x = np.zeros((len(inputs), inputs[0].shape[0], longest), dtype=np.float32)
+        for row, case in enumerate(inputs):
+            x[row, :, : case.shape[1]] = case
+        batch = {"x": torch.from_numpy(x), "task": task}
+        if not (lengths == longest).all():
+            mask = np.arange(longest)[None, :] < lengths[:, None]
+            batch["mask"] = torch.from_numpy(mask)
+        return batch
 
-    def predict_proba(self, X, task=None):
-        """Class probabilities of one task, columns in that task's class order.
+    def _output(self, network, batch, what):
+        representation = network.encode(batch["x"], batch["task"], batch.get("mask"))
+        if what == "logits":
+            return network.head_logits(representation, batch["task"])
+        return representation
 
-        Parameters
-        ----------
-        X : array-like or list of array-like
-            Series with the channels the task had in fit.
-        task : hashable, optional
-            Task name; default the target task (``fit``) or the only task.
+    def _network_config(self, network):
+        return network.config
 
-        Returns
-        -------
-        proba : ndarray of shape (n_cases, n_classes)
-            Rows sum to 1. For the SVM: softmax of its decision values (see
-            Notes).
-        """
-        task, data = self._check_task_X(X, task)
-        index = list(self.tasks_).index(task)
-        everything = np.arange(len(data))
-        svm = self.classifiers_[task]
+    def _rebuild_network(self, saved):
+        network = _torch_modules().MTCSNetwork(**saved["config"])
+        network.load_state_dict(saved["weights"])
+        return network
+
+    # ----------------------------------------------------------------- inference
+    def _task_inputs(self, X, task):
+        """Normalised inputs of one task's (checked) series; ``(inputs, name,
+        position)``."""
+        name, position = self._task(task)
+        return self._inputs(self.normalizers_[name].transform(X)), name, position
+
+    def _transform(self, X, task=None):
+        inputs, _, position = self._task_inputs(X, task)
+        return self._infer(self.model_, inputs, "representation", task=position)
+
+    def _predict_proba(self, X, task=None):
+        inputs, name, position = self._task_inputs(X, task)
+        svm = self.classifiers_[name]
         if svm is None:
-            return softmax(
-                self._head_logits(self.model_, index, data, everything), axis=1
-            )
+            logits = self._infer(self.model_, inputs, task=position)
+            return softmax(logits.astype(np.float64), axis=1)
         decision = svm.decision_function(
-            self._encode(self.model_, index, data, everything)
+            self._infer(self.model_, inputs, "representation", task=position)
         )
         if decision.ndim == 1:  # two classes: the score of the second
             decision = np.column_stack([-decision, decision]) / 2
         return softmax(np.asarray(decision, dtype=np.float64), axis=1)
-
-    def predict(self, X, task=None):
-        """Predicted class of each series for one task.
-
-        Parameters
-        ----------
-        X : array-like or list of array-like
-        task : hashable, optional
-            Task name; default the target task (``fit``) or the only task.
-
-        Returns
-        -------
-        y : ndarray of shape (n_cases,)
-        """
-        proba = self.predict_proba(X, task=task)
-        classes = self.tasks_[self._resolve_task(task)]["classes"]
-        return classes[np.argmax(proba, axis=1)]
-
-    def score(self, X, y, sample_weight=None, task=None):
-        """Accuracy on ``(X, y)`` for one task (default the target task).
-
-        Returns
-        -------
-        score : float
-        """
-        return accuracy_score(
-            y, self.predict(X, task=task), sample_weight=sample_weight
-        )
 
     # ----------------------------------------------------------------- plotting
     def plot_affinity(self, ax=None, level="task", cmap="Blues"):
@@ -1055,33 +936,6 @@ class MTCSClassifier(TransformerMixin, BaseTimeSeriesClassifier):
         ax.set_title(title)
         ax.figure.colorbar(image, ax=ax, label=label)
         return ax
-
-    # ----------------------------------------------------------------- pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be the live __dict__
-        model = state.get("model_")
-        if model is not None and not isinstance(model, dict):
-            # The torch classes are built at run time (torch loads lazily), so
-            # the network travels as its configuration and weights.
-            state["model_"] = {
-                "config": model.config,
-                "weights": store_tensors("model", model.state_dict()),
-            }
-        return state
-
-    def __setstate__(self, state):
-        model = state.get("model_")
-        if isinstance(model, dict):
-            import torch
-
-            device = state.get("device_", "cpu")
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                device = state["device_"] = "cpu"
-            network = _build_network(model["config"], device)
-            network.load_state_dict(restore_tensors(model["weights"]))
-            network.eval()
-            state = {**state, "model_": network}
-        super().__setstate__(state)
 
 
 def _transpose(matrix: Any):

@@ -33,38 +33,20 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
+from numbers import Integral, Real
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
-from scipy.special import softmax
-from sklearn.base import TransformerMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.base import (
-    BaseTimeSeriesClassifier,
-    check_min_samples_per_class,
-    is_integer,
-    resolve_label_names,
-    series_lengths,
-    take_cases,
-)
-from vlmtsc.persistence import restore_tensors, store_tensors
-from vlmtsc.training import (
-    TrainingConfig,
-    channel_stats,
-    check_levers,
-    check_validation_fraction,
-    normalize_series,
-    resolve_device,
-    train,
-    train_with_validation,
-)
+from vlmtsc.base import resolve_label_names, series_lengths
+from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
+from vlmtsc.classification._torch_base import BaseNetworkClassifier
 
 __all__ = ["TimeLlamaClassifier"]
 
 ADAPTERS = ("dlora", "lora", "none")
-_INFERENCE_BATCH = 64
 
 
 # --------------------------------------------------------------------------- network
@@ -196,7 +178,7 @@ def resample_series(X, length: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- estimator
-class TimeLlamaClassifier(TransformerMixin, BaseTimeSeriesClassifier):
+class TimeLlamaClassifier(BaseNetworkClassifier):
     """Classify series as channel tokens in a cut Llama with dynamic LoRA (Time-LlaMA).
 
     The recipe of seed 004 (a forecasting method; the classification head is
@@ -258,7 +240,7 @@ class TimeLlamaClassifier(TransformerMixin, BaseTimeSeriesClassifier):
 default="global"
         How series are scaled before they are embedded. ``"global"``: every
         channel by the mean and standard deviation of that channel over all
-        training series (``loc_``, ``scale_``), so amplitudes stay comparable
+        training series (``normalizer_``), so amplitudes stay comparable
         across series and channels (on BasicMotions a resting and a running
         series differ mostly in amplitude). ``"per_channel"`` and
         ``"across_channels"`` z-normalise each series (shapes only), ``None``
@@ -274,16 +256,25 @@ default="global"
     learning_rate : float, default=3e-4
         Peak AdamW learning rate (warm-up, then cosine decay). 1e-3 measured
         worse on GunPoint (0.79 against 0.90 at 3e-4).
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    warmup_ratio : float, default=0.05
+        Share of the optimiser steps spent warming the learning rate up.
     validation_fraction : float, default=0.2
         Stratified share of the training series held out to choose the epoch
-        (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs``.
+        (accuracy, ties broken by log-loss); ``0`` trains ``n_epochs``. Classes
+        too small to split follow the rule of
+        :func:`vlmtsc.training.validation_splits` (with a warning).
+    validation_folds : int, optional
+        Choose the epoch count by stratified k-fold instead (k trainings, then a
+        refit on all training series).
     refit : bool, default=True
         After choosing the epoch count, train again from the start on all
         training series for that many epochs.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
         bfloat16 autocast of the training steps where the device runs it natively.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState instance or None, default=0
         Seeds tiny backbones, the new layers, the split and the training; an int
         makes CPU runs reproducible.
@@ -295,9 +286,9 @@ default="global"
     classes_ : ndarray
     n_channels_ : int
     n_timepoints_ : int or None
-    loc_, scale_ : ndarray of shape (n_channels,)
-        Per-channel mean and standard deviation of the training series (used by
-        ``normalization="global"``).
+    normalizer_ : SeriesNormalizer
+        Fitted on the training series (per-channel mean and standard deviation
+        for ``normalization="global"``).
     series_length_ : int
         Points every channel is resampled to: the training length (the longest,
         for unequal lengths). Series of another length are interpolated to it
@@ -363,6 +354,22 @@ default="global"
     'Classify the time series. Classes: 0, 1.'
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **TRAINING_PARAMETERS,
+        "backbone": BACKBONE_SPEC,
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "prompt": [str, None],
+        "label_names": "no_validation",  # resolve_label_names checks them
+        "alignment": ["boolean"],
+        "adapter": [StrOptions(set(ADAPTERS))],
+        "lora_r": [Interval(Integral, 1, None, closed="left")],
+        "lora_alpha": [Interval(Real, 0, None, closed="neither")],
+        "lora_dropout": [Interval(Real, 0, 1, closed="left")],
+        "top_n": [Interval(Integral, 1, None, closed="left")],
+        "balance_weight": [Interval(Real, 0, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         backbone="smollm2-135m",
@@ -382,10 +389,13 @@ default="global"
         n_epochs=60,
         batch_size=16,
         learning_rate=3e-4,
+        weight_decay=0.0,
+        warmup_ratio=0.05,
         validation_fraction=0.2,
+        validation_folds=None,
         refit=True,
         mixed_precision="auto",
-        device="cpu",
+        device="auto",
         random_state=0,
         verbose=1,
     ):
@@ -406,58 +416,17 @@ default="global"
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
+        self.validation_folds = validation_folds
         self.refit = refit
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # transform() returns states
-        return tags
-
-    # ----------------------------------------------------------------- params
-    def _check_params(self) -> TrainingConfig:
-        if self.adapter not in ADAPTERS:
-            raise ValueError(
-                f"adapter must be one of {ADAPTERS}, got {self.adapter!r}: 'dlora' "
-                "(dynamic LoRA), 'lora' (plain LoRA) or 'none' (frozen backbone)."
-            )
-        for name in ("n_layers", "lora_r", "top_n", "n_heads"):
-            value = getattr(self, name)
-            if not is_integer(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not isinstance(self.alignment, (bool, np.bool_)):
-            raise ValueError(
-                f"alignment must be True or False, got {self.alignment!r}."
-            )
-        if not (
-            isinstance(self.balance_weight, numbers.Real) and self.balance_weight >= 0
-        ):
-            raise ValueError(
-                f"balance_weight must be a number >= 0, got {self.balance_weight!r}."
-            )
-        check_validation_fraction(self.validation_fraction)
-        if self.prompt is not None and not isinstance(self.prompt, str):
-            raise ValueError(f"prompt must be None or a str, got {self.prompt!r}.")
-        check_levers(self.augmentation, self.normalization, allow_global=True)
-        config = TrainingConfig(
-            n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            mixed_precision=self.mixed_precision,
-        )
-        config.validate()
-        return config
-
-    # ----------------------------------------------------------------- building
-    def _series(self, X) -> np.ndarray:
-        """Normalised series resampled to ``series_length_``, float32 3D."""
-        X = normalize_series(X, self.normalization, (self.loc_, self.scale_))
-        return resample_series(X, self.series_length_)
-
+    # ----------------------------------------------------------------- network
     def _build_network(self, seed: int):
         """The untrained network: cut backbone with its adapter and new layers."""
         import torch
@@ -518,110 +487,42 @@ default="global"
                 ),
             )
         if self.adapter == "lora":
-            from peft import LoraConfig, get_peft_model
+            from vlmtsc.adapters import add_lora
 
-            config = LoraConfig(
+            return add_lora(
+                backbone,
+                model=decoder,
                 r=self.lora_r,
-                lora_alpha=self.lora_alpha,
-                lora_dropout=self.lora_dropout,
-                target_modules=backbone.family.lora_targets,
+                alpha=self.lora_alpha,
+                dropout=self.lora_dropout,
             )
-            return get_peft_model(decoder, config)
         return decoder
 
-    # ----------------------------------------------------------------- fitting
-    def _fit(self, X, y):
-        config = self._check_params()
-        self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+    # ----------------------------------------------------------------- recipe
+    def _fit_recipe(self, X, y, config, seed):
+        splits = self._validation_splits(y, seed)
         self.backbone_seed_ = seed
         self.series_length_ = int(series_lengths(X).max())
-        self.loc_, self.scale_ = channel_stats(X)
         names = resolve_label_names(self.classes_, self.label_names)
         task = "Classify the time series." if self.prompt is None else self.prompt
         self.prompt_ = f"{task.strip()} Classes: {', '.join(names)}."
-        series = self._series(X)
-        if self.validation_fraction > 0:
-            check_min_samples_per_class(
-                y,
-                2,
-                reason=f"A stratified validation split (validation_fraction="
-                f"{self.validation_fraction})",
-                fix="set validation_fraction=0",
-            )
         network = self._build_network(seed)
         self.n_trainable_ = sum(
             p.numel() for p in network.parameters() if p.requires_grad
         )
-        self.history_, self.best_epoch_ = train_with_validation(
-            network,
-            lambda index, config, evaluate, phase: self._train(
-                network, X, series, y, index, config, evaluate, seed, phase
-            ),
-            lambda index: self._run(network, series[index], "logits"),
-            y,
-            np.arange(len(y)),
-            config,
-            validation_fraction=self.validation_fraction,
-            refit=self.refit,
-            random_state=seed,
+        inputs = self._inputs(self.normalizer_.transform(X))
+        self.history_, self.best_epoch_ = self._train_with_validation(
+            network, inputs, X, y, np.arange(len(y)), splits, config, seed
         )
-        network.requires_grad_(False)
-        network.eval()
         self.model_ = network
 
-    def _train(self, network, X, series, y, index, config, evaluate, seed, phase):
-        """Train on the series ``index``; ``(history, best_epoch)``."""
-        torch = _torch_modules().torch
-        augmenter = clone(self.augmentation) if self.augmentation else None
-        passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
-        batch_size = config.batch_size
+    # ----------------------------------------------------------------- hooks
+    def _inputs(self, X):
+        """Every channel resampled to ``series_length_`` points, float32 3D."""
+        return resample_series(X, self.series_length_)
 
-        def batches(rng):
-            pool, labels = series[index], y[index]
-            if augmenter is not None:
-                varied, source = augmenter.expand(take_cases(X, index), rng)
-                extra = take_cases(varied, range(len(index), len(source)))
-                pool = np.concatenate([pool, self._series(extra)])
-                labels = y[index][source]
-            order = rng.permutation(len(pool))
-            for begin in range(0, len(order), batch_size):
-                chosen = order[begin : begin + batch_size]
-                yield {
-                    "series": torch.from_numpy(pool[chosen]),
-                    "labels": torch.from_numpy(labels[chosen]).long(),
-                }
-
-        result = train(
-            network,
-            batches,
-            math.ceil(passes * len(index) / batch_size),
-            config,
-            evaluate=evaluate,
-            random_state=seed,
-            verbose=self.verbose,
-            description="refitting" if phase == "refit" else "training",
-        )
-        history = [{"phase": phase, **entry} for entry in result.history]
-        return history, result.best_epoch
-
-    # ----------------------------------------------------------------- inference
-    def _run(self, network, series, what) -> np.ndarray:
-        """Head logits or representations of resampled series, in batches."""
-        torch = _torch_modules().torch
-        device = next(network.parameters()).device
-        rows = []
-        network.eval()
-        with torch.no_grad():
-            for begin in range(0, len(series), _INFERENCE_BATCH):
-                batch = torch.from_numpy(series[begin : begin + _INFERENCE_BATCH])
-                batch = batch.to(device)
-                if what == "logits":
-                    out = network(batch).logits
-                else:
-                    out = network.represent(batch)
-                rows.append(out.float().cpu().numpy())
-        return np.concatenate(rows)
+    def _collate(self, inputs):
+        return {"series": _torch_modules().torch.from_numpy(inputs)}
 
     def transform(self, X):
         """The head's input: the channel tokens' output states, flattened.
@@ -635,54 +536,28 @@ default="global"
         -------
         ndarray of shape (n_cases, n_channels_ * hidden_size)
         """
-        X = self._check_predict_X(X)
-        return self._run(self.model_, self._series(X), "representation")
+        return super().transform(X)
 
-    def _predict_proba(self, X):
-        logits = self._run(self.model_, self._series(X), "logits")
-        return softmax(logits.astype(np.float64), axis=1)
+    def _saved_weights(self, network):
+        # Only what trains travels; the frozen backbone is rebuilt from
+        # ``backbone`` (its weights are hundreds of MB for a real model).
+        return {k: v for k, v in network.state_dict().items() if _trained(k)}
 
-    # ----------------------------------------------------------------- pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be the live __dict__
-        model = state.get("model_")
-        if model is not None and not isinstance(model, dict):
-            # Only what was trained travels; the frozen backbone is rebuilt from
-            # ``backbone`` (its weights are hundreds of MB for a real model).
-            state["model_"] = {
-                "weights": store_tensors(
-                    "model",
-                    {k: v for k, v in model.state_dict().items() if _trained(k)},
-                )
-            }
-        return state
-
-    def __setstate__(self, state):
-        model = state.get("model_")
-        super().__setstate__(state)
-        if isinstance(model, dict):
-            import torch
-
-            if self.device_.startswith("cuda") and not torch.cuda.is_available():
-                self.device_ = "cpu"
-            verbose, self.verbose = self.verbose, 0
-            try:
-                network = self._build_network(self.backbone_seed_)
-            finally:
-                self.verbose = verbose
-            missing, unexpected = network.load_state_dict(
-                restore_tensors(model["weights"]), strict=False
+    def _rebuild_network(self, saved):
+        verbose, self.verbose = self.verbose, 0
+        try:
+            network = self._build_network(self.backbone_seed_)
+        finally:
+            self.verbose = verbose
+        missing, unexpected = network.load_state_dict(saved["weights"], strict=False)
+        if unexpected or any(_trained(k) for k in missing):
+            raise ValueError(
+                f"The saved {type(self).__name__} does not fit the network "
+                f"rebuilt from backbone={self.backbone!r}: missing "
+                f"{[k for k in missing if _trained(k)][:5]}, unexpected "
+                f"{unexpected[:5]}. Load it where the same backbone resolves."
             )
-            if unexpected or any(_trained(k) for k in missing):
-                raise ValueError(
-                    f"The saved {type(self).__name__} does not fit the network "
-                    f"rebuilt from backbone={self.backbone!r}: missing "
-                    f"{[k for k in missing if _trained(k)][:5]}, unexpected "
-                    f"{unexpected[:5]}. Load it where the same backbone resolves."
-                )
-            network.requires_grad_(False)
-            network.eval()
-            self.model_ = network
+        return network
 
 
 def _trained(name: str) -> bool:

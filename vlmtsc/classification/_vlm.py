@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series
-from vlmtsc.classification._lm_base import BaseLanguageModelClassifier
+from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
 from vlmtsc.renderers import LinePlotRenderer
-from vlmtsc.training import LabelScoringModel, normalize_series
+from vlmtsc.training import LabelScoringModel, SeriesNormalizer, resolve_device
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
 
@@ -35,9 +38,8 @@ def _build_renderer(renderer):
     return clone(renderer) if renderer is not None else LinePlotRenderer()
 
 
-def _encode(model, renderer, prompt, X, labels, classes, label_names, normalization):
-    """Prompts (and, for a VLM, images) of ``X`` encoded for ``model``."""
-    X = normalize_series(X, normalization)
+def _encode(model, renderer, prompt, X, labels, classes, label_names):
+    """Prompts (and, for a VLM, images) of (normalised) ``X`` encoded for ``model``."""
     images = renderer.transform(X) if model.uses_images else None
     prompts = prompt.build(
         X, labels, classes=classes, label_names=label_names, tokenizer=model.tokenizer
@@ -92,10 +94,14 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         Embeddings for ``transform`` and the linear head: the vision encoder's
         pooled features (default for VLMs) or the language model's mean last
         hidden state over the prompt (default for text models).
-    normalization : {None, "per_channel", "across_channels"}, default=None
-        Z-normalise each series before rendering and prompting: each channel on
-        its own, or with one scale over all channels (keeps their relative
-        amplitudes). ``None`` leaves scaling to the renderer.
+    normalization : {None, "per_channel", "across_channels", "global"}, \
+default=None
+        Z-normalise each series before rendering and prompting (``normalizer_``,
+        see :class:`vlmtsc.training.SeriesNormalizer`): each channel on its own,
+        with one scale over all channels (keeps their relative amplitudes), or by
+        the training set's per-channel statistics (keeps amplitudes comparable
+        across series). ``None`` leaves scaling to the renderer; what each
+        renderer does with amplitude is in the renderers' guide.
     augmentation : SeriesAugmenter, optional
         Show each training series with fresh jitter/scaling/window-slice
         variations every epoch (the linear head gets fixed varied copies).
@@ -104,10 +110,14 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     batch_size : int, default=4
     gradient_accumulation_steps : int, default=1
     learning_rate : float, default=2e-4
+    weight_decay : float, default=0.0
+        AdamW weight decay.
     warmup_ratio : float, default=0.05
     validation_fraction : float, default=0.2
         Stratified share of the training data used to choose the epoch; ``0``
-        trains for ``n_epochs`` without validation.
+        trains for ``n_epochs`` without validation. Classes too small to split
+        follow the rule of :func:`vlmtsc.training.validation_splits` (with a
+        warning).
     validation_folds : int, optional
         Choose the epoch count by stratified k-fold on the training data (k
         fine-tunings, then a refit on all of it) instead of one split: steadier on
@@ -117,8 +127,8 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         natively (CUDA; CPUs with AVX512-BF16 or AMX); ``"no"`` keeps float32.
     refit : bool, default=True
         After choosing the epoch count, train again on all training data.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     random_state : int, default=0
         Seeds the split, the LoRA initialisation and the shuffling.
     verbose : int, default=1
@@ -154,6 +164,13 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     (2, 2)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **LM_PARAMETERS,
+        "renderer": [HasMethods(["transform"]), None],
+        "prompt_mode": [StrOptions(set(PROMPT_MODES)), None],
+        "prompt": [TimeSeriesPrompt, None],
+    }
+
     def __init__(
         self,
         backbone="efficientnet-smollm2",
@@ -174,12 +191,13 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         batch_size=4,
         gradient_accumulation_steps=1,
         learning_rate=2e-4,
+        weight_decay=0.0,
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
         mixed_precision="auto",
         refit=True,
-        device="cpu",
+        device="auto",
         random_state=0,
         verbose=1,
     ):
@@ -201,6 +219,7 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         self.batch_size = batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
@@ -222,11 +241,10 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
             self.model_,
             self.renderer_,
             self.prompt_,
-            X,
+            self.normalizer_.transform(X),
             labels,
             self.classes_,
             self.label_names,
-            self.normalization,
         )
 
 
@@ -249,14 +267,16 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
     features : {"vision", "hidden"} or None, default=None
         Vision encoder features (default for VLMs) or the language model's mean
         last hidden state over the prompt (default for text models).
-    normalization : {None, "per_channel", "across_channels"}, default=None
-        As in :class:`VLMTimeSeriesClassifier`.
+    normalization : {None, "per_channel", "across_channels", "global"}, \
+default=None
+        As in :class:`VLMTimeSeriesClassifier` (``normalizer_``).
     quantization : {None, "8bit", "4bit"}, default=None
-    device : str, default="cpu"
+    device : str, default="auto"
     verbose : int, default=1
 
     Attributes
     ----------
+    normalizer_ : SeriesNormalizer
     model_ : LabelScoringModel
     n_features_out_ : int
 
@@ -278,7 +298,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         features=None,
         normalization=None,
         quantization=None,
-        device="cpu",
+        device="auto",
         verbose=1,
     ):
         self.backbone = backbone
@@ -305,6 +325,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         self
         """
         X = check_series(X, estimator_name=type(self).__name__)
+        self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
         self.renderer_ = _build_renderer(self.renderer)
         # No candidate classes in an embedding prompt: it describes the series only.
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode).set_params(
@@ -314,7 +335,7 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
             self.backbone,
             quantization=self.quantization,
             lora=None,
-            device=self.device,
+            device=resolve_device(self.device),
             seed=0,
             verbose=self.verbose,
         )
@@ -334,10 +355,9 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
             self.model_,
             self.renderer_,
             self.prompt_,
-            X,
+            self.normalizer_.transform(X),
             None,
             np.array([0]),
             None,
-            self.normalization,
         )
         return self.model_.embed(encoded, self.features)

@@ -45,9 +45,8 @@ TEST_PARAMS: dict[str, dict] = {
         # One value per token and one scale for all cases: per-series
         # normalisation of 2-step patches leaves only a sign, too little for
         # check_classifiers_train on two-feature blobs.
-        "tokenizer": _tiny_tokenizer().set_params(
-            patch_length=1, normalization="global"
-        ),
+        "normalization": "global",
+        "tokenizer": _tiny_tokenizer().set_params(patch_length=1),
         "pretrain_epochs": 1,
         "n_epochs": 3,
         "learning_rate": 1e-3,

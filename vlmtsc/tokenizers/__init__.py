@@ -14,10 +14,9 @@ importing this package alone does not.
 """
 
 from vlmtsc.tokenizers._plots import plot_reconstruction, plot_token_usage
-from vlmtsc.tokenizers._tokenizer import NORMALIZATIONS, VQTokenizer, fit_tokenizer
+from vlmtsc.tokenizers._tokenizer import VQTokenizer, fit_tokenizer
 
 __all__ = [
-    "NORMALIZATIONS",
     "VQVAE",
     "EMAVectorQuantizer",
     "VQTokenizer",

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import check_series, is_integer, n_channels_of, series_lengths
+from vlmtsc.base import check_series, n_channels_of, series_lengths
 from vlmtsc.persistence import module_from_state, module_state
-from vlmtsc.training import (
-    channel_stats,
-    normalize_series,
-    resolve_device,
-    series_stats,
-)
+from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
 
-__all__ = ["NORMALIZATIONS", "VQTokenizer"]
+__all__ = ["VQTokenizer", "fit_tokenizer"]
 
-NORMALIZATIONS = ("per_channel", "across_channels", "global", None)
+DEFAULT_NORMALIZATION = "per_channel"
+# patch_length="auto": 8 timepoints per token, and longer patches for series
+# over 512 points, so that the longest training series gives at most 64 tokens
+# (the cost of a language model grows with the tokens it reads).
+AUTO_PATCH_LENGTH = 8
+AUTO_MAX_TOKENS = 64
+
+
+def auto_patch_length(length: int) -> int:
+    """``patch_length="auto"``'s choice for series of at most ``length`` points.
+
+    Examples
+    --------
+    >>> auto_patch_length(150), auto_patch_length(2000)
+    (8, 32)
+    """
+    return max(AUTO_PATCH_LENGTH, math.ceil(length / AUTO_MAX_TOKENS))
+
+
 _INFERENCE_BATCH = 256
 
 
@@ -48,9 +63,11 @@ class VQTokenizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    patch_length : int, default=8
+    patch_length : int or "auto", default="auto"
         Timepoints per token. A series of length ``n`` gives
-        :meth:`n_tokens` ``(n)`` tokens.
+        :meth:`n_tokens` ``(n)`` tokens. ``"auto"``: 8, or longer patches for
+        series over 512 points so that the longest training series gives at
+        most 64 tokens (``patch_length_``).
     codebook_size : int, default=128
         Number of codes (the vocabulary size).
     embedding_dim : int, default=64
@@ -61,14 +78,15 @@ class VQTokenizer(TransformerMixin, BaseEstimator):
         overlapping patches and more tokens.
     normalization : {"per_channel", "across_channels", "global", None}, \
 default="per_channel"
-        How series are scaled before tokenizing (the vocabulary of
-        :func:`vlmtsc.training.normalize_series`). ``"per_channel"``: z-normalise
+        How series are scaled before tokenizing (``normalizer_``, a
+        :class:`vlmtsc.training.SeriesNormalizer`). ``"per_channel"``: z-normalise
         every channel of every case on its own (shape only).
         ``"across_channels"``: one mean and standard deviation per case over all
         its channels (keeps the channels' relative amplitudes). ``"global"``:
         per-channel mean and standard deviation of the whole training set
-        (``loc_``, ``scale_``; keeps amplitude differences between cases).
-        ``None``: raw values.
+        (keeps amplitude differences between cases). ``None``: raw values.
+        Inside an estimator, which normalises the series itself, a tokenizer
+        left at the default does not normalise again.
     hidden_size : int, default=64
         Channels of the encoder and decoder TCNs.
     n_blocks : int, default=8
@@ -113,8 +131,10 @@ default="per_channel"
     n_channels_ : int
     n_timepoints_ : int or None
         Training length, ``None`` if the training series had unequal lengths.
-    loc_, scale_ : ndarray of shape (n_channels,) or None
-        Training-set statistics for ``normalization="global"``.
+    patch_length_ : int
+        The patch length in use (``patch_length``, or ``"auto"``'s choice).
+    normalizer_ : SeriesNormalizer
+        Fitted on the training series (statistics for ``"global"``).
     reconstruction_error_ : float
         Mean squared reconstruction error, in normalised units, on the
         validation split (on the training series if there is none).
@@ -158,7 +178,7 @@ default="per_channel"
 
     def __init__(
         self,
-        patch_length=8,
+        patch_length="auto",
         codebook_size=128,
         embedding_dim=64,
         stride=None,
@@ -204,68 +224,64 @@ default="per_channel"
 
     # ------------------------------------------------------------------ params
 
-    def _validate_params(self) -> None:
-        positive = {
-            "patch_length": self.patch_length,
-            "codebook_size": self.codebook_size,
-            "embedding_dim": self.embedding_dim,
-            "hidden_size": self.hidden_size,
-            "batch_size": self.batch_size,
-        }
-        for name, value in positive.items():
-            if not is_integer(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        for name in ("n_blocks", "n_epochs"):
-            value = getattr(self, name)
-            if not is_integer(value) or value < 0:
-                raise ValueError(
-                    f"{name} must be a non-negative integer, got {value!r}."
-                )
-        if self.stride is not None and (
-            not is_integer(self.stride) or not 1 <= self.stride <= self.patch_length
-        ):
+    _parameter_constraints: ClassVar[dict] = {
+        "patch_length": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "codebook_size": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "stride": [Interval(Integral, 1, None, closed="left"), None],
+        "normalization": [StrOptions({n for n in NORMALIZATIONS if n}), None],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "decay": [Interval(Real, 0, 1, closed="left")],
+        "commitment_weight": [Interval(Real, 0, None, closed="left")],
+        "dead_code_threshold": [Interval(Real, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+    }
+
+    def _check_stride(self, patch: int) -> None:
+        if self.stride is not None and self.stride > patch:
             raise ValueError(
-                f"stride must be None or an integer in [1, patch_length="
-                f"{self.patch_length}], got {self.stride!r}; a stride larger than "
-                "the patch would skip timepoints."
+                f"stride must be None or an integer in [1, patch_length={patch}], got "
+                f"{self.stride!r}; a stride larger than the patch would skip "
+                "timepoints."
             )
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got "
-                f"{self.normalization!r}."
-            )
-        ranges = {
-            "dropout": (self.dropout, 0, 1, "[0, 1)"),
-            "decay": (self.decay, 0, 1, "[0, 1)"),
-            "validation_fraction": (self.validation_fraction, 0, 1, "[0, 1)"),
-        }
-        for name, (value, low, high, text) in ranges.items():
-            if not isinstance(value, numbers.Real) or not low <= value < high:
-                raise ValueError(f"{name} must be a number in {text}, got {value!r}.")
-        for name in ("commitment_weight", "dead_code_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-        if not isinstance(self.learning_rate, numbers.Real) or not (
-            self.learning_rate > 0
-        ):
-            raise ValueError(
-                f"learning_rate must be positive, got {self.learning_rate!r}."
-            )
-        if not isinstance(self.device, str):
-            raise ValueError(
-                f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}."
-            )
+
+    def _chosen_patch(self, lengths) -> int:
+        """``patch_length``, or ``"auto"``'s choice for series of ``lengths``."""
+        if self.patch_length != "auto":
+            return int(self.patch_length)
+        return auto_patch_length(int(np.max(lengths)))
+
+    def _patch(self, lengths=None) -> int:
+        """The patch length in use: the fitted one, or the one fit would choose."""
+        if hasattr(self, "patch_length_"):
+            return self.patch_length_
+        return self._chosen_patch(lengths)
+
+    def _strides(self, patch: int) -> int:
+        return patch if self.stride is None else int(self.stride)
 
     @property
     def _stride(self) -> int:
-        return self.patch_length if self.stride is None else self.stride
+        return self._strides(self.patch_length_)
 
     def n_tokens(self, length):
         """Number of tokens of a series of ``length`` timepoints.
 
         ``1`` for a series up to one patch long, otherwise
-        ``ceil((length - patch_length) / stride) + 1``. Needs no fitting.
+        ``ceil((length - patch_length) / stride) + 1``. Needs no fitting: before
+        ``fit``, ``patch_length="auto"`` is resolved from the longest of the
+        given lengths, as ``fit`` resolves it from the longest training series.
 
         Parameters
         ----------
@@ -275,12 +291,14 @@ default="per_channel"
         -------
         int or ndarray of int
         """
-        self._validate_params()
         lengths = np.asarray(length)
         if lengths.dtype.kind not in "iu" or (lengths < 1).any():
             raise ValueError(f"length must be a positive integer, got {length!r}.")
-        extra = np.maximum(lengths - self.patch_length, 0)
-        counts = -(-extra // self._stride) + 1
+        self._validate_params()
+        patch = self._patch(lengths)
+        self._check_stride(patch)
+        extra = np.maximum(lengths - patch, 0)
+        counts = -(-extra // self._strides(patch)) + 1
         return int(counts) if counts.ndim == 0 else counts.astype(np.int64)
 
     def padded_length(self, length):
@@ -294,7 +312,8 @@ default="per_channel"
         -------
         int or ndarray of int
         """
-        return (self.n_tokens(length) - 1) * self._stride + self.patch_length
+        patch = self._patch(length)
+        return (self.n_tokens(length) - 1) * self._strides(patch) + patch
 
     # ----------------------------------------------------------- normalisation
 
@@ -316,17 +335,17 @@ default="per_channel"
         return self._stats(X)
 
     def _stats(self, X):
-        return series_stats(X, self.normalization, (self.loc_, self.scale_))
+        return self.normalizer_.stats(X)
 
     def _normalize(self, X):
         """Normalised, edge-padded cases and their original lengths."""
         loc, scale = self._stats(X)
         lengths = series_lengths(X)
-        short = lengths < self.patch_length
+        short = lengths < self.patch_length_
         if short.any():
             warnings.warn(
                 f"{int(short.sum())} of {len(X)} series are shorter than "
-                f"patch_length={self.patch_length} (shortest: {lengths.min()}); "
+                f"patch_length={self.patch_length_} (shortest: {lengths.min()}); "
                 f"they were padded to one patch by repeating their last value.",
                 UserWarning,
                 stacklevel=3,
@@ -387,9 +406,9 @@ default="per_channel"
         self.n_channels_ = n_channels_of(X)
         lengths = series_lengths(X)
         self.n_timepoints_ = int(lengths[0]) if (lengths == lengths[0]).all() else None
-        self.loc_ = self.scale_ = None
-        if self.normalization == "global":
-            self.loc_, self.scale_ = channel_stats(X)
+        self.patch_length_ = self._chosen_patch(lengths)
+        self._check_stride(self.patch_length_)
+        self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
 
         cases, lengths = self._normalize(X)
         rng = np.random.default_rng(seed)
@@ -403,7 +422,7 @@ default="per_channel"
         seed_everything(seed)
         self._network_config = {
             "n_channels": self.n_channels_,
-            "patch_length": self.patch_length,
+            "patch_length": self.patch_length_,
             "stride": self._stride,
             "codebook_size": self.codebook_size,
             "embedding_dim": self.embedding_dim,
@@ -426,7 +445,7 @@ default="per_channel"
             first = rng.permutation(train_index)[: max(self.batch_size, 256)]
             x, mask = collate(first)
             vectors = model.encode(x)
-            valid = _token_mask(mask, self.patch_length, self._stride)
+            valid = _token_mask(mask, self.patch_length_, self._stride)
             model.quantizer.init_codebook(vectors[valid])
 
         eval_index = val_index if n_val else train_index
@@ -593,7 +612,7 @@ default="per_channel"
         token_lists = _check_tokens(X, self.codebook_size)
         n_cases = len(token_lists)
         counts = np.array([len(t) for t in token_lists])
-        padded = (counts - 1) * self._stride + self.patch_length
+        padded = (counts - 1) * self._stride + self.patch_length_
         if lengths is None:
             lengths = padded
         else:
@@ -606,7 +625,7 @@ default="per_channel"
                     "n has n_tokens(n) tokens."
                 )
         if loc is None and scale is None and self.normalization == "global":
-            loc, scale = self.loc_, self.scale_
+            loc, scale = self.normalizer_.loc_, self.normalizer_.scale_
         shape = (n_cases, self.n_channels_)
         loc = np.broadcast_to(np.zeros(1) if loc is None else np.asarray(loc), shape)
         scale = np.broadcast_to(
@@ -743,18 +762,21 @@ def _check_tokens(X, codebook_size) -> list[np.ndarray]:
     return checked
 
 
-def fit_tokenizer(tokenizer, X, *, random_state, verbose, normalization=None):
+def fit_tokenizer(tokenizer, X, *, random_state, verbose):
     """A clone of ``tokenizer`` (default :class:`VQTokenizer`) fitted on ``X``.
 
     How the language-model estimators fit their tokenizer, unsupervised on
     training series only (the tokenizer's own validation split chooses its
-    epoch): ``random_state`` fills an unset seed, ``verbose`` applies to the
-    default tokenizer, and the series are normalised first by the estimator's
-    ``normalization`` (:func:`vlmtsc.training.normalize_series`).
+    epoch): ``random_state`` fills an unset seed and ``verbose`` applies to the
+    default tokenizer. ``X`` is already normalised by the estimator, which owns
+    the normalisation: a tokenizer left at its default ``normalization`` does
+    not normalise again (one set to another value does, as asked).
     """
     fitted = clone(tokenizer) if tokenizer is not None else VQTokenizer()
     if fitted.get_params().get("random_state") is None:
         fitted.set_params(random_state=random_state)
     if tokenizer is None:
         fitted.set_params(verbose=verbose)
-    return fitted.fit(normalize_series(X, normalization))
+    if fitted.normalization == DEFAULT_NORMALIZATION:
+        fitted.set_params(normalization=None)
+    return fitted.fit(X)

@@ -7,6 +7,7 @@ puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
 only) and label scoring (prefix encoded once per case) together.
 """
 
+from vlmtsc.training._distributed import write_once
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
@@ -21,19 +22,19 @@ from vlmtsc.training._loop import (
     TrainingResult,
     resolve_device,
     seed_everything,
-    stratified_split,
     train,
 )
 from vlmtsc.training._selection import (
-    check_validation_fraction,
+    ValidationWarning,
     train_with_validation,
     validation_score,
+    validation_splits,
 )
 from vlmtsc.training._series import (
     NORMALIZATIONS,
     SeriesAugmenter,
+    SeriesNormalizer,
     channel_stats,
-    check_levers,
     normalize_series,
     series_stats,
 )
@@ -42,11 +43,11 @@ __all__ = [
     "NORMALIZATIONS",
     "LabelScoringModel",
     "SeriesAugmenter",
+    "SeriesNormalizer",
     "TrainingConfig",
     "TrainingResult",
+    "ValidationWarning",
     "channel_stats",
-    "check_levers",
-    "check_validation_fraction",
     "collate",
     "embed_prefixes",
     "encode_answer",
@@ -56,9 +57,10 @@ __all__ = [
     "score_labels",
     "seed_everything",
     "series_stats",
-    "stratified_split",
     "train",
     "train_with_validation",
     "training_example",
     "validation_score",
+    "validation_splits",
+    "write_once",
 ]

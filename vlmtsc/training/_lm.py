@@ -13,7 +13,6 @@ predicting costs about one forward pass per case whatever the number of classes.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,10 @@ from vlmtsc.persistence import (
 )
 from vlmtsc.training._loop import (
     load_trainable_state,
-    stratified_split,
     train,
     trainable_state,
 )
+from vlmtsc.training._selection import train_with_validation
 
 __all__ = [
     "LabelScoringModel",
@@ -479,8 +478,7 @@ class LabelScoringModel:
         encode,
         config,
         *,
-        validation_fraction,
-        validation_folds=None,
+        splits,
         refit=True,
         augmenter=None,
         random_state=0,
@@ -496,16 +494,15 @@ class LabelScoringModel:
         encode : callable
             ``encode(X, y) -> [(prefix, example), ...]`` (``y=None``: prefixes only).
         config : TrainingConfig
-        validation_fraction : float
-            With ``validation_folds=None``: the share of a stratified split whose
-            label-scoring accuracy chooses the epoch; ``0`` trains for
-            ``config.n_epochs`` without validation.
-        validation_folds : int, optional
-            Choose the epoch by stratified k-fold instead: mean validation
-            accuracy per epoch over the k folds (k trainings), then a refit.
+        splits : list of (fit, validation)
+            The validation plan (:func:`vlmtsc.training.validation_splits`):
+            label-scoring accuracy on the validation cases chooses the epoch
+            count (the mean curve over k folds); empty trains
+            ``config.n_epochs`` epochs on all of ``X``.
         refit : bool
             After choosing the epoch count on held-out data, train a fresh model
-            on all of ``X`` for that many epochs (always with k-fold).
+            (the backbone reloaded) on all of ``X`` for that many epochs (always
+            after k-fold).
         augmenter : SeriesAugmenter, optional
             Every epoch shows each case and ``augmenter.n_copies`` fresh varied
             copies of it; validation cases are never augmented.
@@ -532,7 +529,7 @@ class LabelScoringModel:
 
             return make_examples, len(fixed) * (1 + augmenter.n_copies)
 
-        def run(fit_index, val_index, description, settings=config):
+        def run(fit_index, val_index, settings, phase):
             evaluate = None
             if val_index is not None:
                 validation = [encoded[i] for i in val_index]
@@ -541,51 +538,19 @@ class LabelScoringModel:
                     predicted = self.score(validation).argmax(axis=1)
                     return float((predicted == y[val_index]).mean())
 
-            return self._train(
+            description = {
+                "refit": "refitting on all training data",
+                "validation": "fine-tuning",
+                "train": "fine-tuning",
+            }.get(phase, phase)
+            result = self._train(
                 pool(fit_index), settings, evaluate, random_state, description
             )
+            return _phase(result.history, phase), result.best_epoch
 
-        everything = np.arange(len(y))
-        if validation_folds is not None:
-            from sklearn.model_selection import StratifiedKFold
-
-            folds = StratifiedKFold(
-                validation_folds, shuffle=True, random_state=random_state
-            ).split(everything, y)
-            history, curves = [], []
-            for k, (fit_index, val_index) in enumerate(folds, start=1):
-                self._load()
-                # Every fold runs all epochs, so the curves can be averaged.
-                result = run(
-                    fit_index,
-                    val_index,
-                    f"fold {k}/{validation_folds}",
-                    replace(config, patience=None),
-                )
-                history += _phase(result.history, f"fold {k}")
-                curves.append([e["validation_score"] for e in result.history])
-            best_epoch = int(np.argmax(np.mean(curves, axis=0))) + 1
-        elif validation_fraction:
-            fit_index, val_index = stratified_split(
-                y, validation_fraction, random_state
-            )
-            result = run(fit_index, val_index, "fine-tuning")
-            history = _phase(result.history, "validation")
-            best_epoch = result.best_epoch
-            if not refit:
-                return history, best_epoch
-        else:
-            result = run(everything, None, "fine-tuning")
-            return _phase(result.history, "train"), result.best_epoch
-        self._load()
-        again = self._train(
-            pool(everything),
-            replace(config, n_epochs=best_epoch),
-            None,
-            random_state,
-            "refitting on all training data",
+        return train_with_validation(
+            run, splits, np.arange(len(y)), config, refit=refit, reset=self._load
         )
-        return history + _phase(again.history, "refit"), best_epoch
 
 
 FEATURE_SOURCES = ("hidden", "vision")

@@ -42,7 +42,6 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "seed_everything",
-    "stratified_split",
     "train",
 ]
 
@@ -407,17 +406,3 @@ def train(
         load_trainable_state(model, best_state)
     model.eval()
     return result
-
-
-def stratified_split(
-    y: np.ndarray, fraction: float, random_state: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a stratified train/validation split of the training data."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(y))
-    return tuple(
-        train_test_split(
-            index, test_size=fraction, stratify=y, random_state=random_state
-        )
-    )

@@ -1,38 +1,55 @@
 """Choosing the epoch count on validation data carved from the training set.
 
-The classifiers with a trained head (CrossTimeNet, Time-LlaMA, MTCS) share the
-rule: train on a stratified part of the training series, score every epoch on
-the rest, keep the best epoch, and optionally retrain from the start on all
-training series for that many epochs. The test set is never involved.
+One rule for every estimator that trains (the language-model classifiers,
+CrossTimeNet, Time-LlaMA and MTCS), in two steps:
+
+1. :func:`validation_splits`, run at the start of ``fit`` before anything
+   expensive, decides from the labels alone how the epoch is chosen: no
+   validation, one stratified split, or stratified k-fold. Classes too small for
+   the requested split are handled by the documented fallback below, with a
+   warning, never by an error after minutes of training.
+2. :func:`train_with_validation` trains on each split's training part, scores
+   every epoch on its validation part (accuracy, ties broken by the log-loss:
+   :func:`validation_score`), keeps the best epoch count (the mean curve over
+   folds) and, with ``refit``, retrains from the initial state on all training
+   series for that many epochs. The test set is never involved.
+
+**Small classes.** A class with a single training case cannot be validated:
+it always stays on the training side (so it is still learnt) and only the
+classes with two or more cases are split. The validation part holds
+``validation_fraction`` of those cases, and at least one case of each of their
+classes (e.g. 52 classes with 2 cases each: 52 validation cases, one per
+class, and 52 training cases). k-fold uses at most as many folds as the
+smallest splittable class has cases. When no class has two cases, the model
+trains ``n_epochs`` epochs without validation.
 """
 
 from __future__ import annotations
 
-import numbers
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 from scipy.special import logsumexp
 
-from vlmtsc.training._loop import TrainingConfig, stratified_split
+from vlmtsc.base import warn_user
+from vlmtsc.training._loop import TrainingConfig
 
-__all__ = ["check_validation_fraction", "train_with_validation", "validation_score"]
+__all__ = [
+    "ValidationWarning",
+    "train_with_validation",
+    "validation_score",
+    "validation_splits",
+]
 
 # Accuracy decides; the log-loss only breaks ties (small validation splits give
 # many equal accuracies, and the earliest epoch would win otherwise).
 LOG_LOSS_TIE_BREAK = 1e-3
 
 
-def check_validation_fraction(value) -> None:
-    """Raise unless ``value`` is a number in [0, 1) (0: no validation split)."""
-    if isinstance(value, bool) or not (
-        isinstance(value, numbers.Real) and 0 <= value < 1
-    ):
-        raise ValueError(
-            f"validation_fraction must be in [0, 1), got {value!r}: the share of "
-            "the training series held out to choose the epoch (0: none)."
-        )
+class ValidationWarning(UserWarning):
+    """The requested validation split did not fit the classes; a fallback ran."""
 
 
 def validation_score(logits: np.ndarray, y: np.ndarray) -> float:
@@ -65,45 +82,147 @@ def validation_score(logits: np.ndarray, y: np.ndarray) -> float:
     return float(accuracy - LOG_LOSS_TIE_BREAK * log_loss)
 
 
-def train_with_validation(
-    network,
-    run: Callable,
-    logits: Callable[[np.ndarray], np.ndarray],
+def _warn(message: str) -> None:
+    warn_user(message, ValidationWarning)
+
+
+def validation_splits(
     y: np.ndarray,
-    index: np.ndarray,
-    config: TrainingConfig,
-    *,
     validation_fraction: float,
-    refit: bool,
-    random_state: int,
-) -> tuple[list[dict], int]:
-    """Train ``network`` on the cases ``index``, the epoch count chosen on validation.
+    validation_folds: int | None = None,
+    *,
+    random_state: int = 0,
+    what: str = "the training series",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """How the epoch count will be chosen: ``(fit, validation)`` index pairs.
+
+    Decided from the labels before any training (see the module docstring for
+    the small-class rule); a fallback warns with a :class:`ValidationWarning`.
 
     Parameters
     ----------
-    network : torch.nn.Module
-        Trained in place; with ``refit`` its state before training is restored
-        before the second run.
-    run : callable
-        ``run(index, config, evaluate, phase) -> (history, best_epoch)`` trains
-        ``network`` on the cases ``index`` (calling :func:`vlmtsc.training.train`
-        with ``evaluate``) and tags its history entries with ``phase``.
-    logits : callable
-        ``logits(index)``: the current network's logits for the cases ``index``.
-    y : ndarray of int
-        Labels of all cases.
-    index : ndarray of int
-        The cases to train on (all, or a labelled subset).
-    config : TrainingConfig
-        ``n_epochs`` is the most the validation run trains.
+    y : ndarray of shape (n_cases,)
+        Labels of the cases that train.
     validation_fraction : float
-        Stratified share of ``index`` held out; ``0`` trains ``config.n_epochs``
-        epochs on all of ``index`` (phase ``"train"``).
+        Stratified share held out (without ``validation_folds``); ``0``: none.
+    validation_folds : int, optional
+        Stratified k-fold instead of one split.
+    random_state : int, default=0
+        Seeds the split (the same seed gives the same split).
+    what : str, default="the training series"
+        Named in warnings.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        Positions into ``y``: empty for no validation, one pair for a split,
+        ``k`` pairs for k-fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.repeat(np.arange(4), 2)  # 4 classes of 2 cases
+    >>> ((fit, val),) = validation_splits(y, 0.2)
+    >>> sorted(y[val].tolist()), sorted(y[fit].tolist())
+    ([0, 1, 2, 3], [0, 1, 2, 3])
+    """
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    y = np.asarray(y)
+    if validation_folds is None and validation_fraction <= 0:
+        return []
+    classes, counts = np.unique(y, return_counts=True)
+    single = classes[counts < 2]
+    splittable = np.flatnonzero(~np.isin(y, single))
+    kept = np.flatnonzero(np.isin(y, single))  # always on the training side
+    if len(single):
+        listed = ", ".join(repr(c) for c in single.tolist()[:5])
+        more = f" and {len(single) - 5} more" if len(single) > 5 else ""
+        if len(splittable) == 0:
+            _warn(
+                f"Every class of {what} has a single case, so none can be held out "
+                "to choose the epoch count: training n_epochs epochs without "
+                "validation. Add cases, or set validation_fraction=0 to silence this."
+            )
+            return []
+        _warn(
+            f"Classes {listed}{more} of {what} have a single case: they always "
+            "train and are not validated; the epoch count is chosen on the other "
+            "classes."
+        )
+    y_split = y[splittable]
+    n_classes = len(classes) - len(single)
+
+    if validation_folds is not None:
+        smallest = int(np.bincount(np.unique(y_split, return_inverse=True)[1]).min())
+        folds = min(int(validation_folds), smallest)
+        if folds < validation_folds:
+            _warn(
+                f"validation_folds={validation_folds} needs {validation_folds} cases "
+                f"of every class, but the smallest class of {what} has {smallest}: "
+                f"choosing the epoch count by {folds}-fold instead."
+            )
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+        return [
+            (np.sort(np.concatenate([splittable[fit], kept])), splittable[val])
+            for fit, val in splitter.split(splittable, y_split)
+        ]
+
+    n = len(splittable)
+    requested = math.ceil(validation_fraction * n)  # train_test_split's rounding
+    size: float | int = validation_fraction
+    if requested < n_classes or n - requested < n_classes:
+        # One validation case per class at least, one training case per class.
+        size = min(max(requested, n_classes), n - n_classes)
+        _warn(
+            f"validation_fraction={validation_fraction} of {what} gives "
+            f"{requested} validation cases for {n_classes} classes; holding out "
+            f"{size} cases instead (at least one of each class, and one of each "
+            "left to train on). Set validation_fraction=0 to train n_epochs "
+            "epochs without validation."
+        )
+    fit, val = train_test_split(
+        np.arange(n), test_size=size, stratify=y_split, random_state=random_state
+    )
+    if len(kept):
+        return [(np.concatenate([splittable[fit], kept]), splittable[val])]
+    return [(fit, val)]
+
+
+def train_with_validation(
+    run: Callable,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    everything,
+    config: TrainingConfig,
+    *,
+    refit: bool,
+    reset: Callable[[], None],
+) -> tuple[list[dict], int]:
+    """Train with the epoch count chosen on ``splits`` (:func:`validation_splits`).
+
+    Parameters
+    ----------
+    run : callable
+        ``run(fit, validation, config, phase) -> (history, best_epoch)`` trains
+        the model on the cases ``fit`` for ``config.n_epochs`` epochs, scoring
+        every epoch on ``validation`` (``None``: no scoring) and keeping the best
+        epoch's weights; it tags its history entries with ``phase``.
+    splits : list of (fit, validation)
+        Empty: train ``config.n_epochs`` epochs on ``everything`` (phase
+        ``"train"``). One pair: phase ``"validation"``. Several: k-fold (phases
+        ``"fold 1"``...), every fold trains all epochs and the mean curve
+        chooses the epoch count; the model is then always refitted.
+    everything : index
+        What the final model trains on (``refit``, or without validation).
+    config : TrainingConfig
+        ``n_epochs`` is the most a validation run trains.
     refit : bool
-        After the ``"validation"`` run, restart from the initial state and train
-        the chosen number of epochs on all of ``index`` (phase ``"refit"``).
-    random_state : int
-        Seeds the split.
+        After a single split, restart from the initial state and train the
+        chosen number of epochs on ``everything`` (phase ``"refit"``).
+        ``False`` keeps the validation run's model.
+    reset : callable
+        Restores the model's initial state (before each further fold and
+        before the refit).
 
     Returns
     -------
@@ -111,23 +230,23 @@ def train_with_validation(
     best_epoch : int
         Epochs of the final model.
     """
-    if validation_fraction <= 0:
-        return run(index, config, None, "train")
-    fit_part, val_part = stratified_split(y[index], validation_fraction, random_state)
-    fit_index, val_index = index[fit_part], index[val_part]
-
-    def evaluate(model):
-        return validation_score(logits(val_index), y[val_index])
-
-    start = (
-        {k: v.detach().clone() for k, v in network.state_dict().items()}
-        if refit
-        else None
-    )
-    history, best_epoch = run(fit_index, config, evaluate, "validation")
-    if refit:
-        network.load_state_dict(start)
-        del start
-        more, _ = run(index, replace(config, n_epochs=best_epoch), None, "refit")
-        history = history + more
-    return history, best_epoch
+    if not splits:
+        return run(everything, None, config, "train")
+    if len(splits) == 1:
+        ((fit, validation),) = splits
+        history, best_epoch = run(fit, validation, config, "validation")
+        if not refit:
+            return history, best_epoch
+    else:
+        history, curves = [], []
+        every_epoch = replace(config, patience=None)  # curves of equal length
+        for k, (fit, validation) in enumerate(splits, start=1):
+            if k > 1:
+                reset()
+            more, _ = run(fit, validation, every_epoch, f"fold {k}")
+            history += more
+            curves.append([entry["validation_score"] for entry in more])
+        best_epoch = int(np.argmax(np.mean(curves, axis=0))) + 1
+    reset()
+    more, _ = run(everything, None, replace(config, n_epochs=best_epoch), "refit")
+    return history + more, best_epoch

@@ -5,30 +5,38 @@ handful of times and overfits. Fresh, label-preserving variations of the series
 each epoch (jitter, scaling, window slicing; Le Guennec et al. 2016; Um et al.
 2017) and a consistent scale across channels are the cheap remedies. Both work
 on canonical series (a 3D array or a list of 2D arrays, see
-:func:`vlmtsc.base.check_series`) before rendering or prompting, so every
-estimator and every renderer gets them the same way.
+:func:`vlmtsc.base.check_series`) before rendering, tokenizing or embedding, so
+every estimator gets them the same way: each estimator owns one fitted
+:class:`SeriesNormalizer` (``normalizer_``) built from its ``normalization``
+parameter.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.base import BaseEstimator
+from numbers import Integral, Real
+from typing import ClassVar
 
-from vlmtsc.base import Series
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from vlmtsc.base import Series, check_series
 
 __all__ = [
     "NORMALIZATIONS",
     "SeriesAugmenter",
+    "SeriesNormalizer",
     "channel_stats",
-    "check_levers",
     "normalize_series",
     "series_stats",
 ]
 
-NORMALIZATIONS = (None, "per_channel", "across_channels")
-# Scales every series by statistics fitted on a training set (channel_stats),
-# for the estimators that keep them: the series' amplitudes stay comparable.
+# The one vocabulary of normalisations. "global" scales every series by
+# statistics fitted on a training set (channel_stats), so the series'
+# amplitudes stay comparable; the others work on each series alone.
 GLOBAL = "global"
+NORMALIZATIONS = (None, "per_channel", "across_channels", GLOBAL)
 _MIN_SCALE = 1e-8  # below this a series (or channel) counts as flat
 
 
@@ -51,6 +59,10 @@ def series_stats(
     loc, scale : ndarray of shape (n_cases, n_channels)
         ``scale`` is 1 where a series (or channel) is flat, so it only shifts.
     """
+    if method not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
+        )
     n_channels = X[0].shape[0] if len(X) else 0
     if method == GLOBAL:
         if fitted is None:
@@ -60,10 +72,6 @@ def series_stats(
             )
         shape = (len(X), n_channels)
         return tuple(np.broadcast_to(stat, shape).copy() for stat in fitted)
-    if method not in NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be one of {NORMALIZATIONS}, got {method!r}."
-        )
     if method is None:
         return np.zeros((len(X), n_channels)), np.ones((len(X), n_channels))
     loc = np.empty((len(X), n_channels))
@@ -134,6 +142,80 @@ def normalize_series(
     ]
 
 
+class SeriesNormalizer(TransformerMixin, BaseEstimator):
+    """Z-normalisation of time series, the one normaliser of every estimator.
+
+    Parameters
+    ----------
+    method : {"per_channel", "across_channels", "global", None}, \
+default="per_channel"
+        ``"per_channel"``: each channel of each series to mean 0, std 1 (shapes
+        only). ``"across_channels"``: one mean and std per series over all its
+        channels (channels keep their relative scale). ``"global"``: every
+        channel by its mean and std over the series seen in :meth:`fit`
+        (``loc_``, ``scale_``), so amplitudes stay comparable across series.
+        ``None``: the values as they are.
+
+    Attributes
+    ----------
+    loc_, scale_ : ndarray of shape (n_channels,) or None
+        The training statistics for ``"global"``; ``None`` otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vlmtsc.training import SeriesNormalizer
+    >>> X = np.array([[[0.0, 2.0]], [[0.0, 6.0]]])
+    >>> SeriesNormalizer("global").fit(X).transform(X).round(2).tolist()
+    [[[-0.82, 0.0]], [[-0.82, 1.63]]]
+    >>> SeriesNormalizer("per_channel").fit(X).transform(X).tolist()
+    [[[-1.0, 1.0]], [[-1.0, 1.0]]]
+    """
+
+    def __init__(self, method="per_channel"):
+        self.method = method
+
+    def fit(self, X, y=None):
+        """Keep the training statistics (``"global"``); validates ``method``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Training series (any of :func:`vlmtsc.base.check_series`'s forms).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if self.method not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {self.method!r}."
+            )
+        X = check_series(X)
+        self.loc_, self.scale_ = (
+            channel_stats(X) if self.method == GLOBAL else (None, None)
+        )
+        return self
+
+    def stats(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The shift and scale :meth:`transform` removes, ``(n_cases, n_channels)``."""
+        check_is_fitted(self, "loc_")
+        return series_stats(check_series(X), self.method, (self.loc_, self.scale_))
+
+    def transform(self, X):
+        """Normalised series, in the canonical form of :func:`check_series`."""
+        check_is_fitted(self, "loc_")
+        return normalize_series(check_series(X), self.method, (self.loc_, self.scale_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+
+
 class SeriesAugmenter(BaseEstimator):
     """Random, label-preserving variations of time series for training.
 
@@ -172,23 +254,12 @@ class SeriesAugmenter(BaseEstimator):
         self.window_slice = window_slice
         self.n_copies = n_copies
 
-    def _validate(self) -> None:
-        for name in ("jitter", "scaling"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-        if not (isinstance(self.window_slice, (int, float))):
-            raise ValueError(
-                f"window_slice must be in (0, 1], got {self.window_slice!r}."
-            )
-        if not 0 < self.window_slice <= 1:
-            raise ValueError(
-                f"window_slice must be in (0, 1], got {self.window_slice!r}."
-            )
-        if not isinstance(self.n_copies, (int, np.integer)) or self.n_copies < 1:
-            raise ValueError(
-                f"n_copies must be a positive integer, got {self.n_copies!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "jitter": [Interval(Real, 0, None, closed="left")],
+        "scaling": [Interval(Real, 0, None, closed="left")],
+        "window_slice": [Interval(Real, 0, 1, closed="right")],
+        "n_copies": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def _augment_one(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n_channels, length = x.shape
@@ -217,7 +288,7 @@ class SeriesAugmenter(BaseEstimator):
         -------
         Series
         """
-        self._validate()
+        self._validate_params()
         varied = [self._augment_one(np.asarray(x, dtype=float), rng) for x in X]
         return np.stack(varied) if isinstance(X, np.ndarray) else varied
 
@@ -231,36 +302,10 @@ class SeriesAugmenter(BaseEstimator):
         source : ndarray of int
             Index into ``X`` of every returned series (to repeat labels).
         """
-        self._validate()
+        self._validate_params()
         n_cases = len(X)
         parts = [X] + [self.augment(X, rng) for _ in range(self.n_copies)]
         source = np.tile(np.arange(n_cases), 1 + self.n_copies)
         if isinstance(X, np.ndarray):
             return np.concatenate(parts), source
         return [x for part in parts for x in part], source
-
-
-def check_levers(augmentation, normalization=None, *, allow_global=False) -> None:
-    """Validate an estimator's ``augmentation`` and ``normalization`` parameters.
-
-    ``allow_global``: the estimator keeps training-set statistics, so
-    ``normalization="global"`` is valid too.
-
-    Raises
-    ------
-    TypeError
-        If ``augmentation`` is neither None nor a :class:`SeriesAugmenter`.
-    ValueError
-        If ``normalization`` is not one of :data:`NORMALIZATIONS` (or
-        ``"global"`` where allowed).
-    """
-    if augmentation is not None and not isinstance(augmentation, SeriesAugmenter):
-        raise TypeError(
-            "augmentation must be a vlmtsc.training.SeriesAugmenter or None, "
-            f"got {type(augmentation).__name__}."
-        )
-    allowed = NORMALIZATIONS + ((GLOBAL,) if allow_global else ())
-    if normalization not in allowed:
-        raise ValueError(
-            f"normalization must be one of {allowed}, got {normalization!r}."
-        )

@@ -1,0 +1,284 @@
+"""What every classifier built on its own torch network does the same way.
+
+CrossTimeNet, Time-LlaMA and MTCS build a torch network (around a language model,
+or from scratch) and train it with cross-entropy. :class:`BaseNetworkClassifier`
+owns what they share, so each estimator file keeps only its network, its batch
+builder and its recipe:
+
+- the device (``device_``) and the epoch selection with refit
+  (:func:`vlmtsc.training.train_with_validation`, one rule for all);
+- the epoch's training batches: every training case once as it is, plus
+  ``augmentation.n_copies`` freshly varied copies, shuffled
+  (:meth:`BaseNetworkClassifier._epoch_batches`);
+- inference in batches, sorted by length so that batches pad little
+  (:meth:`BaseNetworkClassifier._infer`), ``predict_proba`` and ``transform``;
+- pickling of the lazily built network: it travels as its configuration and
+  weights (only the trained ones where the rest is a frozen backbone rebuilt
+  from its spec).
+
+The hooks a subclass implements: :meth:`~BaseNetworkClassifier._inputs` (series
+to the network's per-case inputs), :meth:`~BaseNetworkClassifier._collate`
+(a batch of those to tensors), :meth:`~BaseNetworkClassifier._rebuild_network`
+(a saved network back), and optionally
+:meth:`~BaseNetworkClassifier._input_lengths` and
+:meth:`~BaseNetworkClassifier._saved_weights`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import clone
+
+from vlmtsc.base import take_cases
+from vlmtsc.classification._base import BaseTrainedClassifier
+from vlmtsc.persistence import restore_tensors, store_tensors
+from vlmtsc.training import (
+    train,
+    train_with_validation,
+    validation_score,
+)
+
+__all__ = ["BaseNetworkClassifier"]
+
+DESCRIPTIONS = {"refit": "refitting on all training data"}
+
+
+def take(items, index):
+    """The items at ``index`` of an array or a list."""
+    if isinstance(items, np.ndarray):
+        return items[np.asarray(index, dtype=int)]
+    return [items[i] for i in index]
+
+
+def concatenate(first, second):
+    """Two item collections (arrays or lists) as one."""
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second])
+    return list(first) + list(second)
+
+
+class BaseNetworkClassifier(BaseTrainedClassifier):
+    """Fit, predict and embed with a torch network built by the estimator.
+
+    Subclasses implement :meth:`_fit_recipe` (building the network and
+    calling :meth:`_train_with_validation`), :meth:`_inputs`, :meth:`_collate`
+    and :meth:`_rebuild_network`; the fitted network is ``model_``.
+    """
+
+    #: Cases per inference batch (no gradients: larger than training batches).
+    _inference_batch_size = 64
+
+    # ----------------------------------------------------------------- hooks
+    def _inputs(self, X):  # pragma: no cover - abstract
+        """The network's input of every case of canonical ``X`` (normalised):
+        an array (cases first) or a list."""
+        raise NotImplementedError
+
+    def _input_lengths(self, inputs) -> np.ndarray | None:
+        """Length of every input, to batch similar lengths in inference
+        (``None``: all equal)."""
+        return None
+
+    def _collate(self, inputs, **context) -> dict:  # pragma: no cover - abstract
+        """Tensors of a batch of inputs: the keyword arguments of the network."""
+        raise NotImplementedError
+
+    def _output(self, network, batch: dict, what: str):
+        """``"logits"`` of a batch, or its ``"representation"`` (transform)."""
+        if what == "logits":
+            return network(**batch).logits
+        return network.represent(**batch)
+
+    def _saved_weights(self, network) -> dict:
+        """The tensors training can change, which a pickle keeps (default: the
+        whole state)."""
+        return network.state_dict()
+
+    def _rebuild_network(self, saved: dict):  # pragma: no cover - abstract
+        """The fitted network from ``{"config", "weights"}`` of :meth:`__getstate__`."""
+        raise NotImplementedError
+
+    def _network_config(self, network) -> Any:
+        """What :meth:`_rebuild_network` needs besides the weights."""
+        return getattr(network, "config", None)
+
+    # ----------------------------------------------------------------- training
+    def _epoch_batches(self, inputs, X, y, index, batch_size):
+        """``(batches, n_batches)``: one epoch over the cases ``index``.
+
+        Each case once as it is and ``augmentation.n_copies`` times freshly
+        varied (varied from the raw series, then normalised and encoded like
+        them), in a random order; ``batches(rng)`` yields collated batches with
+        ``labels``.
+        """
+        torch = _torch()
+        augmenter = clone(self.augmentation) if self.augmentation else None
+        passes = 1 + (augmenter.n_copies if augmenter is not None else 0)
+
+        def batches(rng):
+            pool, labels = take(inputs, index), y[index]
+            if augmenter is not None:
+                varied, source = augmenter.expand(take_cases(X, index), rng)
+                extra = take_cases(varied, range(len(index), len(source)))
+                extra = self._inputs(self.normalizer_.transform(extra))
+                pool = concatenate(pool, extra)
+                labels = y[index][source]
+            order = rng.permutation(len(pool))
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                batch = self._collate(take(pool, chosen))
+                batch["labels"] = torch.from_numpy(labels[chosen]).long()
+                yield batch
+
+        return batches, math.ceil(passes * len(index) / batch_size)
+
+    def _train(
+        self,
+        network,
+        batches,
+        n_batches,
+        config,
+        evaluate,
+        seed,
+        phase,
+        description=None,
+    ):
+        """Run :func:`vlmtsc.training.train`; ``(history with phase, best epoch)``."""
+        result = train(
+            network,
+            batches,
+            n_batches,
+            config,
+            evaluate=evaluate,
+            random_state=seed,
+            verbose=self.verbose,
+            description=description or DESCRIPTIONS.get(phase, "training"),
+        )
+        return [{"phase": phase, **entry} for entry in result.history], (
+            result.best_epoch
+        )
+
+    def _train_with_validation(
+        self, network, inputs, X, y, index, splits, config, seed
+    ):
+        """Train ``network`` on the cases ``index`` with the epoch count chosen on
+        ``splits`` (positions into ``index``); ``(history, best_epoch)``."""
+
+        def run(fit, validation, config, phase):
+            evaluate = None
+            if validation is not None:
+                chosen = index[validation]
+
+                def evaluate(model):
+                    logits = self._infer(model, take(inputs, chosen))
+                    return validation_score(logits, y[chosen])
+
+            batches, n_batches = self._epoch_batches(
+                inputs, X, y, index[fit], config.batch_size
+            )
+            return self._train(
+                network, batches, n_batches, config, evaluate, seed, phase
+            )
+
+        history, best_epoch = train_with_validation(
+            run,
+            splits,
+            np.arange(len(index)),
+            config,
+            refit=self.refit,
+            reset=self._restorer(network),
+        )
+        network.requires_grad_(False)
+        network.eval()
+        return history, best_epoch
+
+    def _restorer(self, network):
+        """A callable that puts ``network`` back in its present state (the
+        weights training can change)."""
+        start = {k: v.detach().clone() for k, v in self._saved_weights(network).items()}
+        return lambda: network.load_state_dict(start, strict=False)
+
+    # ----------------------------------------------------------------- inference
+    def _infer(self, network, inputs, what="logits", **context) -> np.ndarray:
+        """Network outputs of ``inputs`` in batches (similar lengths together),
+        rows in the order of ``inputs``; float32."""
+        torch = _torch()
+        device = next(network.parameters()).device
+        lengths = self._input_lengths(inputs)
+        order = (
+            np.arange(len(inputs))
+            if lengths is None
+            else np.argsort(lengths, kind="stable")
+        )
+        rows = np.empty(len(inputs), dtype=object)
+        network.eval()
+        with torch.no_grad():
+            for start in range(0, len(order), self._inference_batch_size):
+                chosen = order[start : start + self._inference_batch_size]
+                batch = {
+                    k: v.to(device) if hasattr(v, "to") else v
+                    for k, v in self._collate(take(inputs, chosen), **context).items()
+                }
+                out = self._output(network, batch, what).float().cpu().numpy()
+                rows[chosen] = list(out)
+        return np.stack(rows)
+
+    def _predict_proba(self, X):
+        inputs = self._inputs(self.normalizer_.transform(X))
+        return softmax(self._infer(self.model_, inputs).astype(np.float64), axis=1)
+
+    def transform(self, X, **params):
+        """The representation the classification head reads.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Series with the channels seen in fit.
+        **params
+            As for :meth:`predict_proba` (MTCS: ``task``).
+
+        Returns
+        -------
+        ndarray of shape (n_cases, n_features)
+        """
+        return self._transform(self._check_predict_X(X, **params), **params)
+
+    def _transform(self, X):
+        inputs = self._inputs(self.normalizer_.transform(X))
+        return self._infer(self.model_, inputs, "representation")
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        network = state.get("model_")
+        if network is not None and not isinstance(network, dict):
+            # The torch classes are built at run time (torch loads lazily), so
+            # the network travels as its configuration and weights.
+            state["model_"] = {
+                "config": self._network_config(network),
+                "weights": store_tensors("model", self._saved_weights(network)),
+            }
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("model_")
+        super().__setstate__(state)
+        if isinstance(saved, dict):
+            if self.device_.startswith("cuda") and not _torch().cuda.is_available():
+                self.device_ = "cpu"
+            network = self._rebuild_network(
+                {**saved, "weights": restore_tensors(saved["weights"])}
+            )
+            network.requires_grad_(False)
+            network.eval()
+            self.model_ = network.to(self.device_)
+
+
+def _torch():
+    import torch
+
+    return torch

@@ -1,6 +1,7 @@
 """Input validation shared by every estimator: forms accepted, bad input refused."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.sparse import csr_matrix
 from sklearn.base import clone
@@ -82,6 +83,16 @@ def test_generator_of_series():
     assert X.shape == (3, 1, 4)
 
 
+def test_pandas_objects():
+    frame = pd.DataFrame(np.arange(6.0).reshape(2, 3))  # one row per case
+    np.testing.assert_array_equal(check_series(frame)[:, 0], frame.to_numpy())
+    # A Series of arrays (aeon's and sktime's nested form) is a list of cases.
+    series = pd.Series([np.zeros(4), np.ones(6)], dtype=object)
+    assert [x.shape for x in check_series(series)] == [(1, 4), (1, 6)]
+    multivariate = pd.Series([np.zeros((2, 4)), np.ones((2, 4))], dtype=object)
+    assert check_series(multivariate).shape == (2, 2, 4)
+
+
 def test_object_array_of_series():
     cases = np.empty(2, dtype=object)
     cases[0], cases[1] = np.zeros((1, 4)), np.zeros((1, 6))
@@ -112,6 +123,16 @@ def test_object_array_of_series():
         ),
         (np.array([["a", "b"], ["c", "d"]]), TypeError, "non-numeric values"),
         (np.array([[1 + 2j, 3]]), ValueError, "Complex data not supported"),
+        # Text is refused even when it reads as numbers: no silent parsing.
+        (np.array([["1.5", "2"]]), TypeError, r"non-numeric values: text.*'1\.5'"),
+        ([["1.5", 2.0]], TypeError, "non-numeric values: text"),
+        (np.array([[0, 1]], dtype="datetime64[s]"), TypeError, "dates or durations"),
+        (np.array([[1.0, None]], dtype=object), ValueError, "missing values"),
+        (
+            pd.DataFrame({"t0": [1.0], "t1": pd.array([pd.NA], "Float64")}),
+            ValueError,
+            r"missing values \(<NA>\)",
+        ),
         (None, TypeError, "expected time series, got NoneType"),
         ("GunPoint", TypeError, "expected time series, got str"),
         ({"a": [1, 2]}, TypeError, "expected time series, got dict"),
@@ -146,11 +167,22 @@ def test_estimator_name_is_in_the_message():
         ([0, 0, 0, 0], "holds 1 class"),
         ([0, 1, 0], "4 series but 3 labels"),
         ([0.5, 1.5, 2.5, 3.5], "Unknown label type"),
+        (["a", "b", None, "a"], r"missing labels \(None\)"),
+        (pd.Series(["a", "b", None, "a"]), r"missing labels"),
+        ([0.0, 1.0, np.nan, 0.0], r"missing labels \(nan\)"),
+        # numpy would turn 1 into "1": a class the user never named.
+        (["a", 1, "a", 1], r"mix of label types .*'a' and 1"),
     ],
 )
 def test_bad_labels(y, pattern):
     with pytest.raises(ValueError, match=pattern):
         check_labels(y, 4)
+
+
+def test_numbers_in_an_object_array_are_labels():
+    # e.g. a pandas column of object dtype; scikit-learn calls its type unknown.
+    y = check_labels(pd.Series([3, 7, 3, 7], dtype=object), 4)
+    assert y.tolist() == [3, 7, 3, 7] and y.dtype.kind == "i"
 
 
 def test_column_vector_labels_are_raveled_with_a_warning():
@@ -260,3 +292,16 @@ def test_check_datasets_validates_every_named_dataset():
 
     with pytest.raises(ValueError, match="no digits"):
         check_datasets({"a1": X}, check_name=no_digits)
+
+
+def test_your_own_classifier_saves_and_loads_once_you_trust_its_type(tmp_path):
+    X, y = make_example_series(n_cases=6, n_timepoints=10)
+    clf = NearestMeanClassifier(shift=0.5).fit(X, y)
+    folder = clf.save(tmp_path / "clf")
+    name = f"{NearestMeanClassifier.__module__}.NearestMeanClassifier"
+    with pytest.raises(TypeError, match=rf"pass trusted=\['{name}'\]"):
+        NearestMeanClassifier.load(folder)
+    loaded = NearestMeanClassifier.load(folder, trusted=[name])
+    assert loaded.shift == 0.5
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.means_, clf.means_)

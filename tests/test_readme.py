@@ -36,5 +36,5 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)
     assert (tmp_path / "gunpoint-gaf.png").is_file()
-    assert (tmp_path / "gunpoint-clf" / "estimator.pkl").is_file()
+    assert (tmp_path / "gunpoint-clf" / "manifest.json").is_file()
     assert len(namespace["ensemble"].estimators) == 4

@@ -311,12 +311,12 @@ def test_save_and_load_round_trip(backbone, data, tmp_path):
     X, y = data
     clf = _clf(backbone=backbone, learning_rate=1e-2).fit(X, y)
     folder = clf.save(tmp_path / "clf")
-    assert (folder / "estimator.pkl").is_file()
+    assert (folder / "estimator.skops").is_file()
     # The adapter is peft's own format, readable without vlmtsc.
     assert PeftConfig.from_pretrained(str(folder / "adapter-0")).r == clf.lora_r
     assert (folder / "adapter-0" / "adapter_model.safetensors").stat().st_size > 0
-    # The weights live in the adapter folder, not in the pickle.
-    assert (folder / "estimator.pkl").stat().st_size < 0.5 * (
+    # The weights live in the adapter folder, not in the state.
+    assert (folder / "estimator.skops").stat().st_size < 0.5 * (
         folder / "adapter-0" / "adapter_model.safetensors"
     ).stat().st_size
     again = VLMTimeSeriesClassifier.load(folder)
@@ -327,7 +327,7 @@ def test_save_and_load_round_trip(backbone, data, tmp_path):
 def test_load_refuses_other_folders(data, tmp_path):
     from vlmtsc.base import BaseTimeSeriesClassifier
 
-    with pytest.raises(FileNotFoundError, match=r"no estimator\.pkl"):
+    with pytest.raises(FileNotFoundError, match=r"no manifest\.json"):
         VLMTimeSeriesClassifier.load(tmp_path)
     X, y = data
     folder = _clf(head="linear").fit(X, y).save(tmp_path / "linear")

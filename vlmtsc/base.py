@@ -14,14 +14,10 @@ and rejects bad input with an error that names the problem and the fix.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import numbers
-import pickle
 import sys
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +28,6 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from vlmtsc._version import __version__
-
 __all__ = [
     "BaseTimeSeriesClassifier",
     "check_datasets",
@@ -41,7 +35,6 @@ __all__ = [
     "check_series",
     "n_channels_of",
     "resolve_label_names",
-    "saving_to",
     "series_lengths",
     "series_shape",
     "take_cases",
@@ -72,17 +65,60 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _is_missing(value: Any) -> bool:
+    """``None`` or pandas' missing markers (``pd.NA``, ``pd.NaT``)."""
+    return value is None or type(value).__name__ in ("NAType", "NaTType")
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, (str, bytes))
+
+
+def _complex_error(what: str) -> ValueError:
+    return ValueError(
+        f"Complex data not supported: {what} holds complex numbers and vlmtsc "
+        "classifies real-valued series. Pass the real part, the magnitude, or both "
+        "as separate channels."
+    )
+
+
 def _as_float(values: Any, what: str) -> np.ndarray:
-    """Convert one array-like to float64, rejecting non-numeric content."""
+    """Convert one array-like to float64, rejecting non-numeric content.
+
+    Numbers (bools as 0/1) convert; text is refused even when it looks like a
+    number (``"1.5"``), and so are dates: converting them silently would change
+    their meaning, so the user converts them explicitly.
+    """
     array = np.asarray(values)
-    if array.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: {what} holds complex numbers and vlmtsc "
-            "classifies real-valued series. Pass the real part, the magnitude, or both "
-            "as separate channels."
-        )
-    if array.dtype.kind in "biuf":
+    kind = array.dtype.kind
+    if kind == "c":
+        raise _complex_error(what)
+    if kind in "biuf":
         return array.astype(np.float64, copy=False)
+    cells = array.ravel() if kind == "O" else ()
+    if kind in "USa" or any(_is_text(v) for v in cells):
+        flat = array.ravel()
+        example = next((v for v in flat if _is_text(v)), flat[0] if flat.size else "")
+        raise TypeError(
+            f"{what} holds non-numeric values: text (dtype {array.dtype}, e.g. "
+            f"{example!r}); time series must be numbers. Convert text that holds "
+            "numbers explicitly (e.g. X.astype(float)), or encode categories first."
+        )
+    if kind in "mM":
+        raise TypeError(
+            f"{what} holds non-numeric values: dates or durations (dtype "
+            f"{array.dtype}); time series must be numbers. Pass the measured values, "
+            "not their timestamps."
+        )
+    if any(isinstance(v, (complex, np.complexfloating)) for v in cells):
+        raise _complex_error(what)
+    missing = next((v for v in cells if _is_missing(v)), False)
+    if missing is not False:
+        raise ValueError(
+            f"{what} contains missing values ({missing!r}); vlmtsc needs complete, "
+            "finite series. Impute them (e.g. interpolate along time) or drop those "
+            "cases first."
+        )
     try:
         return array.astype(np.float64)
     except (TypeError, ValueError) as error:
@@ -134,10 +170,18 @@ def check_series(
     Raises
     ------
     TypeError
-        For ``None``, strings, complex or non-numeric values.
+        For ``None``, a string, a dict, a sparse matrix, or values that are not
+        numbers: text (even ``"1.5"``: convert it explicitly), dates, objects.
     ValueError
-        For a wrong rank, empty input, NaN/inf, channel counts that differ between
-        cases, or input the estimator cannot handle.
+        For a wrong rank, empty input, complex numbers, NaN/inf or missing
+        values (``None``, ``pd.NA``), channel counts that differ between cases,
+        or input the estimator cannot handle.
+
+    Notes
+    -----
+    Any numeric dtype is accepted (bools as 0/1), and so are pandas objects:
+    a DataFrame is a 2D array (one row per case), a Series of arrays is a list
+    of cases.
 
     Examples
     --------
@@ -165,9 +209,10 @@ def check_series(
         cases = list(X)
         array = None
     elif hasattr(X, "__array__"):
-        # pandas DataFrames and other array-likes.
+        # pandas DataFrames and other array-likes; an object one (a Series of
+        # arrays, a DataFrame of mixed columns) is a list of cases.
         array = np.asarray(X)
-        cases = list(array) if array.dtype == object else None
+        cases, array = (list(array), None) if array.dtype == object else (None, array)
     elif isinstance(X, Iterable):
         cases, array = list(X), None
     else:
@@ -321,8 +366,9 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
     Raises
     ------
     ValueError
-        If ``y`` is missing, not 1D, of the wrong length, continuous, or holds a
-        single class.
+        If ``y`` is missing, not 1D, of the wrong length, continuous, holds
+        missing labels (``None``, ``pd.NA``, NaN), mixes strings and numbers, or
+        holds a single class.
     """
     owner = f"{estimator_name} " if estimator_name else ""
     if y is None:
@@ -330,7 +376,32 @@ def check_labels(y: Any, n_cases: int, *, estimator_name: str | None = None):
             f"{owner}requires y to be passed, but the target y is None. Pass the class "
             "label of every series."
         )
+    if not (isinstance(y, np.ndarray) and y.dtype != object):
+        # Before numpy turns ["a", 1] into ["a", "1"]: mixed or missing labels.
+        cells = np.asarray(y, dtype=object).ravel()
+        missing = next(
+            (v for v in cells if _is_missing(v) or (isinstance(v, float) and v != v)),
+            False,
+        )
+        if missing is not False:
+            raise ValueError(
+                f"{owner}got y with missing labels ({missing!r}); every series needs "
+                "its class label. Drop the unlabelled cases first."
+            )
+        if len({_is_text(v) for v in cells}) > 1:
+            raise ValueError(
+                f"{owner}got y with a mix of label types (string and number), e.g. "
+                f"{cells[0]!r} and "
+                f"{next(v for v in cells if _is_text(v) != _is_text(cells[0]))!r}; "
+                "use one type for all labels."
+            )
     y = np.asarray(y)
+    if y.dtype == object and all(
+        isinstance(v, (numbers.Number, np.bool_)) for v in y.ravel()
+    ):
+        # Numbers in an object array (a pandas object column): scikit-learn
+        # calls their type unknown; as a numeric array they are classes.
+        y = np.asarray(y.tolist())
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)  # warns, as scikit-learn estimators do
     if y.ndim != 1:
@@ -461,12 +532,6 @@ def resolve_label_names(
     return stripped
 
 
-# Set while BaseTimeSeriesClassifier.save/load runs: components that hold model
-# weights (LabelScoringModel) write them beside the pickle in their library's own
-# format (peft's save_pretrained) instead of into it.
-_SAVE_DIRECTORY: ContextVar[dict | None] = ContextVar("vlmtsc_save", default=None)
-
-
 def write_once(write) -> None:
     """Call ``write()`` once per run: on the main process of a launched run.
 
@@ -483,32 +548,6 @@ def write_once(write) -> None:
     if dist.get_rank() == 0:
         write()
     dist.barrier()
-
-
-@contextlib.contextmanager
-def saving_to(directory: str | Path, *, loading: bool = False) -> Iterator[None]:
-    """Let weight-holding components (un)pickle to files under ``directory``."""
-    token = _SAVE_DIRECTORY.set({"root": Path(directory), "count": 0, "load": loading})
-    try:
-        yield
-    finally:
-        _SAVE_DIRECTORY.reset(token)
-
-
-def save_directory(prefix: str) -> tuple[Path, str] | None:
-    """During a save: ``(root, fresh sub-folder name)``; otherwise ``None``."""
-    context = _SAVE_DIRECTORY.get()
-    if context is None or context["load"]:
-        return None
-    name = f"{prefix}-{context['count']}"
-    context["count"] += 1
-    return context["root"], name
-
-
-def load_directory() -> Path | None:
-    """During a load: the folder being loaded; otherwise ``None``."""
-    context = _SAVE_DIRECTORY.get()
-    return context["root"] if context is not None and context["load"] else None
 
 
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
@@ -656,59 +695,70 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         return accuracy_score(y, self.predict(X, **params), sample_weight=sample_weight)
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted classifier to the folder ``path``.
+        """Write the fitted classifier to the folder ``path``, without pickle.
 
-        The scikit-learn side (parameters, ``classes_``, heads, history) goes to
-        ``estimator.pkl``; fine-tuned adapters go to ``adapter-*/`` folders in
-        peft's own format (``save_pretrained``), loadable with peft on their own.
-        The frozen backbone is not copied: :meth:`load` rebuilds it from the
-        ``backbone`` spec, which must resolve where the classifier is loaded.
+        The folder holds ``estimator.skops`` (parameters, ``classes_``, heads,
+        history: skops' format, which stores data, not code), the trained
+        tensors as ``*.safetensors``, fine-tuned adapters as ``adapter-*/``
+        folders in peft's own format, and a ``manifest.json`` with library
+        versions and a sha256 of every file. The frozen backbone is not copied:
+        :meth:`load` rebuilds it from the ``backbone`` spec, which must resolve
+        where the classifier is loaded. The folder is written atomically: an
+        interrupted save leaves no partial files. See :mod:`vlmtsc.persistence`.
 
         Parameters
         ----------
         path : str or Path
-            Folder to create (or overwrite the files of).
+            Folder to create, or to replace if vlmtsc wrote it.
 
         Returns
         -------
         Path
         """
+        from vlmtsc import persistence
+
         check_is_fitted(self)
-        path = Path(path)
-
-        def write():
-            path.mkdir(parents=True, exist_ok=True)
-            with saving_to(path), open(path / "estimator.pkl", "wb") as file:
-                pickle.dump(self, file)
-            (path / "vlmtsc.json").write_text(
-                json.dumps({"class": type(self).__name__, "vlmtsc": __version__}) + "\n"
-            )
-
-        write_once(write)  # the main process of a data-parallel run
-        return path
+        return persistence.save(self, path)
 
     @classmethod
-    def load(cls, path: str | Path):
-        """Read a classifier written by :meth:`save`.
-
-        Only load folders you trust: ``estimator.pkl`` is a pickle.
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        trusted: Sequence[str] | None = None,
+        allow_pickle: bool = False,
+    ):
+        """Read a classifier written by :meth:`save`, without unpickling.
 
         Parameters
         ----------
         path : str or Path
+        trusted : sequence of str, optional
+            Type names to accept beyond those vlmtsc knows (e.g. your own
+            backbone factory), once you trust the folder's source.
+        allow_pickle : bool, default=False
+            Also read a folder an older vlmtsc saved as ``estimator.pkl``; a
+            pickle can run any code when loaded, so only for folders you trust.
 
         Returns
         -------
         classifier
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from vlmtsc import MTCSClassifier
+        >>> from vlmtsc.testing import make_example_series
+        >>> X, y = make_example_series(8)
+        >>> clf = MTCSClassifier(n_blocks=1, hidden_size=8, representation_size=8,
+        ...     n_epochs=1, validation_fraction=0, verbose=0).fit(X, y)
+        >>> folder = clf.save(tempfile.mkdtemp() + "/mtcs")
+        >>> (MTCSClassifier.load(folder).predict_proba(X) == clf.predict_proba(X)).all()
+        np.True_
         """
-        path = Path(path)
-        if not (path / "estimator.pkl").is_file():
-            raise FileNotFoundError(
-                f"{path} holds no estimator.pkl; pass a folder written by "
-                f"{cls.__name__}.save(path)."
-            )
-        with saving_to(path, loading=True), open(path / "estimator.pkl", "rb") as file:
-            estimator = pickle.load(file)
+        from vlmtsc import persistence
+
+        estimator = persistence.load(path, trusted=trusted, allow_pickle=allow_pickle)
         if not isinstance(estimator, cls):
             raise TypeError(
                 f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}; "

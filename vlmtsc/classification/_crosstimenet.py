@@ -45,8 +45,9 @@ from vlmtsc.backbones import read_pretraining, write_pretraining
 from vlmtsc.base import check_datasets, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import BaseNetworkClassifier
+from vlmtsc.persistence import write_folder
 from vlmtsc.tokenizers import VQTokenizer
-from vlmtsc.training import SeriesNormalizer, resolve_device, write_once
+from vlmtsc.training import SeriesNormalizer, resolve_device
 
 __all__ = ["CrossTimeNetClassifier"]
 
@@ -766,7 +767,7 @@ default="per_channel"
             "history": history,
         }
 
-        def write():
+        def write(path):  # a temporary folder, moved to path when complete
             write_pretraining(
                 path,
                 "CrossTimeNetClassifier",
@@ -777,7 +778,7 @@ default="per_channel"
                 arrays=arrays,
             )
 
-        write_once(write)  # the main process of a data-parallel run
+        write_folder(path, write)  # atomically, by the main process of a run
         return path
 
     # ----------------------------------------------------------------- hooks

@@ -12,14 +12,10 @@ from sklearn.utils._param_validation import StrOptions
 from vlmtsc.backbones import read_pretraining, resolve_backbone, write_pretraining
 from vlmtsc.base import check_datasets, resolve_label_names
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
+from vlmtsc.persistence import write_folder
 from vlmtsc.prompts import PromptExample
 from vlmtsc.tokenizers import VQTokenizer
-from vlmtsc.training import (
-    LabelScoringModel,
-    SeriesNormalizer,
-    resolve_device,
-    write_once,
-)
+from vlmtsc.training import LabelScoringModel, SeriesNormalizer, resolve_device
 
 FINE_TUNING = ("lora", "full", "none")
 DOMAIN = "signal"  # token names <ts:signal:k> of a domain fitted by the estimator
@@ -431,7 +427,7 @@ default="per_channel"
             "history": result.history,
         }
 
-        def write():
+        def write(path):  # a temporary folder, moved to path when complete
             write_pretraining(
                 path,
                 "InstructTimeClassifier",
@@ -441,7 +437,7 @@ default="per_channel"
                 tokenizers=tokenizers,
             )
 
-        write_once(write)  # the main process of a data-parallel run
+        write_folder(path, write)  # atomically, by the main process of a run
         return path
 
     def _examples(self, X, labels=None):

@@ -35,6 +35,7 @@ from sklearn.base import clone
 
 from vlmtsc.base import take_cases
 from vlmtsc.classification._base import BaseTrainedClassifier
+from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
     train,
     train_with_validation,
@@ -259,9 +260,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             # the network travels as its configuration and weights.
             state["model_"] = {
                 "config": self._network_config(network),
-                "weights": {
-                    k: v.detach().cpu() for k, v in self._saved_weights(network).items()
-                },
+                "weights": store_tensors("model", self._saved_weights(network)),
             }
         return state
 
@@ -271,7 +270,9 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         if isinstance(saved, dict):
             if self.device_.startswith("cuda") and not _torch().cuda.is_available():
                 self.device_ = "cpu"
-            network = self._rebuild_network(saved)
+            network = self._rebuild_network(
+                {**saved, "weights": restore_tensors(saved["weights"])}
+            )
             network.requires_grad_(False)
             network.eval()
             self.model_ = network.to(self.device_)

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, n_channels_of, series_lengths
+from vlmtsc.persistence import module_from_state, module_state
 from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
 
 __all__ = ["VQTokenizer", "fit_tokenizer"]
@@ -419,19 +420,20 @@ default="per_channel"
         self._validation_index = val_index
 
         seed_everything(seed)
-        model = VQVAE(
-            self.n_channels_,
-            self.patch_length_,
-            self._stride,
-            self.codebook_size,
-            self.embedding_dim,
-            hidden_size=self.hidden_size,
-            n_blocks=self.n_blocks,
-            dropout=self.dropout,
-            decay=self.decay,
-            commitment_weight=self.commitment_weight,
-            dead_code_threshold=self.dead_code_threshold,
-        ).to(self.device_)
+        self._network_config = {
+            "n_channels": self.n_channels_,
+            "patch_length": self.patch_length_,
+            "stride": self._stride,
+            "codebook_size": self.codebook_size,
+            "embedding_dim": self.embedding_dim,
+            "hidden_size": self.hidden_size,
+            "n_blocks": self.n_blocks,
+            "dropout": self.dropout,
+            "decay": self.decay,
+            "commitment_weight": self.commitment_weight,
+            "dead_code_threshold": self.dead_code_threshold,
+        }
+        model = VQVAE(**self._network_config).to(self.device_)
         model.eval()
         device = self.device_
 
@@ -518,6 +520,28 @@ default="per_channel"
         ).astype(np.int64)
         self.codebook_usage_ = float((self.code_counts_ > 0).mean())
         return self
+
+    # ---------------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        model = state.get("model_")
+        if model is not None and not isinstance(model, dict):
+            # The torch module travels as its configuration and weights (a
+            # safetensors file inside vlmtsc.persistence.save).
+            state["model_"] = module_state(model, self._network_config, "tokenizer")
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, dict):
+            from vlmtsc.tokenizers._modules import VQVAE
+
+            network, device = module_from_state(
+                model, lambda config: VQVAE(**config), state.get("device_", "cpu")
+            )
+            state = {**state, "model_": network, "device_": device}
+        super().__setstate__(state)
 
     # --------------------------------------------------------------- transform
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from vlmtsc.base import (
+from vlmtsc.base import resolve_label_names, take_cases
+from vlmtsc.persistence import (
     load_directory,
-    resolve_label_names,
-    save_directory,
-    take_cases,
+    restore_tensors,
+    save_folder,
+    store_tensors,
 )
 from vlmtsc.training._loop import (
     load_trainable_state,
@@ -326,20 +327,18 @@ class LabelScoringModel:
     def __getstate__(self):
         # The loaded model holds hooks that do not pickle; the backbone is
         # reloaded from its spec and only the trained parameters travel: in the
-        # pickle, or (inside BaseTimeSeriesClassifier.save) as a peft adapter
-        # folder beside it.
+        # state, or (inside vlmtsc.persistence.save) as a peft adapter folder
+        # or a safetensors file beside it.
         state = {
             k: v for k, v in self.__dict__.items() if k not in ("backbone", "model")
         }
-        target = save_directory("adapter") if isinstance(self.lora, dict) else None
-        if target is not None:
-            root, name = target
-            self.model.save_pretrained(root / name)
-            state["adapter"] = name
+        adapter = None
+        if isinstance(self.lora, dict):
+            adapter = save_folder("adapter", self.model, self.model.save_pretrained)
+        if adapter is not None:
+            state["adapter"] = adapter
         else:
-            state["trained"] = {
-                name: value.cpu() for name, value in trainable_state(self.model).items()
-            }
+            state["trained"] = store_tensors("trained", trainable_state(self.model))
         return state
 
     def __setstate__(self, state):
@@ -351,16 +350,10 @@ class LabelScoringModel:
             from peft import set_peft_model_state_dict
             from peft.utils import load_peft_weights
 
-            root = load_directory()
-            if root is None:
-                raise RuntimeError(
-                    "This model's adapter lives in a saved folder; load the "
-                    "classifier with its .load(path), not with pickle."
-                )
-            weights = load_peft_weights(str(root / adapter), device="cpu")
+            weights = load_peft_weights(str(load_directory(adapter)), device="cpu")
             set_peft_model_state_dict(self.model, weights)
         else:
-            load_trainable_state(self.model, trained)
+            load_trainable_state(self.model, restore_tensors(trained))
         self.model.eval()
 
     @property

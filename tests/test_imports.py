@@ -28,15 +28,6 @@ CORE = {
     "training",
 }
 
-# Private modules imported across packages today, by code other helpers own;
-# each entry is debt to pay off, not a pattern to follow (nothing may be added).
-KNOWN_PRIVATE_IMPORTS = {
-    ("vlmtsc.cli", "vlmtsc.experiments._grid"),
-    ("vlmtsc.cli", "vlmtsc.experiments._report"),
-    ("vlmtsc.classification._base", "vlmtsc.training._loop"),
-    ("vlmtsc.experiments._grid", "vlmtsc.classification._vlm"),
-}
-
 
 def _modules() -> dict[str, Path]:
     modules = {}
@@ -145,6 +136,4 @@ def test_no_new_private_import_across_packages(graph):
         if target.rpartition(".")[2].startswith("_")
         and not inside(module, target.rpartition(".")[0])
     }
-    assert private - KNOWN_PRIVATE_IMPORTS == set()
-    # The list only shrinks: an entry that no longer occurs must go.
-    assert KNOWN_PRIVATE_IMPORTS - private == set()
+    assert private == set()

@@ -38,7 +38,6 @@ __all__ = [
     "series_lengths",
     "series_shape",
     "take_cases",
-    "write_once",
 ]
 
 Series = np.ndarray | list[np.ndarray]
@@ -532,24 +531,6 @@ def resolve_label_names(
     return stripped
 
 
-def write_once(write) -> None:
-    """Call ``write()`` once per run: on the main process of a launched run.
-
-    Every process of a data-parallel run holds the same trained model, so files
-    (a pre-training artifact, a saved classifier) are written by the main
-    process only, while the others wait at a barrier until they exist. In a
-    plain single-process run ``write()`` is simply called.
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        write()
-        return
-    if dist.get_rank() == 0:
-        write()
-    dist.barrier()
-
-
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     """Base class of vlmtsc classifiers: validation, label encoding, templates.
 
@@ -715,10 +696,10 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         -------
         Path
         """
-        from vlmtsc import persistence
+        from vlmtsc.persistence import save
 
         check_is_fitted(self)
-        return persistence.save(self, path)
+        return save(self, path)
 
     @classmethod
     def load(
@@ -756,9 +737,9 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         >>> (MTCSClassifier.load(folder).predict_proba(X) == clf.predict_proba(X)).all()
         np.True_
         """
-        from vlmtsc import persistence
+        from vlmtsc.persistence import load
 
-        estimator = persistence.load(path, trusted=trusted, allow_pickle=allow_pickle)
+        estimator = load(path, trusted=trusted, allow_pickle=allow_pickle)
         if not isinstance(estimator, cls):
             raise TypeError(
                 f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}; "

@@ -64,6 +64,7 @@ __all__ = [
     "saving_to",
     "store_tensors",
     "write_folder",
+    "write_once",
 ]
 
 FORMAT = "vlmtsc"
@@ -484,6 +485,24 @@ def _atomic_folder(path: Path) -> Iterator[Path]:
                 shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_once(write) -> None:
+    """Call ``write()`` once per run: on the main process of a launched run.
+
+    Every process of a data-parallel run holds the same trained model, so files
+    (a pre-training artifact, a saved classifier) are written by the main
+    process only, while the others wait at a barrier until they exist. In a
+    plain single-process run ``write()`` is simply called.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        write()
+        return
+    if dist.get_rank() == 0:
+        write()
+    dist.barrier()
+
+
 def write_folder(
     path: str | Path, write: Callable[[Path], Any], *, record: dict | None = None
 ) -> Path:
@@ -510,7 +529,6 @@ def write_folder(
     -------
     Path
     """
-    from vlmtsc.base import write_once
 
     path = Path(path)
 

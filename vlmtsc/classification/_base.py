@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import BaseTimeSeriesClassifier
 from vlmtsc.training import (
+    MIXED_PRECISION,
     NORMALIZATIONS,
     SeriesAugmenter,
     SeriesNormalizer,
@@ -29,7 +30,6 @@ from vlmtsc.training import (
     resolve_device,
     validation_splits,
 )
-from vlmtsc.training._loop import MIXED_PRECISION
 
 __all__ = ["BACKBONE_SPEC", "TRAINING_PARAMETERS", "BaseTrainedClassifier"]
 

@@ -40,11 +40,11 @@ See :func:`load_grid` for every key and for which axes apply to which estimator.
 """
 
 from vlmtsc.experiments._baselines import nearest_neighbors, renderer_probe
-from vlmtsc.experiments._configs import NAMED_ESTIMATORS
 from vlmtsc.experiments._grid import (
     AXES,
     ESTIMATOR_NAMES,
     GRID_KEYS,
+    NAMED_ESTIMATORS,
     RENDERER_NAMES,
     EstimatorSpec,
     ExperimentGrid,

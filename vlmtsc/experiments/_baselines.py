@@ -129,12 +129,10 @@ def renderer_probe(renderer="gaf", image_size=64, random_state=None):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from vlmtsc import renderers
-    from vlmtsc.experiments._grid import RENDERER_NAMES
+    from vlmtsc.renderers import make_renderer
 
     if isinstance(renderer, str):
-        render = getattr(renderers, RENDERER_NAMES.get(renderer, renderer))
-        renderer = render(image_size=image_size)
+        renderer = make_renderer(renderer, image_size=image_size)
     return Pipeline(
         [
             ("render", clone(renderer)),

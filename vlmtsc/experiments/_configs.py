@@ -15,9 +15,8 @@ import time
 
 from vlmtsc.classification import CrossTimeNetClassifier
 from vlmtsc.experiments._baselines import renderer_probe
-from vlmtsc.experiments._grid import EstimatorSpec
 
-__all__ = ["CROSS_DOMAIN", "NAMED_ESTIMATORS", "CrossDomainCrossTimeNet"]
+__all__ = ["CONFIGURATIONS", "CROSS_DOMAIN", "CrossDomainCrossTimeNet"]
 
 #: The training splits the ``crosstimenet-crossdomain`` encoder is pre-trained on
 #: (no test series; the benchmarked set's own training series are among them,
@@ -176,8 +175,9 @@ _SPECS = [
 ]  # fmt: skip
 
 #: Named estimator configurations a grid (or ``vlmtsc bench --estimators``) can
-#: use by name: name -> :class:`EstimatorSpec` (with a ``description``).
-NAMED_ESTIMATORS = {
-    name: EstimatorSpec(name, reference, params, ensemble, description)
+#: use by name: name -> ``(reference, params, ensemble, description)``; the grid
+#: module makes them :class:`EstimatorSpec` objects (``NAMED_ESTIMATORS``).
+CONFIGURATIONS = {
+    name: (reference, params, ensemble, description)
     for name, reference, params, ensemble, description in _SPECS
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlmtsc.experiments._configs import CONFIGURATIONS
 from vlmtsc.experiments._measure import check_measure
 from vlmtsc.renderers import RENDERERS, make_renderer, renderer_name
 
@@ -21,6 +22,7 @@ __all__ = [
     "AXES",
     "ESTIMATOR_NAMES",
     "GRID_KEYS",
+    "NAMED_ESTIMATORS",
     "RENDERER_NAMES",
     "EstimatorSpec",
     "ExperimentGrid",
@@ -277,8 +279,6 @@ def resolve_factory(reference) -> Callable[..., Any]:
         from vlmtsc.experiments._baselines import minirocket
 
         return minirocket
-    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
-
     if reference in NAMED_ESTIMATORS:  # its parameters under the given ones
         return NAMED_ESTIMATORS[reference].build
     if reference in ESTIMATOR_NAMES:
@@ -394,6 +394,14 @@ class EstimatorSpec:
         return estimator
 
 
+#: Named estimator configurations a grid (or ``vlmtsc bench --estimators``) can
+#: use by name: name -> :class:`EstimatorSpec` (with a ``description``).
+NAMED_ESTIMATORS = {
+    name: EstimatorSpec(name, *configuration)
+    for name, configuration in CONFIGURATIONS.items()
+}
+
+
 def _materialize(params: Mapping, many: bool = False) -> dict:
     """Grid-file values that stand for objects, as new objects.
 
@@ -495,8 +503,6 @@ def resolve_estimator(entry) -> EstimatorSpec:
 
 def _named(name: str, reference, params: dict, ensemble) -> EstimatorSpec:
     """Expand a named configuration; other references are kept as they are."""
-    from vlmtsc.experiments._configs import NAMED_ESTIMATORS
-
     base = NAMED_ESTIMATORS.get(reference) if isinstance(reference, str) else None
     if base is None:
         return EstimatorSpec(name, reference, params, ensemble or None)

@@ -7,7 +7,7 @@ puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
 only) and label scoring (prefix encoded once per case) together.
 """
 
-from vlmtsc.base import write_once
+from vlmtsc.persistence import write_once
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
@@ -18,6 +18,7 @@ from vlmtsc.training._lm import (
     training_example,
 )
 from vlmtsc.training._loop import (
+    MIXED_PRECISION,
     TrainingConfig,
     TrainingResult,
     resolve_device,
@@ -40,6 +41,7 @@ from vlmtsc.training._series import (
 )
 
 __all__ = [
+    "MIXED_PRECISION",
     "NORMALIZATIONS",
     "LabelScoringModel",
     "SeriesAugmenter",

@@ -734,8 +734,9 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         >>> clf = MTCSClassifier(n_blocks=1, hidden_size=8, representation_size=8,
         ...     n_epochs=1, validation_fraction=0, verbose=0).fit(X, y)
         >>> folder = clf.save(tempfile.mkdtemp() + "/mtcs")
-        >>> (MTCSClassifier.load(folder).predict_proba(X) == clf.predict_proba(X)).all()
-        np.True_
+        >>> restored = MTCSClassifier.load(folder)
+        >>> bool((restored.predict_proba(X) == clf.predict_proba(X)).all())
+        True
         """
         from vlmtsc.persistence import load
 

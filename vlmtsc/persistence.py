@@ -584,8 +584,8 @@ def save(estimator: Any, path: str | Path) -> Path:
     >>> folder = persistence.save(tokenizer, tempfile.mkdtemp() + "/tokenizer")
     >>> sorted(p.name for p in folder.iterdir())
     ['estimator.skops', 'manifest.json', 'tokenizer-0.safetensors']
-    >>> (persistence.load(folder).transform(X) == tokenizer.transform(X)).all()
-    np.True_
+    >>> bool((persistence.load(folder).transform(X) == tokenizer.transform(X)).all())
+    True
     """
     import skops.io
 

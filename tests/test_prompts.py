@@ -223,11 +223,11 @@ def test_rationale_sees_only_training_cases_and_their_labels():
 @pytest.mark.parametrize(
     ("params", "pattern"),
     [
-        ({"mode": "chatty"}, "mode must be one of"),
+        ({"mode": "chatty"}, "'mode' parameter .* among"),
         ({"mode": "with_rationale"}, "needs rationale=callable"),
-        ({"downsampling": "random"}, "downsampling must be one of"),
-        ({"decimals": -1}, "decimals must be an integer >= 0"),
-        ({"context_length": 0}, "context_length must be None or a positive integer"),
+        ({"downsampling": "random"}, "'downsampling' parameter .* among"),
+        ({"decimals": -1}, r"'decimals' .* \[0, inf\)"),
+        ({"context_length": 0}, r"'context_length' .* \[1, inf\) or None"),
     ],
 )
 def test_bad_prompt_parameters(params, pattern):

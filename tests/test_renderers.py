@@ -198,20 +198,23 @@ def test_recurrence_plot_matches_pyts(pyts_image, dimension, time_delay, thresho
 @pytest.mark.parametrize(
     ("renderer", "pattern"),
     [
-        (LinePlotRenderer(image_size=4), "image_size must be an integer >= 8"),
-        (LinePlotRenderer(image_size=32.0), "image_size must be an integer"),
-        (LinePlotRenderer(layout="diagonal"), "layout must be one of"),
-        (GramianAngularFieldRenderer(layout="overlay"), "layout must be one of"),
-        (LinePlotRenderer(max_points=1), "max_points must be None or an integer >= 2"),
-        (LinePlotRenderer(linewidth=0), "linewidth must be positive"),
-        (GramianAngularFieldRenderer(method="sum"), "'summation' or 'difference'"),
+        (
+            LinePlotRenderer(image_size=4),
+            r"'image_size' .* int in the range \[8, inf\)",
+        ),
+        (LinePlotRenderer(image_size=32.0), r"'image_size' .* an int .*Got 32.0"),
+        (LinePlotRenderer(layout="diagonal"), "'layout' parameter .* among"),
+        (GramianAngularFieldRenderer(layout="overlay"), "'layout' parameter .* among"),
+        (LinePlotRenderer(max_points=1), r"'max_points' .* \[2, inf\) or None"),
+        (LinePlotRenderer(linewidth=0), r"'linewidth' .* range \(0.0, inf\)"),
+        (GramianAngularFieldRenderer(method="sum"), "'method' parameter .* among"),
         (
             GramianAngularFieldRenderer(cmap="no-such-map"),
             "Unknown colour map 'no-such-map'",
         ),
-        (MarkovTransitionFieldRenderer(n_bins=1), "n_bins must be an integer >= 2"),
-        (MarkovTransitionFieldRenderer(strategy="kmeans"), "strategy must be"),
-        (RecurrencePlotRenderer(dimension=0), "dimension must be an integer >= 1"),
+        (MarkovTransitionFieldRenderer(n_bins=1), r"'n_bins' .* \[2, inf\)"),
+        (MarkovTransitionFieldRenderer(strategy="kmeans"), "'strategy' .* among"),
+        (RecurrencePlotRenderer(dimension=0), r"'dimension' .* \[1, inf\)"),
         (RecurrencePlotRenderer(dimension=20), "too short for dimension=20"),
     ],
 )

@@ -6,9 +6,12 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import check_series, resolve_label_names
 from vlmtsc.prompts._text import format_statistics, serialize_series
@@ -169,26 +172,22 @@ class TimeSeriesPrompt(BaseEstimator):
         self.domain_description = domain_description
         self.list_classes = list_classes
 
-    def _validate_params(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
-        if self.downsampling not in DOWNSAMPLING_METHODS:
-            raise ValueError(
-                f"downsampling must be one of {DOWNSAMPLING_METHODS}, got "
-                f"{self.downsampling!r}."
-            )
-        if not isinstance(self.decimals, (int, np.integer)) or self.decimals < 0:
-            raise ValueError(
-                f"decimals must be an integer >= 0, got {self.decimals!r}."
-            )
-        if self.context_length is not None and (
-            not isinstance(self.context_length, (int, np.integer))
-            or self.context_length < 1
-        ):
-            raise ValueError(
-                f"context_length must be None or a positive integer, got "
-                f"{self.context_length!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "mode": [StrOptions(set(MODES))],
+        "include_values": ["boolean"],
+        "decimals": [Interval(Integral, 0, None, closed="left")],
+        "separator": [str],
+        "context_length": [Interval(Integral, 1, None, closed="left"), None],
+        "downsampling": [StrOptions(set(DOWNSAMPLING_METHODS))],
+        "rationale": [callable, None],
+        "question": [str],
+        "domain_description": [str, None],
+        "list_classes": ["boolean"],
+    }
+
+    def _check_params(self) -> None:
+        """Every parameter, and that a rationale mode has its callable."""
+        self._validate_params()
         if self.mode == "with_rationale" and not callable(self.rationale):
             raise ValueError(
                 "mode='with_rationale' needs rationale=callable(x, label) -> str, "
@@ -273,7 +272,7 @@ class TimeSeriesPrompt(BaseEstimator):
         -------
         list of PromptExample
         """
-        self._validate_params()
+        self._check_params()
         X = check_series(X, estimator_name=type(self).__name__)
         classes = np.asarray(classes)
         texts = resolve_label_names(classes, label_names)

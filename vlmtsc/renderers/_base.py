@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import check_series
 
@@ -65,8 +68,6 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
     the input a processor of a vision model expects.
     """
 
-    _layouts = LAYOUTS
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
@@ -74,18 +75,14 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    def _validate_params(self) -> None:
-        size = self.image_size
-        if (
-            not isinstance(size, (int, np.integer))
-            or isinstance(size, bool)
-            or size < 8
-        ):
-            raise ValueError(f"image_size must be an integer >= 8, got {size!r}.")
-        if self.layout not in self._layouts:
-            raise ValueError(
-                f"layout must be one of {self._layouts}, got {self.layout!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "image_size": [Interval(Integral, 8, None, closed="left")],
+        "layout": [StrOptions(set(LAYOUTS))],
+    }
+
+    def _check_params(self) -> None:
+        """Every parameter (``_parameter_constraints``, and rules beyond them)."""
+        self._validate_params()
 
     def fit(self, X, y=None):
         """Validate ``X``; renderers learn nothing.
@@ -100,7 +97,7 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        self._check_params()
         check_series(X, estimator_name=type(self).__name__)
         return self
 
@@ -116,7 +113,7 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
         -------
         images : ndarray of shape (n_cases, image_size, image_size, 3), dtype uint8
         """
-        self._validate_params()
+        self._check_params()
         X = check_series(X, estimator_name=type(self).__name__)
         size = int(self.image_size)
         images = np.full((len(X), size, size, 3), 255, dtype=np.uint8)

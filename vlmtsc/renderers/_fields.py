@@ -11,8 +11,12 @@ panel and the channels are laid out.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import ClassVar
+
 import numpy as np
 from PIL import Image
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import series_lengths
 from vlmtsc.renderers._base import BaseRenderer, colormap_lut, panel_boxes
@@ -30,14 +34,15 @@ class _FieldRenderer(BaseRenderer):
     scaled to ``[0, 1]``.
     """
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        colormap_lut(self.cmap)
-        if self.interpolation not in _RESAMPLE:
-            raise ValueError(
-                f"interpolation must be one of {tuple(_RESAMPLE)}, got "
-                f"{self.interpolation!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseRenderer._parameter_constraints,
+        "cmap": [str],
+        "interpolation": [StrOptions(set(_RESAMPLE))],
+    }
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        colormap_lut(self.cmap)  # an unknown colour map fails here
 
     def _render(self, X, images: np.ndarray) -> None:
         n_channels = X[0].shape[0]
@@ -128,12 +133,10 @@ class GramianAngularFieldRenderer(_FieldRenderer):
         self.cmap = cmap
         self.interpolation = interpolation
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.method not in ("summation", "difference"):
-            raise ValueError(
-                f"method must be 'summation' or 'difference', got {self.method!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        **_FieldRenderer._parameter_constraints,
+        "method": [StrOptions({"summation", "difference"})],
+    }
 
     def _fields(self, x: np.ndarray, size: int) -> np.ndarray:
         x = _paa(x, size)
@@ -206,15 +209,11 @@ class MarkovTransitionFieldRenderer(_FieldRenderer):
         self.cmap = cmap
         self.interpolation = interpolation
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if not isinstance(self.n_bins, (int, np.integer)) or self.n_bins < 2:
-            raise ValueError(f"n_bins must be an integer >= 2, got {self.n_bins!r}.")
-        if self.strategy not in ("quantile", "uniform", "normal"):
-            raise ValueError(
-                "strategy must be 'quantile', 'uniform' or 'normal', got "
-                f"{self.strategy!r}."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        **_FieldRenderer._parameter_constraints,
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "strategy": [StrOptions({"quantile", "uniform", "normal"})],
+    }
 
     def _fields(self, x: np.ndarray, size: int) -> np.ndarray:
         n_cases, n = x.shape
@@ -308,12 +307,17 @@ class RecurrencePlotRenderer(_FieldRenderer):
         self.cmap = cmap
         self.interpolation = interpolation
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        for name in ("dimension", "time_delay"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        **_FieldRenderer._parameter_constraints,
+        "dimension": [Interval(Integral, 1, None, closed="left")],
+        "time_delay": [Interval(Integral, 1, None, closed="left")],
+        "threshold": [
+            StrOptions({"point", "distance"}),
+            Interval(Real, 0, None, closed="left"),
+            None,
+        ],
+        "percentage": [Interval(Real, 0, 100, closed="both")],
+    }
 
     def _fields(self, x: np.ndarray, size: int) -> np.ndarray:
         n = x.shape[1]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 import warnings
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.renderers._base import BaseRenderer, panel_boxes
 from vlmtsc.series import DownsamplingWarning, downsample
@@ -141,18 +144,16 @@ class LinePlotRenderer(BaseRenderer):
         self.downsampling = downsampling
         self.antialiased = antialiased
 
-    _layouts = LINE_LAYOUTS
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.max_points is not None and (
-            not isinstance(self.max_points, (int, np.integer)) or self.max_points < 2
-        ):
-            raise ValueError(
-                f"max_points must be None or an integer >= 2, got {self.max_points!r}."
-            )
-        if not self.linewidth > 0:
-            raise ValueError(f"linewidth must be positive, got {self.linewidth!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseRenderer._parameter_constraints,
+        "layout": [StrOptions(set(LINE_LAYOUTS))],
+        "linewidth": [Interval(Real, 0, None, closed="neither")],
+        "colors": [list, tuple, None],
+        "sharey": ["boolean"],
+        "max_points": [Interval(Integral, 2, None, closed="left"), None],
+        "downsampling": "no_validation",  # checked by vlmtsc.series.downsample
+        "antialiased": ["boolean"],
+    }
 
     def _canvas(self, n_channels: int) -> _Canvas:
         size = int(self.image_size)

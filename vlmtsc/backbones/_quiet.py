@@ -59,7 +59,9 @@ def import_peft(verbose: int = 0):
     adapters, training). bitsandbytes' import also compiles a kernel, which
     imports torch's inductor, whose modules use the deprecated
     ``torch.jit.script_method`` (torch's own DeprecationWarning, nothing a
-    caller can change): that warning is dropped here too.
+    caller can change): that warning is dropped here too. Older peft releases
+    import bitsandbytes only when they first add an adapter, so it is imported
+    here, quietly, when installed.
 
     Returns
     -------
@@ -73,6 +75,10 @@ def import_peft(verbose: int = 0):
             category=DeprecationWarning,
         )
         import peft
+        from peft.import_utils import is_bnb_available
+
+        if is_bnb_available():
+            import bitsandbytes  # noqa: F401
     return peft
 
 

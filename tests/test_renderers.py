@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -14,8 +15,12 @@ from vlmtsc.renderers import (
     LinePlotRenderer,
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
+    WindowStackRenderer,
+    make_renderer,
+    renderer_name,
     save_gallery,
 )
+from vlmtsc.renderers._windows import _resize_weights
 from vlmtsc.testing import make_example_series
 
 RENDERERS = [
@@ -23,6 +28,7 @@ RENDERERS = [
     GramianAngularFieldRenderer,
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
+    WindowStackRenderer,
 ]
 
 
@@ -216,6 +222,21 @@ def test_recurrence_plot_matches_pyts(pyts_image, dimension, time_delay, thresho
         (MarkovTransitionFieldRenderer(strategy="kmeans"), "'strategy' .* among"),
         (RecurrencePlotRenderer(dimension=0), r"'dimension' .* \[1, inf\)"),
         (RecurrencePlotRenderer(dimension=20), "too short for dimension=20"),
+        (WindowStackRenderer(window_length=0), r"'window_length' .* \[1, inf\)"),
+        (WindowStackRenderer(window_length="sqrt"), r"'window_length' .* \{'auto'\}"),
+        (WindowStackRenderer(stride=0), r"'stride' .* \[1, inf\) or .* \(0.0, 1.0\]"),
+        (WindowStackRenderer(stride=1.5), r"'stride' .* \(0.0, 1.0\]"),
+        (WindowStackRenderer(stride="tivit"), r"'stride' .* \{'auto'\}"),
+        (
+            WindowStackRenderer(window_length=3, stride=5),
+            "'stride' .* 5 points, exceeds the window length 3,",
+        ),
+        (
+            WindowStackRenderer(stride=4),
+            r"'stride' .* window length 3 \(of series of 12 timepoints\)",
+        ),
+        (WindowStackRenderer(gamma=0), r"'gamma' .* range \(0.0, inf\)"),
+        (WindowStackRenderer(gamma="0.8"), "'gamma' .* float"),
     ],
 )
 def test_bad_parameters_are_named(renderer, pattern):
@@ -265,3 +286,152 @@ def test_gallery_refuses_bad_requests(tmp_path):
         save_gallery(LinePlotRenderer(), X, y, tmp_path / "g.png", n_per_class=0)
     with pytest.raises(ValueError, match="holds 1 class"):
         save_gallery(LinePlotRenderer(), X, np.zeros(4), tmp_path / "g.png")
+
+
+def test_every_renderer_has_a_short_name():
+    import vlmtsc.renderers as module
+
+    exported = {
+        getattr(module, name)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+        and issubclass(getattr(module, name), module.BaseRenderer)
+        and getattr(module, name) is not module.BaseRenderer
+    }
+    assert exported == set(RENDERERS) == set(module.RENDERERS.values())
+    assert isinstance(make_renderer("windows", gamma=1.0), WindowStackRenderer)
+    assert renderer_name(WindowStackRenderer) == "windows"
+
+
+# ------------------------------------------------------------ window stacks (TiViT)
+def _grey(images):
+    """The grey level of RGB images whose three channels must be equal."""
+    np.testing.assert_array_equal(images[..., 0], images[..., 1])
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    return images[..., 0].astype(float)
+
+
+def test_window_stack_geometry_follows_tivit():
+    # w = round(sqrt(T)), s = max(1, round(0.1 w)); windows cover every point.
+    assert WindowStackRenderer().geometry(500) == (22, 2, 240)
+    assert WindowStackRenderer().geometry(5000) == (71, 7, 706)
+    # An int stride counts points, a float is a fraction of the window length.
+    assert WindowStackRenderer(window_length=10, stride=3).geometry(100) == (10, 3, 31)
+    assert WindowStackRenderer(window_length=10, stride=0.5).geometry(100) == (
+        10,
+        5,
+        19,
+    )
+    assert WindowStackRenderer(window_length=10, stride=1.0).geometry(95) == (
+        10,
+        10,
+        10,
+    )
+    # Shorter than a window: one (padded) window.
+    assert WindowStackRenderer(window_length=10).geometry(4) == (10, 1, 1)
+    image = _grey(
+        WindowStackRenderer(image_size=16, window_length=10).transform(
+            np.array([[0.0, 1.0, 3.0, 2.0]])
+        )
+    )[0]
+    np.testing.assert_array_equal(image, np.broadcast_to(image[0], image.shape))
+    # Padding repeats the last value: a ramp ends in a flat stretch, not an edge.
+    ramp = WindowStackRenderer(image_size=20, window_length=5, stride=1.0).transform(
+        np.arange(12.0)[None]
+    )
+    assert _grey(ramp)[0, -1].max() == 255 and np.diff(_grey(ramp)[0, -1]).min() >= 0
+
+
+def test_window_stack_default_is_224_rgb_grey():
+    X, _ = make_example_series(n_cases=2, n_timepoints=100)
+    images = WindowStackRenderer().transform(X)
+    assert images.shape == (2, 224, 224, 3) and images.dtype == np.uint8
+    grey = _grey(images)
+    assert grey.min() == 0 and grey.max() == 255  # stretched contrast
+
+
+def test_window_stack_ignores_offset_and_scale():
+    x = np.random.default_rng(0).normal(size=(3, 300)).cumsum(axis=1)
+    renderer = WindowStackRenderer(image_size=64)
+    np.testing.assert_array_equal(renderer.transform(x), renderer.transform(5 * x + 3))
+    # ... but not the shape: a flipped series is another image.
+    assert not np.array_equal(renderer.transform(x), renderer.transform(-x))
+
+
+def test_window_stack_runs_time_down_the_rows():
+    def step_row(t0):
+        x = np.zeros(400)
+        x[t0:] = 1.0
+        image = _grey(WindowStackRenderer(image_size=100).transform(x[None]))[0]
+        return int(np.argmax(image.mean(axis=1) > 127))  # first bright row
+
+    early, late = step_row(100), step_row(300)
+    assert abs(early - 25) <= 3 and abs(late - 75) <= 3
+
+
+def test_window_stack_gamma_brightens_mid_tones():
+    x = np.random.default_rng(1).normal(size=(1, 200)).cumsum(axis=1)
+    linear = _grey(WindowStackRenderer(image_size=32, gamma=1.0).transform(x))
+    bright = _grey(WindowStackRenderer(image_size=32).transform(x))
+    middle = (linear > 20) & (linear < 235)
+    assert middle.any() and (bright[middle] > linear[middle]).all()
+    np.testing.assert_allclose(bright / 255, (linear / 255) ** 0.8, atol=0.01)
+
+
+def test_window_stack_lengths_2_and_5000_in_one_call():
+    long = np.random.default_rng(2).normal(size=(1, 5000)).cumsum(axis=1)
+    renderer = WindowStackRenderer(image_size=32)
+    images = renderer.transform([np.array([[0.0, 1.0]]), long])
+    assert images.shape == (2, 32, 32, 3)
+    short = _grey(images)[0]
+    # Two one-point windows: the first (low) point on top, the second below.
+    assert short[0].max() == 0 and short[-1].min() == 255
+    np.testing.assert_array_equal(images[1], renderer.transform(long)[0])
+
+
+def test_window_stack_channels_get_their_own_panels():
+    t = np.arange(200.0)
+    X = np.stack([t, -t, t, -t])[None]  # rising, falling, rising, falling
+    grey = _grey(WindowStackRenderer(image_size=64).transform(X))[0]
+    # 2 x 2 panels of 31 px with a white 2 px gap at 31..32 (as the fields).
+    assert (grey[31:33] == 255).all() and (grey[:, 31:33] == 255).all()
+    for top, left, rising in [(0, 0, True), (0, 33, False), (33, 0, True)]:
+        panel = grey[top : top + 31, left : left + 31]
+        assert (panel[-1].mean() > panel[0].mean()) == rising
+    stacked = _grey(WindowStackRenderer(image_size=64, layout="stacked").transform(X))
+    assert np.flatnonzero((stacked[0] == 255).all(axis=1)).tolist()[:2] == [14, 15]
+
+
+def test_window_stack_resize_is_pils_bilinear():
+    image = np.random.default_rng(3).normal(size=(90, 7)).astype(np.float32)
+    for height, width in [(40, 30), (200, 5)]:
+        reference = Image.fromarray(image, mode="F").resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        ours = _resize_weights(90, height) @ image @ _resize_weights(7, width).T
+        np.testing.assert_allclose(ours, np.asarray(reference), atol=1e-5)
+
+
+def test_window_stack_is_a_plain_sklearn_estimator():
+    renderer = WindowStackRenderer(image_size=48, window_length=8, stride=0.25)
+    copy = clone(renderer)
+    assert copy is not renderer and copy.get_params() == renderer.get_params()
+    assert set(renderer.get_params()) == {
+        "image_size",
+        "window_length",
+        "stride",
+        "gamma",
+        "layout",
+    }
+    X, _ = make_example_series(n_cases=2, n_timepoints=64)
+    np.testing.assert_array_equal(copy.transform(X), renderer.transform(X))
+    assert copy.set_params(stride=2).geometry(64) == (8, 2, 29)
+
+
+def test_window_stack_survives_a_zero_interquartile_range():
+    x = np.zeros(100)
+    x[50] = 1.0  # median 0, IQR 0: scaled by 1 instead
+    grey = _grey(WindowStackRenderer(image_size=50).transform(x[None]))[0]
+    bright = np.flatnonzero(grey.max(axis=1) > 127)
+    assert grey.max() == 255 and grey[:10].max() == 0 and grey[-10:].max() == 0
+    assert bright.min() >= 15 and bright.max() <= 30  # windows holding point 50

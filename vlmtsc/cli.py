@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--renderers",
-        help="axis: images to try, from lineplot, gaf, mtf, rp, e.g. "
+        help="axis: images to try, from lineplot, gaf, mtf, rp, windows, e.g. "
         "'lineplot,gaf(image_size=64)'",
     )
     p.add_argument(
@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
         "write a gallery of a dataset with one renderer",
         "Save a PNG with a few rendered examples per class: what a vision model "
         "sees. Renderers: lineplot (line plot), gaf (Gramian angular field), "
-        "mtf (Markov transition field), rp (recurrence plot).",
+        "mtf (Markov transition field), rp (recurrence plot), windows (TiViT "
+        "stack of overlapping windows).",
         "  vlmtsc render GunPoint --output gunpoint.png\n"
         "  vlmtsc render BasicMotions --renderer rp --per-class 2 --output rp.png\n"
         "  vlmtsc render ItalyPowerDemand --renderer mtf --split test --output mtf.png",

@@ -109,7 +109,9 @@ _SPECS = [
         (f"{name}-logreg", renderer_probe, {"renderer": f"{name}(image_size=64)"},
          None, f"{what} (64 px) -> flatten -> StandardScaler -> LogisticRegression")
         for name, what in [("gaf", "GAF image"), ("mtf", "MTF image"),
-                           ("rp", "Recurrence plot"), ("lineplot", "Line plot")]
+                           ("rp", "Recurrence plot"),
+                           ("windows", "TiViT window stack"),
+                           ("lineplot", "Line plot")]
     ],
     # VLMTimeSeriesClassifier on EfficientNet-Lite0 + SmolLM2-135M, and levers.
     ("vlm-linear", _VLM, _LINEAR, None,

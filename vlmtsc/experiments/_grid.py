@@ -894,10 +894,10 @@ def load_grid(source) -> ExperimentGrid:
         configuration's parameters are the base, the entry's go on top. A
         mapping may also hold ``ensemble`` (see :class:`EstimatorSpec`).
     ``renderers``, ``prompt_modes``, ``context_budgets``, ``n_epochs``, ``seeds``
-        Optional axes. Renderers are ``lineplot``, ``gaf``, ``mtf``, ``rp``
-        (optionally with parameters: ``"gaf(image_size=64)"``); prompt modes are
-        those of :class:`~vlmtsc.VLMTimeSeriesClassifier`; a context budget is the
-        token count of :class:`~vlmtsc.prompts.TimeSeriesPrompt`'s
+        Optional axes. Renderers are ``lineplot``, ``gaf``, ``mtf``, ``rp``,
+        ``windows`` (optionally with parameters: ``"gaf(image_size=64)"``); prompt
+        modes are those of :class:`~vlmtsc.VLMTimeSeriesClassifier`; a context
+        budget is the token count of :class:`~vlmtsc.prompts.TimeSeriesPrompt`'s
         ``context_length`` (values are downsampled to fit); ``seeds`` set
         ``random_state`` (default: the estimator's own). In TOML, write
         ``"none"`` for a null value.

@@ -2,12 +2,14 @@
 
 Every renderer is a stateless scikit-learn transformer: ``transform(X)`` takes 2D,
 3D or unequal-length list input and returns ``uint8`` images of shape
-``(n_cases, image_size, image_size, 3)``. Multivariate series become a grid (or a
-stack) of per-channel panels; line plots can also overlay the channels.
+``(n_cases, image_size, image_size, 3)``: line plots, Gramian angular fields,
+Markov transition fields, recurrence plots, and TiViT's stacks of overlapping
+windows. Multivariate series become a grid (or a stack) of per-channel panels;
+line plots can also overlay the channels.
 :func:`save_gallery` writes a PNG of examples per class, to see what a model sees.
 :data:`RENDERERS` maps the short names (``"lineplot"``, ``"gaf"``, ``"mtf"``,
-``"rp"``) that the command line and experiment grids take to the classes;
-:func:`make_renderer` builds one from its name.
+``"rp"``, ``"windows"``) that the command line and experiment grids take to the
+classes; :func:`make_renderer` builds one from its name.
 """
 
 from vlmtsc.renderers._base import BaseRenderer
@@ -19,6 +21,7 @@ from vlmtsc.renderers._fields import (
 from vlmtsc.renderers._gallery import save_gallery
 from vlmtsc.renderers._lineplot import LinePlotRenderer
 from vlmtsc.renderers._names import RENDERERS, make_renderer, renderer_name
+from vlmtsc.renderers._windows import WindowStackRenderer
 
 __all__ = [
     "RENDERERS",
@@ -27,6 +30,7 @@ __all__ = [
     "LinePlotRenderer",
     "MarkovTransitionFieldRenderer",
     "RecurrencePlotRenderer",
+    "WindowStackRenderer",
     "make_renderer",
     "renderer_name",
     "save_gallery",

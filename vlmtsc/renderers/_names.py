@@ -11,6 +11,7 @@ from vlmtsc.renderers._fields import (
     RecurrencePlotRenderer,
 )
 from vlmtsc.renderers._lineplot import LinePlotRenderer
+from vlmtsc.renderers._windows import WindowStackRenderer
 
 __all__ = ["RENDERERS", "make_renderer", "renderer_name"]
 
@@ -19,6 +20,7 @@ RENDERERS = {
     "gaf": GramianAngularFieldRenderer,
     "mtf": MarkovTransitionFieldRenderer,
     "rp": RecurrencePlotRenderer,
+    "windows": WindowStackRenderer,
 }
 """Short renderer name -> renderer class (as in ``vlmtsc render --renderer``)."""
 

@@ -57,6 +57,7 @@ TEST_PARAMS: dict[str, dict] = {
     "GramianAngularFieldRenderer": {"image_size": 16},
     "MarkovTransitionFieldRenderer": {"image_size": 16},
     "RecurrencePlotRenderer": {"image_size": 16},
+    "WindowStackRenderer": {"image_size": 16},
     "MTCSClassifier": {
         "n_blocks": 2,
         "hidden_size": 8,

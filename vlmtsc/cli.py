@@ -167,11 +167,12 @@ def models(args: argparse.Namespace) -> int:
             prepare_backbone(name)
         return 0
     rows = backbone_table()
-    print(f"{'alias':<18} {'available':<10} description")
+    width = max(len(row["alias"]) for row in rows)
+    print(f"{'alias':<{width}} {'available':<10} description")
     for row in rows:
-        print(f"{row['alias']:<18} {row['available']:<10} {row['description']}")
+        print(f"{row['alias']:<{width}} {row['available']:<10} {row['description']}")
         if row["command"]:
-            print(f"{'':<29}make available: {row['command']}")
+            print(f"{'':<{width + 12}}make available: {row['command']}")
     print(
         "Any Hugging Face model folder, .gguf file or hub id (where the hub or its "
         "cache is reachable) works as well."

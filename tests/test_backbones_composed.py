@@ -293,11 +293,14 @@ def _grace_hopper():
     return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))
 
 
-@pytest.mark.skipif(
+NEEDS_REAL_LITE0 = pytest.mark.skipif(
     not _real_vision_available(),
     reason="EfficientNet-Lite0 weights not prepared (`vlmtsc models prepare "
     "efficientnet-lite0`) or efficientnet-lite-pytorch not installed",
 )
+
+
+@NEEDS_REAL_LITE0
 def test_real_efficientnet_lite0():
     backbone = build_composed("efficientnet-lite0", "tiny-llama", verbose=0)
     model, processor = backbone.model, backbone.processor
@@ -309,17 +312,10 @@ def test_real_efficientnet_lite0():
     state = model.vision_tower.state_dict()
     assert state.keys() == pretrained.keys()
     assert all(torch.equal(state[k], pretrained[k]) for k in state)
-    hopper = None
-    if importlib.util.find_spec("matplotlib") is not None:
-        import matplotlib.cbook
-
-        hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg")
     images = [_image(0, (224, 224, 3)), _image(1, (224, 224, 3))]
     with torch.no_grad():
-        if hopper is not None:
-            from PIL import Image
-
-            logits = model.vision_tower(processor.preprocess([Image.open(hopper)]))
+        if (hopper := _grace_hopper()) is not None:
+            logits = model.vision_tower(processor.preprocess([hopper]))
             assert logits.argmax().item() == 652  # ImageNet "military uniform"
         tokens = model.get_image_features(processor.preprocess(images))
         assert tokens.shape == (2, 49, model.language_model.config.hidden_size)
@@ -328,11 +324,7 @@ def test_real_efficientnet_lite0():
     assert torch.isfinite(out.loss)
 
 
-@pytest.mark.skipif(
-    not _real_vision_available(),
-    reason="EfficientNet-Lite0 weights not prepared (`vlmtsc models prepare "
-    "efficientnet-lite0`) or efficientnet-lite-pytorch not installed",
-)
+@NEEDS_REAL_LITE0
 def test_real_efficientnet_lite0_stages():
     backbone = build_composed("efficientnet-lite0", "tiny-llama", verbose=0)
     model = backbone.model

@@ -37,6 +37,7 @@ def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys, monkeyp
     # The probe's default renderers, each with its gallery.
     assert pngs == [
         "UnitTest-confusion.png",
+        "UnitTest-explanation.png",
         "UnitTest-lineplot.png",
         "UnitTest-windows.png",
     ]
@@ -88,7 +89,7 @@ def test_importing_vlmtsc_stays_light():
     assert result.stdout.strip() == "[]"
 
 
-COMMANDS = ["demo", "bench", "experiment", "render", "datasets", "models"]
+COMMANDS = ["demo", "bench", "experiment", "render", "explain", "datasets", "models"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

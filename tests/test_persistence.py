@@ -526,3 +526,16 @@ def test_pretrain_artifacts_are_written_atomically(data, tmp_path, monkeypatch):
         clf.pretrain({"a": (X, y)}, tmp_path / "artifact")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact"]
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_pretrained_encoder_config_with_a_torch_dtype_saves(fitted, tmp_path):
+    # Pretrained weights (minilm-l6) load with config.dtype = torch.float32,
+    # which tiny random encoders lack; it must not force pickle.
+    import torch
+
+    clf = fitted["CrossTimeNetClassifier"]
+    X = make_example_series(n_cases=4, n_timepoints=24)[0]
+    clf.model_.encoder.config.dtype = torch.float32
+    restored = type(clf).load(clf.save(tmp_path / "ctn"))
+    assert restored.model_.encoder.config.dtype == torch.float32
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))

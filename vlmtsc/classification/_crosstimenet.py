@@ -828,12 +828,15 @@ default="per_channel"
         return super().transform(X)
 
     def _network_config(self, network):
-        return {"encoder": network.encoder.config, "network": network.config}
+        # A plain dict: a pretrained encoder's config holds a torch.dtype, which
+        # only pickle could store (to_dict writes it as text).
+        return {"encoder": network.encoder.config.to_dict(), "network": network.config}
 
     def _rebuild_network(self, saved):
         import transformers
 
-        encoder = transformers.AutoModel.from_config(saved["config"]["encoder"])
+        config = transformers.AutoConfig.for_model(**saved["config"]["encoder"])
+        encoder = transformers.AutoModel.from_config(config)
         network = _torch_modules().CrossTimeNetNetwork(
             encoder, **saved["config"]["network"]
         )

@@ -13,11 +13,14 @@ from vlmtsc.explanation._attribution import (
     remove_steps,
     segment_bounds,
 )
+from vlmtsc.explanation._plots import choose_cases, plot_explanation
 
 __all__ = [
     "REPLACEMENTS",
+    "choose_cases",
     "deletion_curve",
     "occlusion_attributions",
+    "plot_explanation",
     "remove_steps",
     "segment_bounds",
 ]

@@ -11,11 +11,12 @@ removing random steps.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from vlmtsc.base import Series, series_lengths, take_cases
+from vlmtsc.base import Series, check_series, series_lengths, take_cases
 
 __all__ = [
     "REPLACEMENTS",
@@ -35,7 +36,9 @@ goes)."""
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``[start, stop)`` of every run of True in the 1D ``mask``."""
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+    return list(
+        zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    )
 
 
 def remove_steps(
@@ -155,7 +158,7 @@ def occlusion_attributions(
             variants.append(case)
             for channel in range(n_channels):
                 bounds = segment_bounds(case.shape[1], n_segments)
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                for a, b in itertools.pairwise(bounds):
                     mask = np.zeros(case.shape, dtype=bool)
                     mask[channel, a:b] = True
                     variants.append(remove_steps(case, mask, replacement))
@@ -201,7 +204,8 @@ def deletion_curve(
     ----------
     predict : callable
         Series -> predicted labels (``estimator.predict``).
-    X : canonical series
+    X : array-like or list of array-like
+        The explained series.
     y : array-like of shape (n_cases,)
         True labels.
     attributions : sequence of ndarray of shape (n_channels, n_timepoints_i)
@@ -228,7 +232,7 @@ def deletion_curve(
     >>> curve["attributed"]
     [1.0, 0.5]
     """
-    y = np.asarray(y)
+    X, y = check_series(X), np.asarray(y)
     cases = list(take_cases(X, range(len(y))))
     if len(attributions) != len(cases):
         raise ValueError(
@@ -251,8 +255,10 @@ def deletion_curve(
             removed = []
             for case, ranking in zip(cases, order, strict=True):
                 mask = np.zeros(case.size, dtype=bool)
-                mask[ranking[: int(round(fraction * case.size))]] = True
-                removed.append(remove_steps(case, mask.reshape(case.shape), replacement))
+                mask[ranking[: round(fraction * case.size)]] = True
+                removed.append(
+                    remove_steps(case, mask.reshape(case.shape), replacement)
+                )
             accuracies.append(float(np.mean(predict(_as_series(removed)) == y)))
         curve[name] = accuracies
     random = np.mean([curve.pop(f"random{d}") for d in range(n_random)], axis=0)

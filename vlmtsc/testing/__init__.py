@@ -15,7 +15,12 @@ import pkgutil
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["TEST_PARAMS", "all_estimators", "make_example_series"]
+__all__ = [
+    "TEST_PARAMS",
+    "all_estimators",
+    "make_bump_series",
+    "make_example_series",
+]
 
 
 def _tiny_tokenizer():
@@ -162,3 +167,48 @@ def make_example_series(
         cases.append(np.stack(channels))
     X = cases if unequal else np.stack(cases)
     return X, y
+
+
+def make_bump_series(
+    n_cases: int = 40,
+    n_timepoints: int = 64,
+    window: tuple[int, int] = (20, 30),
+    *,
+    random_state: int = 0,
+):
+    """Series whose class is whether a bump sits in a known window.
+
+    Class 1 has a smooth bump (height 3) on steps ``window[0]:window[1]``;
+    class 0 has none. Both carry the same slow wave and noise, so the window
+    is the only place the classes differ: a faithful explanation of class 1
+    puts its attribution there.
+
+    Returns
+    -------
+    X : ndarray of shape (n_cases, 1, n_timepoints)
+    y : ndarray of shape (n_cases,)
+        ``0`` and ``1``, alternating.
+
+    Examples
+    --------
+    >>> X, y = make_bump_series(4)
+    >>> X.shape, y.tolist()
+    ((4, 1, 64), [0, 1, 0, 1])
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    y = np.arange(n_cases) % 2
+    t = np.arange(n_timepoints)
+    start, stop = window
+    bump = np.zeros(n_timepoints)
+    bump[start:stop] = 3.0 * np.sin(np.linspace(0, np.pi, stop - start))
+    X = np.stack(
+        [
+            np.sin(2 * np.pi * t / n_timepoints + rng.uniform(0, 0.5))
+            + 0.2 * rng.normal(size=n_timepoints)
+            + label * bump
+            for label in y
+        ]
+    )
+    return X[:, np.newaxis, :], y

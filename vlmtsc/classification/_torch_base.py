@@ -55,6 +55,7 @@ __all__ = [
     "captured_output",
     "input_gradients_only",
     "spread_over_patches",
+    "token_attributions",
 ]
 
 DESCRIPTIONS = {"refit": "refitting on all training data"}
@@ -458,6 +459,17 @@ def spread_over_patches(
         if b > a:
             out[:, a:b] += score / (n_channels * (b - a))
     return out
+
+
+def token_attributions(tokenizer, token_scores, lengths) -> list[np.ndarray]:
+    """Per case :func:`spread_over_patches` with a fitted ``VQTokenizer``'s
+    channels, patch length and stride."""
+    patch = int(tokenizer.patch_length_)
+    stride = patch if tokenizer.stride is None else int(tokenizer.stride)
+    return [
+        spread_over_patches(scores, length, tokenizer.n_channels_, patch, stride)
+        for scores, length in zip(token_scores, lengths, strict=True)
+    ]
 
 
 def _torch():

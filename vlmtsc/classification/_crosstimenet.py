@@ -367,6 +367,15 @@ default="per_channel"
     domain; ``mask`` and ``cls`` rows) and ``vlmtsc_crosstimenet_tokenizers.pkl``
     (domain -> fitted VQTokenizer; a pickle, so load only folders you trust).
 
+    ``explain(X, method="gradient")`` works on the tokens: each code token's
+    score is gradient x input embedding (summed over the embedding dimension)
+    of the target class's log-probability (log-softmax of the head's logits),
+    spread evenly over the steps and channels of the patch the token encodes
+    (overlapping patches add up). Signed: positive tokens raise the class's
+    probability relative to a zero embedding. The VQ quantisation has no
+    gradient, so nothing finer than a patch is resolved. One backward pass per
+    batch of 16 series.
+
     References
     ----------
     .. [1] Cheng et al., "Learning Transferable Time Series Classifier with

@@ -148,6 +148,18 @@ default="per_channel"
     history_ : list of dict
     best_epoch_ : int
 
+    Notes
+    -----
+    ``explain(X, method="gradient")`` (``head="lm"``) works on the series
+    tokens: each token's score is gradient x input embedding (summed over the
+    embedding dimension) of the target class's log-probability as
+    ``predict_proba`` computes it (the label texts' log-likelihoods after the
+    prompt, log-softmaxed over the classes), spread evenly over the steps and
+    channels of the patch the token encodes. Signed: positive tokens raise the
+    class's probability relative to a zero embedding. Every prompt runs once
+    per class; one backward pass per batch of 4 prompts. With
+    ``head="linear"`` only ``method="occlusion"`` is offered.
+
     References
     ----------
     .. [1] Cheng et al., "InstructTime: Advancing Time Series Classification with

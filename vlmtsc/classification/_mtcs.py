@@ -433,6 +433,16 @@ default="global"
     ``n_blocks`` counts every block; TS2Vec's ``depth=10`` has one more (its
     last block only widens to the output size).
 
+    ``explain(X, method="gradient")`` is gradient x input: the gradient of the
+    target class's log-probability, as ``predict_proba`` computes it (the SVM's
+    decision function, rebuilt in torch, or the linear head's logits), with
+    respect to the normalised series the encoder reads, times that series, per
+    channel and step (padding of unequal lengths cropped). Signed: positive
+    steps raise the class's probability relative to a zero (mean-level)
+    series, negative ones lower it. The max-pool over time passes gradient
+    only to the steps that win it, so the attributions are sparse. One backward
+    pass per batch of 16 series.
+
     References
     ----------
     .. [1] "Multi-Task Learning for Time-Series Classification via Classifier

@@ -346,6 +346,14 @@ default="global"
     alignment, adapter, head); loading rebuilds the frozen backbone from
     ``backbone``, which must resolve there.
 
+    ``explain(X, method="gradient")`` is gradient x input: the gradient of the
+    target class's log-probability (log-softmax of the head's logits) with
+    respect to the normalised series at its own length (through the linear
+    interpolation to ``series_length_``, whose transpose maps the gradient
+    back), times that series. Signed: positive steps raise the class's
+    probability relative to a zero (mean-level) series. One backward pass per
+    batch of 16 series.
+
     References
     ----------
     .. [1] "Time-LlaMA: Adapting Large Language Models for Time Series Modeling

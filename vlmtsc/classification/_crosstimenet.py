@@ -44,7 +44,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from vlmtsc.backbones import read_pretraining, write_pretraining
 from vlmtsc.base import check_datasets, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
-from vlmtsc.classification._torch_base import BaseNetworkClassifier
+from vlmtsc.classification._torch_base import (
+    BaseNetworkClassifier,
+    token_attributions,
+)
 from vlmtsc.persistence import write_folder
 from vlmtsc.tokenizers import VQTokenizer
 from vlmtsc.training import SeriesNormalizer, resolve_device
@@ -363,6 +366,15 @@ default="per_channel"
     (``codes_i`` and ``output_weight_i``/``output_bias_i`` of the ``i``-th
     domain; ``mask`` and ``cls`` rows) and ``vlmtsc_crosstimenet_tokenizers.pkl``
     (domain -> fitted VQTokenizer; a pickle, so load only folders you trust).
+
+    ``explain(X, method="gradient")`` works on the tokens: each code token's
+    score is gradient x input embedding (summed over the embedding dimension)
+    of the target class's log-probability (log-softmax of the head's logits),
+    spread evenly over the steps and channels of the patch the token encodes
+    (overlapping patches add up). Signed: positive tokens raise the class's
+    probability relative to a zero embedding. The VQ quantisation has no
+    gradient, so nothing finer than a patch is resolved. One backward pass per
+    batch of 16 series.
 
     References
     ----------
@@ -797,6 +809,20 @@ default="per_channel"
             "codes": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(attention),
         }
+
+    def _explanation_methods(self):
+        return ("occlusion", "gradient")
+
+    def _gradient_attributions(self, X, targets):
+        """Gradient x input embedding of every code token (summed over the
+        embedding), spread evenly over the patch of steps the token covers."""
+        codes = self._inputs(self.normalizer_.transform(X))
+        # Position 0 of every row is [CLS]; the codes follow, then padding.
+        rows = self._gradient_x_input(
+            codes, targets, module=self.model_.code_embeddings
+        )
+        scores = [row[1 : 1 + len(c)] for row, c in zip(rows, codes, strict=True)]
+        return token_attributions(self.tokenizer_, scores, series_lengths(X))
 
     def _check_predict_X(self, X, **params):
         X = super()._check_predict_X(X, **params)

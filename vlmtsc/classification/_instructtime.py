@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
 from vlmtsc.backbones import read_pretraining, resolve_backbone, write_pretraining
-from vlmtsc.base import check_datasets, resolve_label_names
+from vlmtsc.base import check_datasets, resolve_label_names, series_lengths
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.persistence import write_folder
 from vlmtsc.prompts import PromptExample
@@ -147,6 +147,18 @@ default="per_channel"
     model_ : LabelScoringModel
     history_ : list of dict
     best_epoch_ : int
+
+    Notes
+    -----
+    ``explain(X, method="gradient")`` (``head="lm"``) works on the series
+    tokens: each token's score is gradient x input embedding (summed over the
+    embedding dimension) of the target class's log-probability as
+    ``predict_proba`` computes it (the label texts' log-likelihoods after the
+    prompt, log-softmaxed over the classes), spread evenly over the steps and
+    channels of the patch the token encodes. Signed: positive tokens raise the
+    class's probability relative to a zero embedding. Every prompt runs once
+    per class; one backward pass per batch of 4 prompts. With
+    ``head="linear"`` only ``method="occlusion"`` is offered.
 
     References
     ----------
@@ -449,6 +461,100 @@ default="per_channel"
 
     def _examples(self, X, labels=None):
         return self.model_.encode(self._prompts(X, labels))
+
+    # --------------------------------------------------------------- explaining
+    #: Prompts per backward pass of the gradient explanation (each runs once
+    #: per class).
+    _gradient_batch_size = 4
+
+    def _explanation_methods(self):
+        # The linear probe reads hidden states averaged over layers and tokens
+        # through a scaler and a logistic regression: occlusion only.
+        if self.head == "lm":
+            return ("occlusion", "gradient")
+        return ("occlusion",)
+
+    def _gradient_attributions(self, X, targets):
+        """Gradient x input embedding of every series token, summed over the
+        embedding, spread evenly over the patch of steps the token covers.
+
+        The differentiated quantity is what :meth:`predict_proba` computes: the
+        label texts' summed log-likelihoods after the prompt, log-softmaxed over
+        the classes, at the target class.
+        """
+        import torch
+
+        from vlmtsc.adapters._series_tokens import SERIES_START
+        from vlmtsc.classification._torch_base import (
+            captured_output,
+            input_gradients_only,
+            token_attributions,
+        )
+        from vlmtsc.training._lm import batches_of_equal_shape
+
+        scorer = self.model_
+        model = scorer.model
+        device = next(model.parameters()).device
+        prefixes = [prefix for prefix, _ in self._examples(X)]
+        lengths = series_lengths(X)
+        n_tokens = self.tokenizer_.n_tokens(lengths)
+        start_id = scorer.tokenizer.convert_tokens_to_ids(SERIES_START)
+        targets = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=device)
+        scores = [None] * len(prefixes)
+        with input_gradients_only(model):
+            for members in batches_of_equal_shape(prefixes, self._gradient_batch_size):
+                ids = torch.stack([prefixes[i]["input_ids"] for i in members])
+                ids = ids.to(device)
+                n, prefix_length = ids.shape
+                with captured_output(model.get_input_embeddings()) as captured:
+                    log_p = self._class_log_probabilities(ids)
+                chosen = targets[torch.as_tensor(members, device=device)]
+                objective = log_p[torch.arange(n, device=device), chosen].sum()
+                (leaf,) = captured
+                (gradient,) = torch.autograd.grad(objective, leaf)
+                product = (gradient * leaf).float().sum(-1)
+                # A prompt's copies (one per class) share its embeddings.
+                product = product.view(n, -1, product.shape[1]).sum(1)
+                product = product[:, :prefix_length].detach().cpu().numpy()
+                for row, i in enumerate(members):
+                    where = ids[row].cpu().numpy() == start_id
+                    first = 1 + int(np.flatnonzero(where)[0])
+                    scores[i] = product[row, first : first + n_tokens[i]]
+        return token_attributions(self.tokenizer_, scores, lengths)
+
+    def _class_log_probabilities(self, ids):
+        """``log_softmax`` over the classes of the label texts' summed
+        log-likelihoods after each prompt of ``ids`` (``(n, prefix_length)``, no
+        padding): :meth:`predict_proba`'s logarithm, differentiable; one forward
+        pass over every prompt once per class followed by that class's label
+        (right-padded: causal attention keeps padding out of earlier positions,
+        as in label scoring)."""
+        import torch
+
+        model = self.model_.model
+        label_ids = self.model_.label_ids
+        n_labels = len(label_ids)
+        longest = max(len(answer) for answer in label_ids)
+        answers = torch.zeros((n_labels, longest), dtype=torch.long)
+        mask = torch.zeros((n_labels, longest), dtype=torch.bool)
+        for k, answer in enumerate(label_ids):
+            answers[k, : len(answer)] = torch.tensor(answer)
+            mask[k, : len(answer)] = True
+        answers, mask = answers.to(ids.device), mask.to(ids.device)
+        n = len(ids)
+        rows = torch.cat(
+            [ids.repeat_interleave(n_labels, 0), answers[:, :-1].repeat(n, 1)], dim=1
+        )
+        logits = model(
+            input_ids=rows,
+            attention_mask=torch.ones_like(rows),
+            use_cache=False,
+            logits_to_keep=longest,
+        ).logits
+        logprobs = torch.log_softmax(logits[:, -longest:].float(), dim=-1)
+        picked = logprobs.gather(-1, answers.repeat(n, 1)[..., None])[..., 0]
+        totals = (picked * mask.repeat(n, 1)).sum(dim=1).view(n, n_labels)
+        return torch.log_softmax(totals, dim=1)
 
     def prompt(self, X) -> list[str]:
         """The prompt text the model reads for each series (no answer).

@@ -162,6 +162,19 @@ def cut_blocks(model, n_layers: int):
     return model
 
 
+@functools.lru_cache(maxsize=32)
+def interpolation_matrix(length: int, n_timepoints: int) -> np.ndarray:
+    """``W`` of shape ``(length, n_timepoints)`` with ``resample_series`` of one
+    channel ``x`` equal to ``W @ x`` (read-only, cached)."""
+    grid = np.linspace(0.0, 1.0, length)
+    points = np.linspace(0.0, 1.0, n_timepoints)
+    matrix = np.stack(
+        [np.interp(grid, points, unit) for unit in np.eye(n_timepoints)], axis=1
+    )
+    matrix.setflags(write=False)
+    return matrix
+
+
 def resample_series(X, length: int) -> np.ndarray:
     """Every channel linearly interpolated to ``length`` points, float32 3D array."""
     out = np.empty((len(X), len(X[0]), length), dtype=np.float32)
@@ -332,6 +345,14 @@ default="global"
     A saved or pickled classifier keeps only what was trained (token map,
     alignment, adapter, head); loading rebuilds the frozen backbone from
     ``backbone``, which must resolve there.
+
+    ``explain(X, method="gradient")`` is gradient x input: the gradient of the
+    target class's log-probability (log-softmax of the head's logits) with
+    respect to the normalised series at its own length (through the linear
+    interpolation to ``series_length_``, whose transpose maps the gradient
+    back), times that series. Signed: positive steps raise the class's
+    probability relative to a zero (mean-level) series. One backward pass per
+    batch of 16 series.
 
     References
     ----------
@@ -522,6 +543,27 @@ default="global"
 
     def _collate(self, inputs):
         return {"series": _torch_modules().torch.from_numpy(inputs)}
+
+    def _explanation_methods(self):
+        return ("occlusion", "gradient")
+
+    def _gradient_attributions(self, X, targets):
+        """Gradient x input of the target's log-probability with respect to the
+        normalised series, through the resampling to ``series_length_``."""
+        normalised = self.normalizer_.transform(X)
+        gradients = self._gradient_x_input(
+            self._inputs(normalised), targets, key="series", times_input=False
+        )
+        attributions = []
+        for case, gradient in zip(normalised, gradients, strict=True):
+            case = np.asarray(case, dtype=np.float64)
+            if case.shape[1] != self.series_length_:
+                # d resampled / d original is the interpolation matrix.
+                gradient = gradient @ interpolation_matrix(
+                    self.series_length_, case.shape[1]
+                )
+            attributions.append(gradient * case)
+        return attributions
 
     def transform(self, X):
         """The head's input: the channel tokens' output states, flattened.

@@ -22,11 +22,19 @@ to the network's per-case inputs), :meth:`~BaseNetworkClassifier._collate`
 (a saved network back), and optionally
 :meth:`~BaseNetworkClassifier._input_lengths` and
 :meth:`~BaseNetworkClassifier._saved_weights`.
+
+Gradient explanations (``explain(method="gradient")``) share one routine,
+:meth:`BaseNetworkClassifier._gradient_x_input`: the gradient of each case's
+target log-probability with respect to the network's input tensor or an
+embedding layer's output, one backward pass per batch, parameters untouched.
+Each estimator only maps the result back to time steps
+(:func:`spread_over_patches` for VQ tokens).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -42,7 +50,13 @@ from vlmtsc.training import (
     validation_score,
 )
 
-__all__ = ["BaseNetworkClassifier"]
+__all__ = [
+    "BaseNetworkClassifier",
+    "captured_output",
+    "input_gradients_only",
+    "spread_over_patches",
+    "token_attributions",
+]
 
 DESCRIPTIONS = {"refit": "refitting on all training data"}
 
@@ -251,6 +265,102 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         inputs = self._inputs(self.normalizer_.transform(X))
         return self._infer(self.model_, inputs, "representation")
 
+    # ----------------------------------------------------------------- explaining
+    #: Cases per backward pass of :meth:`_gradient_x_input`.
+    _gradient_batch_size = 16
+
+    def _log_probabilities(self, network, batch):
+        """Per-class log-probabilities ``(batch, n_classes)`` of a collated batch,
+        differentiable; default ``log_softmax`` of the ``"logits"`` output."""
+        torch = _torch()
+        return torch.log_softmax(self._output(network, batch, "logits").float(), -1)
+
+    def _gradient_x_input(
+        self, inputs, targets, *, key=None, module=None, times_input=True, **context
+    ) -> list[np.ndarray]:
+        """Gradient (x input) of each case's target log-probability.
+
+        Differentiates ``log p(targets[i] | case i)`` (:meth:`_log_probabilities`)
+        with respect to either the collated tensor ``batch[key]`` or the output
+        of ``module`` (an embedding layer called once per forward pass), one
+        backward pass per batch of :attr:`_gradient_batch_size` cases (similar
+        lengths together), in eval mode, through ``torch.autograd.grad`` only:
+        no parameter gets a ``.grad`` and every ``requires_grad`` flag is put
+        back (:func:`input_gradients_only`). Padding does not leak between
+        cases: each case's log-probability depends on its own row only.
+
+        Parameters
+        ----------
+        inputs : array or list
+            Per-case network inputs (:meth:`_inputs`).
+        targets : ndarray of int of shape (n_cases,)
+            Class column per case.
+        key : str, optional
+            The batch entry to differentiate.
+        module : torch.nn.Module, optional
+            Or the module whose output to differentiate.
+        times_input : bool, default=True
+            Return gradient x input (signed) rather than the gradient.
+        **context
+            Passed to :meth:`_collate`.
+
+        Returns
+        -------
+        list of ndarray
+            Per case its row of the batch: the shape of ``batch[key][i]``
+            (padded as collated), or ``(n_positions,)`` for ``module`` (the
+            product summed over the embedding dimension; with
+            ``times_input=False``, ``(n_positions, embedding_dim)``).
+        """
+        if (key is None) == (module is None):
+            raise ValueError("Pass exactly one of key= and module=.")
+        torch = _torch()
+        network = self.model_
+        device = next(network.parameters()).device
+        lengths = self._input_lengths(inputs)
+        order = (
+            np.arange(len(inputs))
+            if lengths is None
+            else np.argsort(lengths, kind="stable")
+        )
+        targets = np.asarray(targets, dtype=np.int64)
+        rows: list = [None] * len(inputs)
+        size = max(1, int(self._gradient_batch_size))
+        with input_gradients_only(network):
+            for start in range(0, len(order), size):
+                chosen = order[start : start + size]
+                batch = {
+                    k: v.to(device) if hasattr(v, "to") else v
+                    for k, v in self._collate(take(inputs, chosen), **context).items()
+                }
+                if key is not None:
+                    batch[key] = batch[key].detach().requires_grad_(True)
+                watch = captured_output(module) if module is not None else nullcontext()
+                with watch as captured:
+                    log_p = self._log_probabilities(network, batch)
+                if key is not None:
+                    leaf = batch[key]
+                elif len(captured) != 1:
+                    raise RuntimeError(
+                        f"{type(module).__name__} ran {len(captured)} times in one "
+                        "forward pass; gradient attributions need exactly one."
+                    )
+                else:
+                    leaf = captured[0]
+                picked = log_p[
+                    torch.arange(len(chosen), device=log_p.device),
+                    torch.from_numpy(targets[chosen]).to(log_p.device),
+                ]
+                (gradient,) = torch.autograd.grad(picked.sum(), leaf)
+                out = gradient * leaf if times_input else gradient
+                out = out.detach().float()
+                if module is not None and times_input:
+                    out = out.sum(-1)
+                out = out.cpu().numpy().astype(np.float64)
+                for row, i in enumerate(chosen):
+                    rows[i] = out[row]
+        return rows
+
     # ----------------------------------------------------------------- pickling
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be the live __dict__
@@ -276,6 +386,90 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             network.requires_grad_(False)
             network.eval()
             self.model_ = network.to(self.device_)
+
+
+@contextmanager
+def input_gradients_only(network):
+    """Gradients for inputs only: ``network`` in eval mode with every parameter
+    frozen (and gradients enabled) inside; its mode and every parameter's
+    ``requires_grad`` are restored on exit."""
+    torch = _torch()
+    flags = [(p, p.requires_grad) for p in network.parameters()]
+    training = network.training
+    network.eval()
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            yield network
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        network.train(training)
+
+
+@contextmanager
+def captured_output(module):
+    """Every output of ``module`` inside the block, each made a leaf tensor that
+    requires grad (and passed on in its place), in a list: what
+    ``torch.autograd.grad`` differentiates for embedding attributions."""
+    outputs = []
+
+    def hook(_module, _args, output):
+        leaf = output.detach().requires_grad_(True)
+        outputs.append(leaf)
+        return leaf
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+def spread_over_patches(
+    token_scores, length: int, n_channels: int, patch_length: int, stride: int
+) -> np.ndarray:
+    """Token attributions of a VQ-tokenized series as per-step attributions.
+
+    Token ``k`` covers steps ``[k * stride, k * stride + patch_length)`` of every
+    channel (:class:`vlmtsc.tokenizers.VQTokenizer`: one token per patch, all
+    channels); its score is spread evenly over the ``(channel, step)`` cells of
+    that patch inside the series (the tokenizer's end padding is cut off), so
+    the steps' attributions sum to the tokens' and overlapping patches add up.
+
+    Parameters
+    ----------
+    token_scores : array-like of shape (n_tokens,)
+    length, n_channels, patch_length, stride : int
+
+    Returns
+    -------
+    ndarray of shape (n_channels, length)
+
+    Examples
+    --------
+    >>> spread_over_patches([2.0, 4.0], 3, 1, 2, 2).tolist()
+    [[1.0, 1.0, 4.0]]
+    """
+    out = np.zeros((int(n_channels), int(length)))
+    for k, score in enumerate(np.asarray(token_scores, dtype=np.float64)):
+        a = k * int(stride)
+        b = min(a + int(patch_length), int(length))
+        if b > a:
+            out[:, a:b] += score / (n_channels * (b - a))
+    return out
+
+
+def token_attributions(tokenizer, token_scores, lengths) -> list[np.ndarray]:
+    """Per case :func:`spread_over_patches` with a fitted ``VQTokenizer``'s
+    channels, patch length and stride."""
+    patch = int(tokenizer.patch_length_)
+    stride = patch if tokenizer.stride is None else int(tokenizer.stride)
+    return [
+        spread_over_patches(scores, length, tokenizer.n_channels_, patch, stride)
+        for scores, length in zip(token_scores, lengths, strict=True)
+    ]
 
 
 def _torch():

@@ -207,6 +207,14 @@ def test_deletion_falls_faster_for_faithful_than_for_random_attributions():
     # a random fifth rarely hits the window.
     assert curve["attributed"][1] < curve["random"][1] - 0.1
     assert curve["attributed_area"] < curve["random_area"]
+    assert curve["attributed_agreement_area"] < curve["random_agreement_area"]
+    # A model that is always wrong: removing its evidence raises accuracy, but
+    # the predictions still change faster than with random steps.
+    wrong = lambda Z: 1 - predict(Z)  # noqa: E731
+    flipped = occlusion_attributions(lambda Z: _bump_rule(Z)[:, ::-1], X, 1 - y)
+    curve = deletion_curve(wrong, X, y, flipped, fractions=(0, 0.2, 0.5))
+    assert curve["attributed"][0] == 0.0 and curve["attributed"][1] > 0.0
+    assert curve["attributed_agreement_area"] < curve["random_agreement_area"]
     # Anti-faithful attributions (the window ranked last) do worse than random.
     reverse = deletion_curve(predict, X, y, [-a for a in attributions], n_random=1)
     assert reverse["attributed_area"] >= reverse["random_area"]
@@ -248,3 +256,6 @@ def test_cli_explain_fits_and_draws(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
     with Image.open(out) as image:
         assert image.size[1] > 100
+    out.unlink()
+    assert main([*argv[:-2], "--method", "gradient", "--output", str(out)]) == 0
+    assert out.exists()

@@ -199,6 +199,10 @@ def deletion_curve(
     (:func:`remove_steps`) and the series predicted; the same number of
     randomly chosen steps (``n_random`` draws, averaged) gives the reference.
     A faithful attribution makes accuracy fall faster than random removal.
+    The same predictions also give the *agreement*: the share of series still
+    predicted as they were intact, which measures faithfulness to the model
+    even where the model is wrong (removing the evidence of a wrong
+    prediction can raise accuracy; it always lowers agreement).
 
     Parameters
     ----------
@@ -218,9 +222,10 @@ def deletion_curve(
     Returns
     -------
     dict
-        ``fraction``, ``attributed`` and ``random`` (accuracies, one per
-        fraction), and their means ``attributed_area`` and ``random_area``
-        (lower is faster).
+        ``fraction``; ``attributed`` and ``random``, the accuracies, one per
+        fraction; ``attributed_agreement`` and ``random_agreement``; and the
+        mean of each over the fractions, its *area*, under the same name with
+        ``_area`` (lower is faster).
 
     Examples
     --------
@@ -229,8 +234,8 @@ def deletion_curve(
     >>> y = np.array([1, 1, 0, 0])
     >>> predict = lambda Z: (np.asarray(Z)[:, 0].max(axis=1) > 0.5).astype(int)
     >>> curve = deletion_curve(predict, X, y, list(X), fractions=(0, 0.1))
-    >>> curve["attributed"]
-    [1.0, 0.5]
+    >>> curve["attributed"], curve["attributed_agreement"]
+    ([1.0, 0.5], [1.0, 0.5])
     """
     X, y = check_series(X), np.asarray(y)
     cases = list(take_cases(X, range(len(y))))
@@ -248,9 +253,10 @@ def deletion_curve(
     }
     for draw in range(n_random):
         orders[f"random{draw}"] = [rng.permutation(c.size) for c in cases]
-    curve: dict[str, list[float]] = {"fraction": [float(f) for f in fractions]}
+    intact = np.asarray(predict(_as_series(cases)))
+    scores: dict[str, np.ndarray] = {}
     for name, order in orders.items():
-        accuracies = []
+        rows = []
         for fraction in fractions:
             removed = []
             for case, ranking in zip(cases, order, strict=True):
@@ -259,10 +265,14 @@ def deletion_curve(
                 removed.append(
                     remove_steps(case, mask.reshape(case.shape), replacement)
                 )
-            accuracies.append(float(np.mean(predict(_as_series(removed)) == y)))
-        curve[name] = accuracies
-    random = np.mean([curve.pop(f"random{d}") for d in range(n_random)], axis=0)
-    curve["random"] = [float(a) for a in random]
-    curve["attributed_area"] = float(np.mean(curve["attributed"]))
-    curve["random_area"] = float(np.mean(curve["random"]))
+            predicted = np.asarray(predict(_as_series(removed)))
+            rows.append([np.mean(predicted == y), np.mean(predicted == intact)])
+        scores[name] = np.array(rows)
+    scores["random"] = np.mean([scores.pop(f"random{d}") for d in range(n_random)], 0)
+    curve: dict[str, list[float]] = {"fraction": [float(f) for f in fractions]}
+    for name in ("attributed", "random"):
+        for column, suffix in ((0, ""), (1, "_agreement")):
+            values = scores[name][:, column]
+            curve[name + suffix] = [float(v) for v in values]
+            curve[f"{name}{suffix}_area"] = float(values.mean())
     return curve

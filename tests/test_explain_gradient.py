@@ -9,8 +9,8 @@ from vlmtsc import (
     MTCSClassifier,
     TimeLlamaClassifier,
 )
-from vlmtsc.classification._torch_base import spread_over_patches
-from vlmtsc.testing import TEST_PARAMS, make_example_series
+from vlmtsc.testing import TEST_PARAMS, make_bump_series, make_example_series
+from vlmtsc.tokenizers import VQTokenizer
 
 pytest.importorskip("torch")
 
@@ -158,10 +158,13 @@ def test_instructtime_linear_probe_offers_occlusion_only(data):
         clf.explain(X[:2], method="gradient")
 
 
-def test_spread_over_patches_keeps_token_totals():
+def test_token_scores_spread_over_their_patches_keep_their_totals():
+    tokenizer = VQTokenizer(
+        patch_length=4, stride=3, codebook_size=4, n_epochs=1, verbose=0
+    ).fit(np.zeros((4, 2, 11)))
     scores = np.array([1.0, -2.0, 3.0, 0.5])
     # Patches of 4 every 3 steps over 2 channels; the last one padded past 11.
-    steps = spread_over_patches(scores, 11, 2, 4, 3)
+    (steps,) = tokenizer.token_attributions([scores], [11])
     assert steps.shape == (2, 11)
     np.testing.assert_allclose(steps.sum(), scores.sum())
     np.testing.assert_allclose(steps[:, :3], 1.0 / 8)  # token 0 alone
@@ -169,19 +172,10 @@ def test_spread_over_patches_keeps_token_totals():
     np.testing.assert_allclose(steps[:, 10], 0.5 / 4)  # cut to the series
 
 
-def _bump_data(n_cases, rng):
-    """Class 1: a bump at steps 20-29 of 64; class 0: noise only."""
-    X = rng.normal(0.0, 0.3, size=(n_cases, 1, 64))
-    y = np.arange(n_cases) % 2
-    X[y == 1, 0, 20:30] += 2.0
-    return X, y
-
-
 @pytest.mark.parametrize("classifier", ["svm", "linear"])
 def test_mtcs_gradient_finds_the_bump(classifier):
-    rng = np.random.default_rng(0)
-    X, y = _bump_data(40, rng)
-    X_test, y_test = _bump_data(20, rng)
+    X, y = make_bump_series(40)
+    X_test, y_test = make_bump_series(20, random_state=1)
     clf = MTCSClassifier(
         n_blocks=2,
         hidden_size=16,

@@ -46,7 +46,6 @@ from vlmtsc.base import check_datasets, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import (
     BaseNetworkClassifier,
-    token_attributions,
 )
 from vlmtsc.persistence import write_folder
 from vlmtsc.tokenizers import VQTokenizer
@@ -822,7 +821,7 @@ default="per_channel"
             codes, targets, module=self.model_.code_embeddings
         )
         scores = [row[1 : 1 + len(c)] for row, c in zip(rows, codes, strict=True)]
-        return token_attributions(self.tokenizer_, scores, series_lengths(X))
+        return self.tokenizer_.token_attributions(scores, series_lengths(X))
 
     def _check_predict_X(self, X, **params):
         X = super()._check_predict_X(X, **params)

@@ -488,7 +488,6 @@ default="per_channel"
         from vlmtsc.classification._torch_base import (
             captured_output,
             input_gradients_only,
-            token_attributions,
         )
         from vlmtsc.training._lm import batches_of_equal_shape
 
@@ -520,7 +519,7 @@ default="per_channel"
                     where = ids[row].cpu().numpy() == start_id
                     first = 1 + int(np.flatnonzero(where)[0])
                     scores[i] = product[row, first : first + n_tokens[i]]
-        return token_attributions(self.tokenizer_, scores, lengths)
+        return self.tokenizer_.token_attributions(scores, lengths)
 
     def _class_log_probabilities(self, ids):
         """``log_softmax`` over the classes of the label texts' summed

@@ -28,7 +28,7 @@ Gradient explanations (``explain(method="gradient")``) share one routine,
 target log-probability with respect to the network's input tensor or an
 embedding layer's output, one backward pass per batch, parameters untouched.
 Each estimator only maps the result back to time steps
-(:func:`spread_over_patches` for VQ tokens).
+(:meth:`vlmtsc.tokenizers.VQTokenizer.token_attributions` for VQ tokens).
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ __all__ = [
     "BaseNetworkClassifier",
     "captured_output",
     "input_gradients_only",
-    "spread_over_patches",
-    "token_attributions",
 ]
 
 DESCRIPTIONS = {"refit": "refitting on all training data"}
@@ -425,51 +423,6 @@ def captured_output(module):
         yield outputs
     finally:
         handle.remove()
-
-
-def spread_over_patches(
-    token_scores, length: int, n_channels: int, patch_length: int, stride: int
-) -> np.ndarray:
-    """Token attributions of a VQ-tokenized series as per-step attributions.
-
-    Token ``k`` covers steps ``[k * stride, k * stride + patch_length)`` of every
-    channel (:class:`vlmtsc.tokenizers.VQTokenizer`: one token per patch, all
-    channels); its score is spread evenly over the ``(channel, step)`` cells of
-    that patch inside the series (the tokenizer's end padding is cut off), so
-    the steps' attributions sum to the tokens' and overlapping patches add up.
-
-    Parameters
-    ----------
-    token_scores : array-like of shape (n_tokens,)
-    length, n_channels, patch_length, stride : int
-
-    Returns
-    -------
-    ndarray of shape (n_channels, length)
-
-    Examples
-    --------
-    >>> spread_over_patches([2.0, 4.0], 3, 1, 2, 2).tolist()
-    [[1.0, 1.0, 4.0]]
-    """
-    out = np.zeros((int(n_channels), int(length)))
-    for k, score in enumerate(np.asarray(token_scores, dtype=np.float64)):
-        a = k * int(stride)
-        b = min(a + int(patch_length), int(length))
-        if b > a:
-            out[:, a:b] += score / (n_channels * (b - a))
-    return out
-
-
-def token_attributions(tokenizer, token_scores, lengths) -> list[np.ndarray]:
-    """Per case :func:`spread_over_patches` with a fitted ``VQTokenizer``'s
-    channels, patch length and stride."""
-    patch = int(tokenizer.patch_length_)
-    stride = patch if tokenizer.stride is None else int(tokenizer.stride)
-    return [
-        spread_over_patches(scores, length, tokenizer.n_channels_, patch, stride)
-        for scores, length in zip(token_scores, lengths, strict=True)
-    ]
 
 
 def _torch():

@@ -315,6 +315,46 @@ default="per_channel"
         patch = self._patch(length)
         return (self.n_tokens(length) - 1) * self._strides(patch) + patch
 
+    def token_attributions(self, token_scores, lengths) -> list[np.ndarray]:
+        """Per-token scores as per-step attributions, one array per series.
+
+        Token ``k`` encodes steps ``[k * stride, k * stride + patch_length)`` of
+        every channel; its score is spread evenly over the ``(channel, step)``
+        cells of that patch inside the series (the end padding is cut off), so
+        the steps' attributions sum to the tokens' scores and overlapping
+        patches add up. What the token estimators' gradient explanations use.
+
+        Parameters
+        ----------
+        token_scores : sequence of array-like of shape (n_tokens_i,)
+        lengths : array-like of int of shape (n_cases,)
+
+        Returns
+        -------
+        list of ndarray of shape (n_channels, length_i)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vlmtsc.tokenizers import VQTokenizer
+        >>> tok = VQTokenizer(patch_length=2, codebook_size=4, n_epochs=1,
+        ...     verbose=0).fit(np.zeros((4, 3)))
+        >>> tok.token_attributions([[2.0, 4.0]], [3])[0].tolist()
+        [[1.0, 1.0, 4.0]]
+        """
+        check_is_fitted(self)
+        patch, stride = int(self.patch_length_), self._stride
+        attributions = []
+        for scores, length in zip(token_scores, lengths, strict=True):
+            out = np.zeros((self.n_channels_, int(length)))
+            for k, score in enumerate(np.asarray(scores, dtype=np.float64)):
+                a = k * stride
+                b = min(a + patch, int(length))
+                if b > a:
+                    out[:, a:b] += score / (self.n_channels_ * (b - a))
+            attributions.append(out)
+        return attributions
+
     # ----------------------------------------------------------- normalisation
 
     def normalization_stats(self, X):

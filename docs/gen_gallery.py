@@ -40,7 +40,13 @@ IMAGES = [
 ]
 
 # Result figures copied (shrunk) from benchmarks/results: (file stem, source).
-COPIES = [("mtcs-affinity", "benchmarks/results/mtcs-20261123T163616Z.png")]
+COPIES = [
+    ("mtcs-affinity", "benchmarks/results/mtcs-20261123T163616Z.png"),
+    (
+        "gunpoint-explanation",
+        "benchmarks/results/deletion-20261205/GunPoint-explanation.png",
+    ),
+]
 ROOT = GALLERY.parent.parent
 
 

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from vlmtsc.base import check_series
+from vlmtsc.base import check_series, series_lengths, take_cases
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
 from vlmtsc.renderers import LinePlotRenderer, WindowStackRenderer
@@ -73,6 +73,18 @@ def _renderers(renderer) -> list:
     return list(renderer) if isinstance(renderer, list) else [renderer]
 
 
+def _pixel_layout(pixel_values) -> tuple[int, int] | None:
+    """``(height, width)`` of one image's pixel values when they are a plain
+    ``(1, 3, h, w)`` image (or one tile, ``(1, 1, 3, h, w)``); else None
+    (patch sequences such as Qwen2-VL's, or several tiles)."""
+    shape = tuple(pixel_values.shape)
+    if len(shape) == 5 and shape[1] == 1:
+        shape = (shape[0], *shape[2:])
+    if len(shape) == 4 and shape[0] == 1 and shape[1] == 3:
+        return shape[2], shape[3]
+    return None
+
+
 def _encode(model, renderer, prompt, X, labels, classes, label_names):
     """Prompts (and, for a VLM, images) of (normalised) ``X`` encoded for ``model``."""
     images = renderer.transform(X) if model.uses_images else None
@@ -103,6 +115,24 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     carved from the training data; then, by default, refitted on all training
     data for that many epochs. A prediction scores every class's label text and
     returns softmax-normalised log-likelihoods, so it is always a valid class.
+
+    ``explain(X, method="gradient")`` (``head="linear"`` with a VLM backbone,
+    every renderer with a time axis: :class:`LinePlotRenderer`,
+    :class:`WindowStackRenderer`) rebuilds the fitted probe (scaler, logistic
+    regression) in torch and takes, in batches, the gradient of the class's
+    log-probability with respect to each renderer's pixel values (the model in
+    eval mode, nothing accumulated on parameters). The saliency of a pixel is
+    ``|gradient|`` summed over the colour channels: plain gradients rather
+    than gradient x (pixel - white), because white is the background of a
+    line plot but the highest values of a window stack, where that product
+    would hide the peaks. It is spread back from the model's input resolution
+    onto the rendered image through the transposed bilinear resize weights
+    (so its total is kept), carried to ``(n_channels, n_timepoints)`` by the
+    renderer's :meth:`~vlmtsc.renderers.LinePlotRenderer.time_map`, and summed
+    over the fused renderers. Attributions are non-negative (magnitude, not
+    direction). Backbones whose processor turns images into patch sequences or
+    tiles (Qwen2-VL) and ``head="lm"`` (label scoring runs through the
+    key/value cache without gradients) offer occlusion only.
 
     Parameters
     ----------
@@ -307,6 +337,155 @@ default=None
             self.classes_,
             self.label_names,
         )
+
+    # ----------------------------------------------------------- explanations
+    def _gradient_obstacle(self) -> str | None:
+        """Why ``explain(method="gradient")`` is not offered as fitted, or None."""
+        if not self.model_.uses_images:
+            return "the backbone reads text only, so there are no pixels to follow"
+        if self.head != "linear":
+            return (
+                "head='lm' scores label texts with the key/value cache and no "
+                "gradients; gradient saliency is offered for head='linear'"
+            )
+        return self._pixel_obstacle()
+
+    def _pixel_obstacle(self) -> str | None:
+        for renderer in _renderers(self.renderer_):
+            if not getattr(renderer, "time_axis", False):
+                return (
+                    f"{type(renderer).__name__} has no time axis to map pixels "
+                    "back to time steps (every renderer in use needs one: "
+                    "LinePlotRenderer or WindowStackRenderer)"
+                )
+            if _pixel_layout(self._white_pixels(renderer)) is None:
+                return (
+                    "this backbone's processor turns an image into patches or "
+                    "tiles, not one (3, height, width) picture, so its gradients "
+                    "do not map back to the rendered image"
+                )
+        return None
+
+    def _white_pixels(self, renderer):
+        """The processor's pixel values of a blank (white) image of ``renderer``."""
+        from vlmtsc.training._lm import encode_prefix
+
+        size = int(renderer.image_size)
+        white = np.full((size, size, 3), 255, dtype=np.uint8)
+        return encode_prefix(self.model_.backbone, "", white)["pixel_values"]
+
+    def _explanation_methods(self):
+        if self._gradient_obstacle() is None:
+            return ("occlusion", "gradient")
+        return ("occlusion",)
+
+    def _probe_log_proba(self, features):
+        """The fitted probe's log-probabilities as a differentiable torch function."""
+        import torch
+
+        scaler, logistic = self.head_[0], self.head_[-1]
+        z = features.double()
+        if getattr(scaler, "mean_", None) is not None:
+            z = z - torch.as_tensor(scaler.mean_, dtype=z.dtype, device=z.device)
+        if getattr(scaler, "scale_", None) is not None:
+            z = z / torch.as_tensor(scaler.scale_, dtype=z.dtype, device=z.device)
+        coef = torch.as_tensor(logistic.coef_, dtype=z.dtype, device=z.device)
+        intercept = torch.as_tensor(logistic.intercept_, dtype=z.dtype, device=z.device)
+        logits = z @ coef.T + intercept
+        if coef.shape[0] == 1:  # binary: predict_proba is [1 - p, p]
+            return torch.nn.functional.logsigmoid(torch.cat([-logits, logits], dim=1))
+        return torch.log_softmax(logits, dim=1)
+
+    def _gradient_attributions(self, X, targets, batch_size=8):
+        """Input-times-gradient saliency of the probe's class log-probability.
+
+        See the class docstring (``explain(method="gradient")``).
+        """
+        import torch
+
+        from vlmtsc.renderers._windows import _resize_weights
+        from vlmtsc.training._lm import (
+            batch_features,
+            batches_of_equal_shape,
+            collate,
+            input_gradients,
+            resolve_layers,
+        )
+
+        obstacle = self._gradient_obstacle()
+        if obstacle is not None:
+            raise ValueError(
+                f"explain(method='gradient') is not available here: {obstacle}. "
+                "Use method='occlusion'."
+            )
+        renderers = _renderers(self.renderer_)
+        lengths = series_lengths(X)
+        n_cases = len(lengths)
+        source = self.features or "vision"
+        layers = resolve_layers(self.model_.model, source, self.layers)
+        prefixes = [
+            [prefix for prefix, _ in self._examples(X, renderer=r)] for r in renderers
+        ]
+        whites = [self._white_pixels(r) for r in renderers]
+        # Cases whose prefixes have equal shapes under every renderer run together.
+        merged = [
+            {
+                f"{r}/{k}": v
+                for r, per_renderer in enumerate(prefixes)
+                for k, v in per_renderer[i].items()
+            }
+            for i in range(n_cases)
+        ]
+        model = self.model_.model
+        device = next(model.parameters()).device
+        saliency = [np.zeros((n_cases, int(r.image_size) ** 2)) for r in renderers]
+        with input_gradients(model):
+            for members in batches_of_equal_shape(merged, batch_size):
+                pixels, features = [], []
+                for per_renderer in prefixes:
+                    inputs = {
+                        k: v.to(device)
+                        for k, v in collate(
+                            [per_renderer[i] for i in members], 0
+                        ).items()
+                    }
+                    leaf = inputs["pixel_values"].detach().float().requires_grad_(True)
+                    inputs["pixel_values"] = leaf
+                    pixels.append(leaf)
+                    features.append(
+                        batch_features(model, inputs, source, layers, len(members))
+                    )
+                log_proba = self._probe_log_proba(torch.cat(features, dim=1))
+                chosen = torch.as_tensor(targets[members], device=log_proba.device)
+                picked = log_proba.gather(1, chosen[:, None]).sum()
+                grads = torch.autograd.grad(picked, pixels)
+                for r, (renderer, grad, white) in enumerate(
+                    zip(renderers, grads, whites, strict=True)
+                ):
+                    height, width = _pixel_layout(white)
+                    shape = (len(members), 3, height, width)
+                    model_map = grad.reshape(shape).abs().sum(dim=1)
+                    model_map = model_map.double().cpu().numpy()
+                    size = int(renderer.image_size)
+                    rows = _resize_weights(size, height).astype(np.float64)
+                    cols = _resize_weights(size, width).astype(np.float64)
+                    # The processor's resize spread back onto the rendered pixels.
+                    image_map = rows.T @ model_map @ cols
+                    saliency[r][members] = image_map.reshape(len(members), -1)
+        normalized = self.normalizer_.transform(X)
+        maps: dict = {}
+        attributions = []
+        for i, case in enumerate(take_cases(normalized, range(n_cases))):
+            n_channels, n_timepoints = case.shape
+            total = np.zeros(n_channels * n_timepoints)
+            for r, renderer in enumerate(renderers):
+                adaptive = getattr(renderer, "downsampling", None) == "adaptive"
+                key = (r, n_timepoints)
+                if adaptive or key not in maps:
+                    maps[key] = renderer.time_map(n_timepoints, n_channels, series=case)
+                total += maps[key].T @ saliency[r][i]
+            attributions.append(total.reshape(n_channels, n_timepoints))
+        return attributions
 
     def _embed(self, X):
         return _fused_embedding(

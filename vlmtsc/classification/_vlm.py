@@ -397,9 +397,20 @@ default=None
         return torch.log_softmax(logits, dim=1)
 
     def _gradient_attributions(self, X, targets, batch_size=8):
-        """Input-times-gradient saliency of the probe's class log-probability.
+        """|Gradient| saliency of the probe's class log-probability, per step.
 
-        See the class docstring (``explain(method="gradient")``).
+        Parameters
+        ----------
+        X : canonical series (not normalised)
+        targets : ndarray of int of shape (n_cases,)
+            Column of ``classes_`` to explain per case.
+        batch_size : int, default=8
+            Cases per backward pass.
+
+        Returns
+        -------
+        list of ndarray of shape (n_channels, n_timepoints_i)
+            See the class docstring (``explain(method="gradient")``).
         """
         import torch
 

@@ -121,15 +121,19 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     :class:`WindowStackRenderer`) rebuilds the fitted probe (scaler, logistic
     regression) in torch and takes, in batches, the gradient of the class's
     log-probability with respect to each renderer's pixel values (the model in
-    eval mode, nothing accumulated on parameters). The saliency of a pixel is
-    ``|gradient|`` summed over the colour channels: plain gradients rather
-    than gradient x (pixel - white), because white is the background of a
-    line plot but the highest values of a window stack, where that product
-    would hide the peaks. It is spread back from the model's input resolution
-    onto the rendered image through the transposed bilinear resize weights
-    (so its total is kept), carried to ``(n_channels, n_timepoints)`` by the
-    renderer's :meth:`~vlmtsc.renderers.LinePlotRenderer.time_map`, and summed
-    over the fused renderers. Attributions are non-negative (magnitude, not
+    eval mode, nothing accumulated on parameters). A pixel's contribution is
+    gradient x (pixel - the image's average colour), summed over the colour
+    channels: input x gradient against a flat image, a first-order estimate
+    of what the pixel adds to the log-probability. The flat average is the one
+    baseline neutral for every renderer (white is a line plot's background but
+    a window stack's highest values, whose contribution it would hide; plain
+    ``|gradient|`` spreads over the whole image through the pooled features).
+    The contributions are spread back from the model's input resolution onto
+    the rendered image through the transposed bilinear resize weights (their
+    total kept), carried to ``(n_channels, n_timepoints)`` by the renderer's
+    :meth:`~vlmtsc.renderers.LinePlotRenderer.time_map`, summed over the fused
+    renderers, and only then made absolute: a step's pixels that pull both
+    ways cancel. Attributions are non-negative (magnitude, not
     direction). Backbones whose processor turns images into patch sequences or
     tiles (Qwen2-VL) and ``head="lm"`` (label scoring runs through the
     key/value cache without gradients) offer occlusion only.
@@ -397,7 +401,7 @@ default=None
         return torch.log_softmax(logits, dim=1)
 
     def _gradient_attributions(self, X, targets, batch_size=8):
-        """|Gradient| saliency of the probe's class log-probability, per step.
+        """Gradient x input saliency of the probe's class log-probability, per step.
 
         Parameters
         ----------
@@ -470,12 +474,16 @@ default=None
                 chosen = torch.as_tensor(targets[members], device=log_proba.device)
                 picked = log_proba.gather(1, chosen[:, None]).sum()
                 grads = torch.autograd.grad(picked, pixels)
-                for r, (renderer, grad, white) in enumerate(
-                    zip(renderers, grads, whites, strict=True)
+                for r, (renderer, leaf, grad, white) in enumerate(
+                    zip(renderers, pixels, grads, whites, strict=True)
                 ):
                     height, width = _pixel_layout(white)
                     shape = (len(members), 3, height, width)
-                    model_map = grad.reshape(shape).abs().sum(dim=1)
+                    # Gradient x (pixel - the image's average colour), signed,
+                    # summed over the colour channels.
+                    offset = leaf.detach().reshape(shape)
+                    offset = offset - offset.mean(dim=(2, 3), keepdim=True)
+                    model_map = (grad.reshape(shape) * offset).sum(dim=1)
                     model_map = model_map.double().cpu().numpy()
                     size = int(renderer.image_size)
                     rows = _resize_weights(size, height).astype(np.float64)
@@ -495,7 +503,8 @@ default=None
                 if adaptive or key not in maps:
                     maps[key] = renderer.time_map(n_timepoints, n_channels, series=case)
                 total += maps[key].T @ saliency[r][i]
-            attributions.append(total.reshape(n_channels, n_timepoints))
+            # Signed contributions of a step's pixels add up (or cancel) first.
+            attributions.append(np.abs(total).reshape(n_channels, n_timepoints))
         return attributions
 
     def _embed(self, X):

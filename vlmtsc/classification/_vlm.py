@@ -116,27 +116,30 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     data for that many epochs. A prediction scores every class's label text and
     returns softmax-normalised log-likelihoods, so it is always a valid class.
 
-    ``explain(X, method="gradient")`` (``head="linear"`` with a VLM backbone,
-    every renderer with a time axis: :class:`LinePlotRenderer`,
-    :class:`WindowStackRenderer`) rebuilds the fitted probe (scaler, logistic
-    regression) in torch and takes, in batches, the gradient of the class's
-    log-probability with respect to each renderer's pixel values (the model in
+    ``explain(X, method="gradient")`` (a VLM backbone, every renderer with a
+    time axis: :class:`LinePlotRenderer`, :class:`WindowStackRenderer`) takes,
+    in batches, the gradient of the class's log-probability (for
+    ``head="linear"`` through the fitted probe, scaler and logistic regression,
+    rebuilt in torch) with respect to each renderer's pixel values (the model in
     eval mode, nothing accumulated on parameters). A pixel's contribution is
     gradient x (pixel - the image's average colour), summed over the colour
-    channels: input x gradient against a flat image, a first-order estimate
-    of what the pixel adds to the log-probability. The flat average is the one
-    baseline neutral for every renderer (white is a line plot's background but
-    a window stack's highest values, whose contribution it would hide; plain
+    channels: input x gradient against a flat image, a first-order estimate of
+    what the pixel adds to the log-probability. The flat average is the one
+    baseline neutral for every renderer (white is a line plot's background but a
+    window stack's highest values, whose contribution it would hide; plain
     ``|gradient|`` spreads over the whole image through the pooled features).
-    The contributions are spread back from the model's input resolution onto
-    the rendered image through the transposed bilinear resize weights (their
-    total kept), carried to ``(n_channels, n_timepoints)`` by the renderer's
+    The contributions are spread back from the model's input resolution onto the
+    rendered image through the transposed bilinear resize weights (their total
+    kept), carried to ``(n_channels, n_timepoints)`` by the renderer's
     :meth:`~vlmtsc.renderers.LinePlotRenderer.time_map`, summed over the fused
-    renderers, and only then made absolute: a step's pixels that pull both
-    ways cancel. Attributions are non-negative (magnitude, not
-    direction). Backbones whose processor turns images into patch sequences or
-    tiles (Qwen2-VL) and ``head="lm"`` (label scoring runs through the
-    key/value cache without gradients) offer occlusion only.
+    renderers, and only then made absolute: a step's pixels that pull both ways
+    cancel. Attributions are non-negative (magnitude, not direction). With
+    ``head="lm"`` the class's log-probability is the log-softmax of the label
+    scores that :meth:`predict_proba` uses, computed with gradients by scoring
+    every label text in one forward pass after the prefix (no key/value cache:
+    one pass of ``n_classes`` copies per case). Backbones whose processor turns
+    an image into patch sequences or several tiles (Qwen2-VL, Qwen2.5-VL) and
+    fused renderers without a time axis offer occlusion only.
 
     Parameters
     ----------
@@ -347,11 +350,6 @@ default=None
         """Why ``explain(method="gradient")`` is not offered as fitted, or None."""
         if not self.model_.uses_images:
             return "the backbone reads text only, so there are no pixels to follow"
-        if self.head != "linear":
-            return (
-                "head='lm' scores label texts with the key/value cache and no "
-                "gradients; gradient saliency is offered for head='linear'"
-            )
         return self._pixel_obstacle()
 
     def _pixel_obstacle(self) -> str | None:
@@ -401,7 +399,7 @@ default=None
         return torch.log_softmax(logits, dim=1)
 
     def _gradient_attributions(self, X, targets, batch_size=8):
-        """Gradient x input saliency of the probe's class log-probability, per step.
+        """Gradient x input saliency of the class log-probability, per step.
 
         Parameters
         ----------
@@ -424,6 +422,7 @@ default=None
             batches_of_equal_shape,
             collate,
             input_gradients,
+            label_log_likelihoods,
             resolve_layers,
         )
 
@@ -464,13 +463,18 @@ default=None
                             [per_renderer[i] for i in members], 0
                         ).items()
                     }
-                    leaf = inputs["pixel_values"].detach().float().requires_grad_(True)
+                    leaf = inputs["pixel_values"].detach().clone().requires_grad_(True)
                     inputs["pixel_values"] = leaf
                     pixels.append(leaf)
-                    features.append(
-                        batch_features(model, inputs, source, layers, len(members))
-                    )
-                log_proba = self._probe_log_proba(torch.cat(features, dim=1))
+                    if self.head == "linear":
+                        features.append(
+                            batch_features(model, inputs, source, layers, len(members))
+                        )
+                if self.head == "linear":
+                    log_proba = self._probe_log_proba(torch.cat(features, dim=1))
+                else:  # the label scores predict_proba softmaxes, with gradients
+                    scores = label_log_likelihoods(model, inputs, self.model_.label_ids)
+                    log_proba = torch.log_softmax(scores.double(), dim=1)
                 chosen = torch.as_tensor(targets[members], device=log_proba.device)
                 picked = log_proba.gather(1, chosen[:, None]).sum()
                 grads = torch.autograd.grad(picked, pixels)

@@ -42,6 +42,7 @@ __all__ = [
     "encode_answer",
     "encode_prefix",
     "input_gradients",
+    "label_log_likelihoods",
     "middle_stages",
     "resolve_layers",
     "score_labels",
@@ -246,6 +247,49 @@ def score_labels(
                 total = total + picked.view(len(members), n_labels)
             scores[members] = total.cpu().numpy()
     return scores
+
+
+def label_log_likelihoods(model, inputs: dict[str, Any], label_ids: list[list[int]]):
+    """What :func:`score_labels` computes for one collated batch, differentiably.
+
+    Every case's prefix is repeated once per label and followed by the label's
+    tokens in one forward pass (no key/value cache), so the result keeps the
+    autograd graph to ``inputs`` (e.g. ``pixel_values``) when gradients are
+    enabled (see :func:`input_gradients`). The prefixes must have equal shapes
+    (no padding); a label's right padding cannot reach its earlier positions.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_cases, n_classes)
+        Summed log-probabilities of each label's tokens, float32.
+    """
+    import torch
+
+    ids = inputs["input_ids"]
+    n_cases, length = ids.shape
+    n_labels = len(label_ids)
+    longest = max(len(label) for label in label_ids)
+    padded = torch.zeros((n_labels, longest), dtype=torch.long, device=ids.device)
+    mask = torch.zeros((n_labels, longest), dtype=torch.bool, device=ids.device)
+    for k, label in enumerate(label_ids):
+        padded[k, : len(label)] = torch.tensor(label, device=ids.device)
+        mask[k, : len(label)] = True
+    tail = padded[:, :-1].repeat(n_cases, 1)  # the last token is only predicted
+    batch = {}
+    for key, value in inputs.items():
+        value = value.repeat_interleave(n_labels, dim=0)
+        if value.ndim == 2 and value.shape[1] == length:  # per-token fields
+            extra = tail if key == "input_ids" else torch.ones_like(tail)
+            if key not in ("input_ids", "attention_mask"):
+                extra = torch.zeros_like(tail, dtype=value.dtype)
+            value = torch.cat([value, extra.to(value.dtype)], dim=1)
+        batch[key] = value
+    logits = model(**batch, use_cache=False).logits[:, length - 1 :].float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    targets = padded.repeat(n_cases, 1)
+    picked = logprobs.gather(-1, targets[..., None])[..., 0]
+    picked = (picked * mask.repeat(n_cases, 1)).sum(dim=1)
+    return picked.view(n_cases, n_labels)
 
 
 class LabelScoringModel:

@@ -172,7 +172,7 @@ def test_gradient_explanation_of_unequal_lengths():
     assert [a.shape for a in attributions] == [x.shape for x in X[:3]]
 
 
-def test_gradient_needs_a_time_axis_and_the_linear_head():
+def test_gradient_needs_a_time_axis_and_whole_images():
     X, y = _bump_data(n_cases=10, n_timepoints=20)
     fields = _probe(
         [LinePlotRenderer(image_size=32), GramianAngularFieldRenderer(image_size=32)]
@@ -182,14 +182,61 @@ def test_gradient_needs_a_time_axis_and_the_linear_head():
         fields.explain(X[:2], method="gradient")
     with pytest.raises(ValueError, match="no time axis"):
         fields._gradient_attributions(X[:2], np.zeros(2, dtype=int))
-    tuned = VLMTimeSeriesClassifier(
+    # Qwen2-VL's processor makes patch sequences, not a (3, h, w) picture.
+    patches = _probe(LinePlotRenderer(image_size=32), backbone="tiny-qwen2-vl")
+    assert patches.fit(X, y)._explanation_methods() == ("occlusion",)
+    text = VLMTimeSeriesClassifier(
+        backbone="tiny-llama", prompt_mode="baseline", head="linear", verbose=0
+    ).fit(X, y)
+    assert text._explanation_methods() == ("occlusion",)
+
+
+@pytest.mark.parametrize("n_channels", [1, 2])
+def test_gradient_explanation_of_the_fine_tuned_head(n_channels):
+    X, y = _bump_data(n_cases=8, n_timepoints=20, n_channels=n_channels)
+    clf = VLMTimeSeriesClassifier(
         backbone="tiny-composed",
-        renderer=LinePlotRenderer(image_size=32),
+        renderer=LinePlotRenderer(image_size=32, layout="grid"),
+        label_names=["flat", "a bump"],  # labels of different token lengths
         n_epochs=1,
         validation_fraction=0,
         verbose=0,
     ).fit(X, y)
-    assert tuned._explanation_methods() == ("occlusion",)
+    assert clf._explanation_methods() == ("occlusion", "gradient")
+    model = clf.model_.model
+    flags = [p.requires_grad for p in model.parameters()]
+    attributions = clf.explain(X[:3], method="gradient")
+    assert attributions.shape == (3, n_channels, 20)
+    assert np.isfinite(attributions).all() and attributions.sum() > 0
+    np.testing.assert_array_equal(attributions, clf.explain(X[:3], method="gradient"))
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("backbone", ["tiny-llava", "tiny-composed"])
+def test_label_scores_with_gradients_match_the_cached_scores(backbone):
+    import torch
+
+    from vlmtsc.training._lm import collate, label_log_likelihoods
+
+    X, y = make_example_series(n_cases=6, n_timepoints=20)
+    clf = VLMTimeSeriesClassifier(
+        backbone=backbone,
+        renderer=LinePlotRenderer(image_size=32),
+        label_names=["alpha beta", "c"],
+        n_epochs=1,
+        validation_fraction=0,
+        verbose=0,
+    ).fit(X, y)
+    encoded = clf._examples(X[:4])
+    inputs = collate([prefix for prefix, _ in encoded], 0)
+    with torch.no_grad():
+        scores = label_log_likelihoods(
+            clf.model_.model.eval(), inputs, clf.model_.label_ids
+        )
+    np.testing.assert_allclose(
+        scores.numpy(), clf.model_.score(encoded), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_gradient_attribution_finds_the_class_window():

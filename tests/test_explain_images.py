@@ -53,6 +53,35 @@ def test_time_map_shape_and_weights(renderer, n_channels):
     assert (np.asarray(M.sum(axis=0)).ravel() > 0).all()
 
 
+def test_overlay_time_map_splits_pixels_by_line_colour():
+    renderer = LinePlotRenderer(image_size=48)
+    X, _ = make_example_series(n_cases=1, n_channels=3, n_timepoints=30)
+    image = renderer.transform(X)[0]
+    assert renderer.time_map_uses_case(3) and not renderer.time_map_uses_case(1)
+    even = renderer.time_map(30, 3)
+    coloured = renderer.time_map(30, 3, image=image)
+    for M in (even, coloured):
+        np.testing.assert_allclose(np.asarray(M.sum(axis=1)).ravel(), 1.0)
+    shares = np.stack(
+        [
+            np.asarray(coloured[:, c * 30 : (c + 1) * 30].sum(axis=1)).ravel()
+            for c in range(3)
+        ],
+        axis=1,
+    )
+    blank = (image.reshape(-1, 3) == 255).all(axis=1)
+    np.testing.assert_allclose(shares[blank], 1 / 3)
+    # A pixel drawn in a line's pure colour goes (almost) all to that line.
+    from matplotlib.colors import to_rgb
+
+    for c in range(3):
+        pure = np.all(
+            np.abs(image.reshape(-1, 3) - 255 * np.array(to_rgb(f"C{c}"))) < 2, axis=1
+        )
+        if pure.any():
+            assert shares[pure, c].min() > 0.9
+
+
 def test_line_plot_time_map_runs_left_to_right():
     M = LinePlotRenderer(image_size=32, layout="grid").time_map(10, 1).toarray()
     steps = np.arange(10)
@@ -71,15 +100,16 @@ def test_time_map_puts_a_spike_at_its_step(renderer, n_channels):
         before, after = renderer.transform(np.stack([x, spiked])).astype(float)
     changed = np.abs(after - before).sum(axis=-1).ravel()
     assert changed.sum() > 0
-    M = renderer.time_map(x.shape[1], n_channels, series=spiked)
+    M = renderer.time_map(x.shape[1], n_channels, series=spiked, image=after)
     mass = (M.T @ changed).reshape(n_channels, -1)
     # Within a few pixels' worth of steps: a grid panel is 31 px for 100 steps;
     # a stacked window-stack panel is 20 px high for 91 windows.
     reach = 8 if isinstance(renderer, LinePlotRenderer) else 12
     near = mass[:, step - reach : step + reach + 1].sum() / mass.sum()
     assert near > 0.9
-    if n_channels > 1 and getattr(renderer, "layout", None) != "overlay":
-        # Panels: the spiked channel gets most of the mass.
+    if n_channels > 1:
+        # Its own panel, or (overlay) its line's colour: the spiked channel
+        # gets most of the mass.
         assert mass[-1].sum() / mass.sum() > 0.5
     assert np.unravel_index(mass.argmax(), mass.shape)[1] in range(step - 2, step + 3)
 

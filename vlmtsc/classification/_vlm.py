@@ -502,10 +502,16 @@ default=None
             n_channels, n_timepoints = case.shape
             total = np.zeros(n_channels * n_timepoints)
             for r, renderer in enumerate(renderers):
-                adaptive = getattr(renderer, "downsampling", None) == "adaptive"
+                uses_case = getattr(renderer, "time_map_uses_case", None)
                 key = (r, n_timepoints)
-                if adaptive or key not in maps:
-                    maps[key] = renderer.time_map(n_timepoints, n_channels, series=case)
+                if uses_case is not None and uses_case(n_channels):
+                    # Adaptive downsampling, overlaid lines told apart by colour.
+                    image = renderer.transform(case[None])[0]
+                    maps[key] = renderer.time_map(
+                        n_timepoints, n_channels, series=case, image=image
+                    )
+                elif key not in maps:
+                    maps[key] = renderer.time_map(n_timepoints, n_channels)
                 total += maps[key].T @ saliency[r][i]
             # Signed contributions of a step's pixels add up (or cancel) first.
             attributions.append(np.abs(total).reshape(n_channels, n_timepoints))

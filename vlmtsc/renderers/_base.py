@@ -59,18 +59,20 @@ def colormap_lut(name: str) -> np.ndarray:
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
-def place_panel(panel, box, size: int, column_offset: int, scale: float = 1.0):
+def place_panel(panel, box, size: int, column_offset: int, scale=1.0):
     """Rows of a panel's pixels moved to the image: ``(rows, columns, weights)``.
 
     ``panel`` is a sparse ``(height * width, n)`` matrix whose row ``i * width +
     j`` is the panel pixel ``(i, j)``; the result holds its entries at the image
-    pixel ``(top + i) * size + left + j`` and column ``column_offset + k``.
+    pixel ``(top + i) * size + left + j`` and column ``column_offset + k``,
+    times ``scale`` (a number, or one per image pixel).
     """
     top, left, _, width = box
     panel = panel.tocoo()
     i, j = np.divmod(panel.row, width)
     rows = (top + i) * size + left + j
-    return rows, panel.col + column_offset, panel.data * scale
+    factor = scale[rows] if np.ndim(scale) else scale
+    return rows, panel.col + column_offset, panel.data * factor
 
 
 def assemble_time_map(entries, size: int, n_columns: int):
@@ -109,7 +111,14 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
     to time steps (line plots and window stacks; not the fields, whose pixels
     pair two times)."""
 
-    def time_map(self, n_timepoints: int, n_channels: int = 1, *, series=None):
+    def time_map_uses_case(self, n_channels: int) -> bool:
+        """Whether :meth:`time_map` depends on the case (its ``series`` or
+        ``image``) for this many channels, so one map per length won't do."""
+        return False
+
+    def time_map(
+        self, n_timepoints: int, n_channels: int = 1, *, series=None, image=None
+    ):
         """How each pixel of an image maps back to the series' time steps.
 
         Renderers with a time axis (:attr:`time_axis`) return a sparse
@@ -128,6 +137,9 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
         series : ndarray of shape (n_channels, n_timepoints), optional
             The case itself, where the map depends on it (adaptive downsampling
             of a line plot); otherwise unused.
+        image : ndarray of shape (image_size, image_size, 3), optional
+            The case's image, where the map depends on it (which overlaid
+            line a pixel belongs to, by its colour); otherwise unused.
 
         Returns
         -------

@@ -205,7 +205,9 @@ class WindowStackRenderer(BaseRenderer):
 
     time_axis: ClassVar[bool] = True
 
-    def time_map(self, n_timepoints: int, n_channels: int = 1, *, series=None):
+    def time_map(
+        self, n_timepoints: int, n_channels: int = 1, *, series=None, image=None
+    ):
         """How each pixel maps back to time steps (see :meth:`BaseRenderer.time_map`).
 
         Pixel ``(i, j)`` of a channel's panel is the bilinear resize of the
@@ -215,7 +217,7 @@ class WindowStackRenderer(BaseRenderer):
         weights sum to one and a step repeated in several windows collects
         them all. The median/IQR scaling, contrast stretch and gamma, which
         act on the values and not on where they are, are left out. ``series``
-        is unused.
+        and ``image`` are unused.
 
         Examples
         --------

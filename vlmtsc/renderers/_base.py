@@ -59,6 +59,32 @@ def colormap_lut(name: str) -> np.ndarray:
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
+def place_panel(panel, box, size: int, column_offset: int, scale=1.0):
+    """Rows of a panel's pixels moved to the image: ``(rows, columns, weights)``.
+
+    ``panel`` is a sparse ``(height * width, n)`` matrix whose row ``i * width +
+    j`` is the panel pixel ``(i, j)``; the result holds its entries at the image
+    pixel ``(top + i) * size + left + j`` and column ``column_offset + k``,
+    times ``scale`` (a number, or one per image pixel).
+    """
+    top, left, _, width = box
+    panel = panel.tocoo()
+    i, j = np.divmod(panel.row, width)
+    rows = (top + i) * size + left + j
+    factor = scale[rows] if np.ndim(scale) else scale
+    return rows, panel.col + column_offset, panel.data * factor
+
+
+def assemble_time_map(entries, size: int, n_columns: int):
+    """The ``(size * size, n_columns)`` CSR matrix of :func:`place_panel` parts."""
+    from scipy import sparse
+
+    rows, cols, data = (np.concatenate(part) for part in zip(*entries, strict=True))
+    return sparse.csr_matrix(
+        (data.astype(np.float64), (rows, cols)), shape=(size * size, n_columns)
+    )
+
+
 class BaseRenderer(TransformerMixin, BaseEstimator):
     """Turn time series into RGB images; subclasses draw one case.
 
@@ -79,6 +105,58 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
         "image_size": [Interval(Integral, 8, None, closed="left")],
         "layout": [StrOptions(set(LAYOUTS))],
     }
+
+    time_axis: ClassVar[bool] = False
+    """Whether the images have a time axis, so :meth:`time_map` maps pixels back
+    to time steps (line plots and window stacks; not the fields, whose pixels
+    pair two times)."""
+
+    def time_map_uses_case(self, n_channels: int) -> bool:
+        """Whether :meth:`time_map` depends on the case (its ``series`` or
+        ``image``) for this many channels, so one map per length won't do."""
+        return False
+
+    def time_map(
+        self, n_timepoints: int, n_channels: int = 1, *, series=None, image=None
+    ):
+        """How each pixel of an image maps back to the series' time steps.
+
+        Renderers with a time axis (:attr:`time_axis`) return a sparse
+        ``(image_size * image_size, n_channels * n_timepoints)`` matrix ``M``:
+        row ``r * image_size + c`` holds the weights of pixel ``(r, c)`` over
+        the steps ``channel * n_timepoints + t`` it shows, summing to one (zero
+        for pixels that show no step, such as the gaps between panels).
+        ``M.T @ saliency.ravel()`` carries a per-pixel saliency of an image of
+        this renderer back to ``(n_channels, n_timepoints)``. The renderers
+        without one raise ``NotImplementedError``.
+
+        Parameters
+        ----------
+        n_timepoints : int
+        n_channels : int, default=1
+        series : ndarray of shape (n_channels, n_timepoints), optional
+            The case itself, where the map depends on it (adaptive downsampling
+            of a line plot); otherwise unused.
+        image : ndarray of shape (image_size, image_size, 3), optional
+            The case's image, where the map depends on it (which overlaid
+            line a pixel belongs to, by its colour); otherwise unused.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (image_size ** 2, n_channels * n_timepoints)
+
+        Raises
+        ------
+        NotImplementedError
+            For a renderer without a time axis.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no time axis: each pixel pairs two (or "
+            "more) time steps, so its pixels do not map back to single steps and "
+            "gradient saliency cannot be carried back to the series. Use "
+            "LinePlotRenderer or WindowStackRenderer, or explain with "
+            "method='occlusion'."
+        )
 
     def _check_params(self) -> None:
         """Every parameter (``_parameter_constraints``, and rules beyond them)."""

@@ -10,7 +10,12 @@ from typing import ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.renderers._base import BaseRenderer, panel_boxes
+from vlmtsc.renderers._base import (
+    BaseRenderer,
+    assemble_time_map,
+    panel_boxes,
+    place_panel,
+)
 from vlmtsc.series import DownsamplingWarning, downsample
 
 LINE_LAYOUTS = ("overlay", "grid", "stacked")
@@ -154,6 +159,116 @@ class LinePlotRenderer(BaseRenderer):
         "downsampling": "no_validation",  # checked by vlmtsc.series.downsample
         "antialiased": ["boolean"],
     }
+
+    time_axis: ClassVar[bool] = True
+
+    def _x_range(self, n_timepoints: int, series) -> tuple[float, float, int]:
+        """First and last x position drawn, and the downsampling factor."""
+        n = int(n_timepoints)
+        factor = 1
+        if self.max_points is not None and n > self.max_points:
+            factor = -(-n // self.max_points)
+            if series is not None and self.downsampling == "adaptive":
+                positions = downsample(np.asarray(series), factor, "adaptive")[1]
+            else:  # uniform block centres (adaptive's when the series is not given)
+                positions = downsample(np.zeros((1, n)), factor, "uniform")[1]
+            return float(positions[0]), float(positions[-1]), factor
+        return 0.0, float(n - 1), factor
+
+    def time_map_uses_case(self, n_channels: int) -> bool:
+        """Adaptive downsampling and overlaid channels depend on the case."""
+        adaptive = self.max_points is not None and self.downsampling == "adaptive"
+        return adaptive or (self.layout == "overlay" and int(n_channels) > 1)
+
+    def _line_shares(self, image: np.ndarray, n_channels: int) -> np.ndarray:
+        """``(image_size ** 2, n_channels)``: which overlaid line each pixel
+        shows, by how closely its ink (white minus the pixel) points the way of
+        each line's colour; blank pixels are split evenly."""
+        import matplotlib.colors
+
+        colors = self.colors or [f"C{i}" for i in range(10)]
+        lines = np.array(
+            [
+                matplotlib.colors.to_rgb(colors[c % len(colors)])
+                for c in range(n_channels)
+            ]
+        )
+        ink = 255.0 - np.asarray(image, dtype=np.float64).reshape(-1, 3)
+        line_ink = 255.0 * (1.0 - lines)
+        norm = np.linalg.norm(ink, axis=1, keepdims=True)
+        cosine = (
+            ink
+            @ line_ink.T
+            / np.maximum(norm * np.linalg.norm(line_ink, axis=1), 1e-12)
+        )
+        shares = np.clip(cosine, 0.0, None) ** 64
+        total = shares.sum(axis=1, keepdims=True)
+        even = (norm[:, 0] < 8.0) | (total[:, 0] < 1e-6)
+        shares = np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
+        shares[even] = 1.0 / n_channels
+        return shares
+
+    def time_map(
+        self, n_timepoints: int, n_channels: int = 1, *, series=None, image=None
+    ):
+        """How each pixel maps back to time steps (see :meth:`BaseRenderer.time_map`).
+
+        A pixel column of a channel's panel shows the line at one x position
+        ``p`` (matplotlib puts the first drawn step on the panel's left edge
+        and the last on its right edge); its weights are a triangle around
+        ``p`` over the steps, half as wide as the larger of one step, the steps
+        one pixel spans and the downsampling factor, normalised to sum to one.
+        Every pixel of the column gets the same weights: the map says which
+        steps a pixel can show, whether or not the line passes through it.
+        ``"overlay"`` splits each pixel among the channels sharing the panel:
+        by its colour when ``image`` (the case's image) is given, a pixel
+        going to the line(s) whose colour it has (blank pixels, and every
+        pixel without ``image``, split evenly). With adaptive downsampling,
+        pass ``series`` to place the drawn range exactly (otherwise uniform
+        downsampling's is assumed).
+
+        Examples
+        --------
+        >>> M = LinePlotRenderer(image_size=16).time_map(8)
+        >>> M.shape, bool(np.allclose(M.sum(axis=1), 1))
+        ((256, 8), True)
+        """
+        from scipy import sparse
+
+        self._check_params()
+        n, n_channels = int(n_timepoints), int(n_channels)
+        if n < 1 or n_channels < 1:
+            raise ValueError(
+                f"n_timepoints and n_channels must be positive, got {n_timepoints} "
+                f"and {n_channels}."
+            )
+        size = int(self.image_size)
+        overlay = self.layout == "overlay"
+        boxes = panel_boxes(1 if overlay else n_channels, self.layout, size)
+        first, last, factor = self._x_range(n, series)
+        span = last - first if last > first else 1.0
+        steps = np.arange(n, dtype=float)
+        shares = None
+        if overlay and n_channels > 1 and image is not None:
+            shares = self._line_shares(image, n_channels)
+        entries = []
+        for b, (top, left, height, width) in enumerate(boxes):
+            centres = first + (np.arange(width) + 0.5) / width * span
+            centres = np.clip(centres, 0.0, n - 1.0)
+            half = max(1.0, span / width, float(factor))
+            weights = np.clip(1.0 - np.abs(steps - centres[:, None]) / half, 0, None)
+            weights /= weights.sum(axis=1, keepdims=True)
+            # Every row of the panel repeats the column weights.
+            panel = sparse.kron(np.ones((height, 1)), sparse.csr_matrix(weights))
+            box = (top, left, height, width)
+            channels = range(n_channels) if overlay else [b]
+            for c in channels:
+                if not overlay:
+                    scale = 1.0
+                else:
+                    scale = 1.0 / n_channels if shares is None else shares[:, c]
+                entries.append(place_panel(panel, box, size, c * n, scale))
+        return assemble_time_map(entries, size, n_channels * n)
 
     def _canvas(self, n_channels: int) -> _Canvas:
         size = int(self.image_size)

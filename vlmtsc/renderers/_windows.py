@@ -19,7 +19,12 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import series_lengths
-from vlmtsc.renderers._base import BaseRenderer, panel_boxes
+from vlmtsc.renderers._base import (
+    BaseRenderer,
+    assemble_time_map,
+    panel_boxes,
+    place_panel,
+)
 
 __all__ = ["WindowStackRenderer"]
 
@@ -197,6 +202,59 @@ class WindowStackRenderer(BaseRenderer):
             s = max(1, round(float(stride) * w))
         n_windows = -(-max(n - w, 0) // s) + 1
         return w, s, n_windows
+
+    time_axis: ClassVar[bool] = True
+
+    def time_map(
+        self, n_timepoints: int, n_channels: int = 1, *, series=None, image=None
+    ):
+        """How each pixel maps back to time steps (see :meth:`BaseRenderer.time_map`).
+
+        Pixel ``(i, j)`` of a channel's panel is the bilinear resize of the
+        window stack, whose entry ``(row, col)`` is step ``row * stride + col``
+        (the last step for the edge padding): its weights are the products of
+        the row and column resize weights, gathered per step, so each pixel's
+        weights sum to one and a step repeated in several windows collects
+        them all. The median/IQR scaling, contrast stretch and gamma, which
+        act on the values and not on where they are, are left out. ``series``
+        and ``image`` are unused.
+
+        Examples
+        --------
+        >>> M = WindowStackRenderer(image_size=16).time_map(30)
+        >>> M.shape, bool(np.allclose(M.sum(axis=1), 1))
+        ((256, 30), True)
+        """
+        from scipy import sparse
+
+        self._check_params()
+        n, n_channels = int(n_timepoints), int(n_channels)
+        if n < 1 or n_channels < 1:
+            raise ValueError(
+                f"n_timepoints and n_channels must be positive, got {n_timepoints} "
+                f"and {n_channels}."
+            )
+        size = int(self.image_size)
+        w, s, n_windows = self.geometry(n)
+        boxes = panel_boxes(n_channels, self.layout, size)
+        entries = []
+        for c, (top, left, height, width) in enumerate(boxes):
+            rows = sparse.csr_matrix(_resize_weights(n_windows, height))
+            cols = _resize_weights(w, width)
+            panel = None
+            for col in range(w):
+                steps = np.minimum(np.arange(n_windows) * s + col, n - 1)
+                pick = sparse.csr_matrix(
+                    (np.ones(n_windows), (np.arange(n_windows), steps)),
+                    shape=(n_windows, n),
+                )
+                # Row i * width + j: rows[i] @ pick, times cols[j, col].
+                term = sparse.kron(
+                    rows @ pick, sparse.csr_matrix(cols[:, col : col + 1])
+                )
+                panel = term if panel is None else panel + term
+            entries.append(place_panel(panel, (top, left, height, width), size, c * n))
+        return assemble_time_map(entries, size, n_channels * n)
 
     def _render(self, X, images: np.ndarray) -> None:
         n_channels = X[0].shape[0]

@@ -14,6 +14,7 @@ predicting costs about one forward pass per case whatever the number of classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from numbers import Integral
 from typing import Any
 
@@ -35,10 +36,13 @@ from vlmtsc.training._selection import train_with_validation
 
 __all__ = [
     "LabelScoringModel",
+    "batch_features",
     "collate",
     "embed_prefixes",
     "encode_answer",
     "encode_prefix",
+    "input_gradients",
+    "label_log_likelihoods",
     "middle_stages",
     "resolve_layers",
     "score_labels",
@@ -243,6 +247,49 @@ def score_labels(
                 total = total + picked.view(len(members), n_labels)
             scores[members] = total.cpu().numpy()
     return scores
+
+
+def label_log_likelihoods(model, inputs: dict[str, Any], label_ids: list[list[int]]):
+    """What :func:`score_labels` computes for one collated batch, differentiably.
+
+    Every case's prefix is repeated once per label and followed by the label's
+    tokens in one forward pass (no key/value cache), so the result keeps the
+    autograd graph to ``inputs`` (e.g. ``pixel_values``) when gradients are
+    enabled (see :func:`input_gradients`). The prefixes must have equal shapes
+    (no padding); a label's right padding cannot reach its earlier positions.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_cases, n_classes)
+        Summed log-probabilities of each label's tokens, float32.
+    """
+    import torch
+
+    ids = inputs["input_ids"]
+    n_cases, length = ids.shape
+    n_labels = len(label_ids)
+    longest = max(len(label) for label in label_ids)
+    padded = torch.zeros((n_labels, longest), dtype=torch.long, device=ids.device)
+    mask = torch.zeros((n_labels, longest), dtype=torch.bool, device=ids.device)
+    for k, label in enumerate(label_ids):
+        padded[k, : len(label)] = torch.tensor(label, device=ids.device)
+        mask[k, : len(label)] = True
+    tail = padded[:, :-1].repeat(n_cases, 1)  # the last token is only predicted
+    batch = {}
+    for key, value in inputs.items():
+        value = value.repeat_interleave(n_labels, dim=0)
+        if value.ndim == 2 and value.shape[1] == length:  # per-token fields
+            extra = tail if key == "input_ids" else torch.ones_like(tail)
+            if key not in ("input_ids", "attention_mask"):
+                extra = torch.zeros_like(tail, dtype=value.dtype)
+            value = torch.cat([value, extra.to(value.dtype)], dim=1)
+        batch[key] = value
+    logits = model(**batch, use_cache=False).logits[:, length - 1 :].float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    targets = padded.repeat(n_cases, 1)
+    picked = logprobs.gather(-1, targets[..., None])[..., 0]
+    picked = (picked * mask.repeat(n_cases, 1)).sum(dim=1)
+    return picked.view(n_cases, n_labels)
 
 
 class LabelScoringModel:
@@ -711,7 +758,6 @@ def embed_prefixes(
             "features='vision' needs a vision-language backbone; this one "
             "reads text only. Use features='hidden'."
         )
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device
     rows: list[Any] = [None] * len(prefixes)
     model.eval()
@@ -721,18 +767,61 @@ def embed_prefixes(
                 k: v.to(device)
                 for k, v in collate([prefixes[i] for i in members], 0).items()
             }
-            if source == "hidden":
-                features = _hidden_layers(model, inputs, layers)
-            elif layers is None:
-                features = _vision_features(base, inputs)
-            else:  # already one pooled vector per image
-                features = _vision_layers(base, inputs, layers)[:, None, :]
-            # Equal shapes within the batch: every case owns the same number of
-            # consecutive feature rows (image tokens, or prompt tokens).
-            vectors = features.reshape(len(members), -1, features.shape[-1])
-            for i, vector in zip(members, vectors.float().mean(dim=1), strict=True):
+            vectors = batch_features(model, inputs, source, layers, len(members))
+            for i, vector in zip(members, vectors, strict=True):
                 rows[i] = vector.cpu().numpy()
     return np.stack(rows)
+
+
+def batch_features(model, inputs: dict[str, Any], source: str, layers, n_cases: int):
+    """The pooled features of one collated batch, ``(n_cases, n_features)`` float32.
+
+    What :func:`embed_prefixes` computes per batch, as a tensor that keeps the
+    autograd graph when gradients are enabled (see :func:`input_gradients`).
+    The batch's prefixes must have equal shapes.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if source == "hidden":
+        features = _hidden_layers(model, inputs, layers)
+    elif layers is None:
+        features = _vision_features(base, inputs)
+    else:  # already one pooled vector per image
+        features = _vision_layers(base, inputs, layers)[:, None, :]
+    # Equal shapes within the batch: every case owns the same number of
+    # consecutive feature rows (image tokens, or prompt tokens).
+    vectors = features.reshape(n_cases, -1, features.shape[-1])
+    return vectors.float().mean(dim=1)
+
+
+@contextmanager
+def input_gradients(model):
+    """Run ``model`` in eval mode with gradients enabled towards its inputs.
+
+    The model is put in eval mode (no dropout, BatchNorm's running statistics)
+    and autograd is enabled; a composed VLM's frozen CNN only builds a graph
+    when its parameters require gradients, so they are marked as such for the
+    duration. Take the gradients with ``torch.autograd.grad(..., inputs)``:
+    nothing is accumulated on parameters. The training mode and every
+    ``requires_grad`` flag are restored on exit.
+    """
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    tower = (
+        getattr(base, "vision_tower", None) if hasattr(base, "vision_stages") else None
+    )
+    flags = [] if tower is None else [(p, p.requires_grad) for p in tower.parameters()]
+    training = model.training
+    model.eval()
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(True)
+        with torch.enable_grad():
+            yield model
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        model.train(training)
 
 
 def _phase(history: list[dict], phase: str) -> list[dict]:

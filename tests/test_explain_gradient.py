@@ -143,9 +143,13 @@ def test_instructtime_objective_is_predict_proba(data):
     clf = InstructTimeClassifier(
         **_params("InstructTimeClassifier", label_names=["rising wave", "flat"])
     ).fit(X, y)
+    from vlmtsc.training._lm import label_log_likelihoods
+
     ids = torch.stack([prefix["input_ids"] for prefix, _ in clf._examples(X[:3])])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     with torch.no_grad():
-        proba = clf._class_log_probabilities(ids).exp().numpy()
+        scores = label_log_likelihoods(clf.model_.model, inputs, clf.model_.label_ids)
+    proba = torch.softmax(scores.double(), dim=1).numpy()
     np.testing.assert_allclose(proba, clf.predict_proba(X[:3]), atol=1e-5)
 
 

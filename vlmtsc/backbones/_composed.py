@@ -322,8 +322,11 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
         """
         vision_param = next(self.vision_tower.parameters())
         pixel_values = pixel_values.to(vision_param.device, vision_param.dtype)
+        # A frozen CNN builds no graph, unless the pixels want gradients
+        # (explanations).
         with torch.set_grad_enabled(
-            torch.is_grad_enabled() and vision_param.requires_grad
+            torch.is_grad_enabled()
+            and (vision_param.requires_grad or pixel_values.requires_grad)
         ):
             features = self.vision_tower.extract_features(pixel_values)
         side = math.isqrt(self.config.n_image_tokens)
@@ -410,8 +413,11 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
             raise ValueError("stages is empty; ask for at least one stage (-1: head).")
         vision_param = next(self.vision_tower.parameters())
         pixel_values = pixel_values.to(vision_param.device, vision_param.dtype)
+        # A frozen CNN builds no graph, unless the pixels want gradients
+        # (explanations).
         with torch.set_grad_enabled(
-            torch.is_grad_enabled() and vision_param.requires_grad
+            torch.is_grad_enabled()
+            and (vision_param.requires_grad or pixel_values.requires_grad)
         ):
             maps = _stage_maps(self.vision_tower, pixel_values, set(indices))
         return [maps[stage].mean(dim=(2, 3)) for stage in indices]

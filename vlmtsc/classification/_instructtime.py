@@ -485,11 +485,8 @@ default="per_channel"
         import torch
 
         from vlmtsc.adapters._series_tokens import SERIES_START
-        from vlmtsc.classification._torch_base import (
-            captured_output,
-            input_gradients_only,
-        )
-        from vlmtsc.training._lm import batches_of_equal_shape
+        from vlmtsc.training import captured_output, input_gradients
+        from vlmtsc.training._lm import batches_of_equal_shape, label_log_likelihoods
 
         scorer = self.model_
         model = scorer.model
@@ -500,13 +497,18 @@ default="per_channel"
         start_id = scorer.tokenizer.convert_tokens_to_ids(SERIES_START)
         targets = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=device)
         scores = [None] * len(prefixes)
-        with input_gradients_only(model):
+        with input_gradients(model):
             for members in batches_of_equal_shape(prefixes, self._gradient_batch_size):
                 ids = torch.stack([prefixes[i]["input_ids"] for i in members])
                 ids = ids.to(device)
                 n, prefix_length = ids.shape
                 with captured_output(model.get_input_embeddings()) as captured:
-                    log_p = self._class_log_probabilities(ids)
+                    scores_of_labels = label_log_likelihoods(
+                        model,
+                        {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                        scorer.label_ids,
+                    )
+                log_p = torch.log_softmax(scores_of_labels.double(), dim=1)
                 chosen = targets[torch.as_tensor(members, device=device)]
                 objective = log_p[torch.arange(n, device=device), chosen].sum()
                 (leaf,) = captured
@@ -520,40 +522,6 @@ default="per_channel"
                     first = 1 + int(np.flatnonzero(where)[0])
                     scores[i] = product[row, first : first + n_tokens[i]]
         return self.tokenizer_.token_attributions(scores, lengths)
-
-    def _class_log_probabilities(self, ids):
-        """``log_softmax`` over the classes of the label texts' summed
-        log-likelihoods after each prompt of ``ids`` (``(n, prefix_length)``, no
-        padding): :meth:`predict_proba`'s logarithm, differentiable; one forward
-        pass over every prompt once per class followed by that class's label
-        (right-padded: causal attention keeps padding out of earlier positions,
-        as in label scoring)."""
-        import torch
-
-        model = self.model_.model
-        label_ids = self.model_.label_ids
-        n_labels = len(label_ids)
-        longest = max(len(answer) for answer in label_ids)
-        answers = torch.zeros((n_labels, longest), dtype=torch.long)
-        mask = torch.zeros((n_labels, longest), dtype=torch.bool)
-        for k, answer in enumerate(label_ids):
-            answers[k, : len(answer)] = torch.tensor(answer)
-            mask[k, : len(answer)] = True
-        answers, mask = answers.to(ids.device), mask.to(ids.device)
-        n = len(ids)
-        rows = torch.cat(
-            [ids.repeat_interleave(n_labels, 0), answers[:, :-1].repeat(n, 1)], dim=1
-        )
-        logits = model(
-            input_ids=rows,
-            attention_mask=torch.ones_like(rows),
-            use_cache=False,
-            logits_to_keep=longest,
-        ).logits
-        logprobs = torch.log_softmax(logits[:, -longest:].float(), dim=-1)
-        picked = logprobs.gather(-1, answers.repeat(n, 1)[..., None])[..., 0]
-        totals = (picked * mask.repeat(n, 1)).sum(dim=1).view(n, n_labels)
-        return torch.log_softmax(totals, dim=1)
 
     def prompt(self, X) -> list[str]:
         """The prompt text the model reads for each series (no answer).

@@ -34,7 +34,7 @@ Each estimator only maps the result back to time steps
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,8 @@ from vlmtsc.base import take_cases
 from vlmtsc.classification._base import BaseTrainedClassifier
 from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
+    captured_output,
+    input_gradients,
     train,
     train_with_validation,
     validation_score,
@@ -52,8 +54,6 @@ from vlmtsc.training import (
 
 __all__ = [
     "BaseNetworkClassifier",
-    "captured_output",
-    "input_gradients_only",
 ]
 
 DESCRIPTIONS = {"refit": "refitting on all training data"}
@@ -284,7 +284,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         backward pass per batch of :attr:`_gradient_batch_size` cases (similar
         lengths together), in eval mode, through ``torch.autograd.grad`` only:
         no parameter gets a ``.grad`` and every ``requires_grad`` flag is put
-        back (:func:`input_gradients_only`). Padding does not leak between
+        back (:func:`vlmtsc.training.input_gradients`). Padding does not leak between
         cases: each case's log-probability depends on its own row only.
 
         Parameters
@@ -324,7 +324,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         targets = np.asarray(targets, dtype=np.int64)
         rows: list = [None] * len(inputs)
         size = max(1, int(self._gradient_batch_size))
-        with input_gradients_only(network):
+        with input_gradients(network):
             for start in range(0, len(order), size):
                 chosen = order[start : start + size]
                 batch = {
@@ -384,45 +384,6 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             network.requires_grad_(False)
             network.eval()
             self.model_ = network.to(self.device_)
-
-
-@contextmanager
-def input_gradients_only(network):
-    """Gradients for inputs only: ``network`` in eval mode with every parameter
-    frozen (and gradients enabled) inside; its mode and every parameter's
-    ``requires_grad`` are restored on exit."""
-    torch = _torch()
-    flags = [(p, p.requires_grad) for p in network.parameters()]
-    training = network.training
-    network.eval()
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            yield network
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-        network.train(training)
-
-
-@contextmanager
-def captured_output(module):
-    """Every output of ``module`` inside the block, each made a leaf tensor that
-    requires grad (and passed on in its place), in a list: what
-    ``torch.autograd.grad`` differentiates for embedding attributions."""
-    outputs = []
-
-    def hook(_module, _args, output):
-        leaf = output.detach().requires_grad_(True)
-        outputs.append(leaf)
-        return leaf
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield outputs
-    finally:
-        handle.remove()
 
 
 def _torch():

@@ -419,11 +419,11 @@ default=None
         import torch
 
         from vlmtsc.renderers._windows import _resize_weights
+        from vlmtsc.training import input_gradients
         from vlmtsc.training._lm import (
             batch_features,
             batches_of_equal_shape,
             collate,
-            input_gradients,
             label_log_likelihoods,
             resolve_layers,
         )

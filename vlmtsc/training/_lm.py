@@ -14,7 +14,6 @@ predicting costs about one forward pass per case whatever the number of classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import contextmanager
 from numbers import Integral
 from typing import Any
 
@@ -41,7 +40,6 @@ __all__ = [
     "embed_prefixes",
     "encode_answer",
     "encode_prefix",
-    "input_gradients",
     "label_log_likelihoods",
     "middle_stages",
     "resolve_layers",
@@ -255,8 +253,9 @@ def label_log_likelihoods(model, inputs: dict[str, Any], label_ids: list[list[in
     Every case's prefix is repeated once per label and followed by the label's
     tokens in one forward pass (no key/value cache), so the result keeps the
     autograd graph to ``inputs`` (e.g. ``pixel_values``) when gradients are
-    enabled (see :func:`input_gradients`). The prefixes must have equal shapes
-    (no padding); a label's right padding cannot reach its earlier positions.
+    enabled (see :func:`vlmtsc.training.input_gradients`). The prefixes must
+    have equal shapes (no padding); a label's right padding cannot reach its
+    earlier positions.
 
     Returns
     -------
@@ -777,8 +776,9 @@ def batch_features(model, inputs: dict[str, Any], source: str, layers, n_cases: 
     """The pooled features of one collated batch, ``(n_cases, n_features)`` float32.
 
     What :func:`embed_prefixes` computes per batch, as a tensor that keeps the
-    autograd graph when gradients are enabled (see :func:`input_gradients`).
-    The batch's prefixes must have equal shapes.
+    autograd graph when gradients are enabled (see
+    :func:`vlmtsc.training.input_gradients`). The batch's prefixes must have
+    equal shapes.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if source == "hidden":
@@ -791,37 +791,6 @@ def batch_features(model, inputs: dict[str, Any], source: str, layers, n_cases: 
     # consecutive feature rows (image tokens, or prompt tokens).
     vectors = features.reshape(n_cases, -1, features.shape[-1])
     return vectors.float().mean(dim=1)
-
-
-@contextmanager
-def input_gradients(model):
-    """Run ``model`` in eval mode with gradients enabled towards its inputs.
-
-    The model is put in eval mode (no dropout, BatchNorm's running statistics)
-    and autograd is enabled; a composed VLM's frozen CNN only builds a graph
-    when its parameters require gradients, so they are marked as such for the
-    duration. Take the gradients with ``torch.autograd.grad(..., inputs)``:
-    nothing is accumulated on parameters. The training mode and every
-    ``requires_grad`` flag are restored on exit.
-    """
-    import torch
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    tower = (
-        getattr(base, "vision_tower", None) if hasattr(base, "vision_stages") else None
-    )
-    flags = [] if tower is None else [(p, p.requires_grad) for p in tower.parameters()]
-    training = model.training
-    model.eval()
-    try:
-        for parameter, _ in flags:
-            parameter.requires_grad_(True)
-        with torch.enable_grad():
-            yield model
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-        model.train(training)
 
 
 def _phase(history: list[dict], phase: str) -> list[dict]:

@@ -41,6 +41,8 @@ from vlmtsc.training._distributed import process_group, shard_batch, wrap_model
 __all__ = [
     "TrainingConfig",
     "TrainingResult",
+    "captured_output",
+    "input_gradients",
     "seed_everything",
     "train",
 ]
@@ -410,3 +412,60 @@ def train(
         load_trainable_state(model, best_state)
     model.eval()
     return result
+
+
+@contextlib.contextmanager
+def input_gradients(model):
+    """Gradients towards a model's inputs only, for explanations.
+
+    Inside the block ``model`` is in eval mode (no dropout, BatchNorm's running
+    statistics), every parameter is frozen and autograd is on: take gradients
+    with ``torch.autograd.grad(output, inputs)`` with respect to input tensors
+    (or hooked activations, :func:`captured_output`); no parameter gets a
+    ``.grad`` and no graph is built for the weights. The training mode and
+    every parameter's ``requires_grad`` are restored on exit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(3, 1)
+    >>> x = torch.ones(1, 3, requires_grad=True)
+    >>> with input_gradients(net):
+    ...     (grad,) = torch.autograd.grad(net(x).sum(), x)
+    >>> torch.equal(grad[0], net.weight[0].detach()), net.weight.requires_grad
+    (True, True)
+    """
+    import torch
+
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    training = model.training
+    model.eval()
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        with torch.enable_grad():
+            yield model
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        model.train(training)
+
+
+@contextlib.contextmanager
+def captured_output(module):
+    """Every output of ``module`` inside the block, in a list, each made a leaf
+    tensor that requires grad and passed on in its place: what
+    ``torch.autograd.grad`` differentiates for embedding attributions (within
+    :func:`input_gradients`)."""
+    outputs = []
+
+    def hook(_module, _args, output):
+        leaf = output.detach().requires_grad_(True)
+        outputs.append(leaf)
+        return leaf
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield outputs
+    finally:
+        handle.remove()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from vlmtsc import (
     CrossTimeNetClassifier,
@@ -20,7 +21,8 @@ SEED = 0
 def _params(name, **extra):
     params = dict(TEST_PARAMS[name])
     if "tokenizer" in params:  # overlapping patches: the mapping's hard case
-        params["tokenizer"] = params["tokenizer"].set_params(patch_length=4, stride=3)
+        tokenizer = clone(params["tokenizer"])  # TEST_PARAMS is shared: a copy
+        params["tokenizer"] = tokenizer.set_params(patch_length=4, stride=3)
     return {**params, "random_state": SEED, **extra}
 
 

@@ -196,30 +196,52 @@ def test_attribution_of_class_cases_falls_in_the_bump_window(make):
 
 
 # ---------------------------------------------------------------- deletion
+class _Rule:
+    """A fitted-classifier face on a rule: ``predict_proba`` and ``classes_``."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, proba):
+        self.proba = proba
+
+    def predict_proba(self, X):
+        return self.proba(X)
+
+
 def test_deletion_falls_faster_for_faithful_than_for_random_attributions():
     X, y = make_bump_series(20)
     attributions = occlusion_attributions(_bump_rule, X, y)
-    predict = lambda Z: _bump_rule(Z).argmax(axis=1)  # noqa: E731
-    curve = deletion_curve(predict, X, y, attributions, fractions=(0, 0.2, 0.5))
+    model = _Rule(_bump_rule)
+    curve = deletion_curve(model, X, y, attributions, fractions=(0, 0.2, 0.5))
     assert curve["fraction"] == [0.0, 0.2, 0.5]
-    assert curve["attributed"][0] == curve["random"][0] == 1.0
+    assert curve["attributed_accuracy"][0] == curve["random_accuracy"][0] == 1.0
     # A fifth of the steps, chosen by attribution, already costs bump cases;
     # a random fifth rarely hits the window.
-    assert curve["attributed"][1] < curve["random"][1] - 0.1
-    assert curve["attributed_area"] < curve["random_area"]
-    assert curve["attributed_agreement_area"] < curve["random_agreement_area"]
+    assert curve["attributed_accuracy"][1] < curve["random_accuracy"][1] - 0.1
+    for measure in ("accuracy", "agreement", "probability"):
+        assert curve[f"attributed_{measure}_area"] < curve[f"random_{measure}_area"]
     # A model that is always wrong: removing its evidence raises accuracy, but
-    # the predictions still change faster than with random steps.
-    wrong = lambda Z: 1 - predict(Z)  # noqa: E731
-    flipped = occlusion_attributions(lambda Z: _bump_rule(Z)[:, ::-1], X, 1 - y)
+    # its answers still change faster than with random steps.
+    wrong = _Rule(lambda Z: _bump_rule(Z)[:, ::-1])
+    flipped = occlusion_attributions(wrong.predict_proba, X, 1 - y)
     curve = deletion_curve(wrong, X, y, flipped, fractions=(0, 0.2, 0.5))
-    assert curve["attributed"][0] == 0.0 and curve["attributed"][1] > 0.0
+    assert curve["attributed_accuracy"][0] == 0.0
+    assert curve["attributed_accuracy"][1] > 0.0
     assert curve["attributed_agreement_area"] < curve["random_agreement_area"]
+    # A model whose answer never changes (always class 1, surer with a bump):
+    # only the probability curve can tell a faithful attribution.
+    stubborn = _Rule(lambda Z: 0.4 * _bump_rule(Z) + [0.0, 0.6])
+    ones = np.ones(len(y), dtype=int)
+    attributed = occlusion_attributions(stubborn.predict_proba, X, ones)
+    curve = deletion_curve(stubborn, X, y, attributed, fractions=(0, 0.2, 0.5))
+    assert curve["attributed_agreement"] == [1.0, 1.0, 1.0]
+    assert curve["random_agreement"] == [1.0, 1.0, 1.0]
+    assert curve["attributed_probability_area"] < curve["random_probability_area"]
     # Anti-faithful attributions (the window ranked last) do worse than random.
-    reverse = deletion_curve(predict, X, y, [-a for a in attributions], n_random=1)
-    assert reverse["attributed_area"] >= reverse["random_area"]
+    reverse = deletion_curve(model, X, y, [-a for a in attributions], n_random=1)
+    assert reverse["attributed_accuracy_area"] >= reverse["random_accuracy_area"]
     with pytest.raises(ValueError, match="one per series"):
-        deletion_curve(predict, X, y, attributions[:3])
+        deletion_curve(model, X, y, attributions[:3])
 
 
 # -------------------------------------------------------------- plot, CLI

@@ -145,7 +145,7 @@ def test_instructtime_objective_is_predict_proba(data):
     clf = InstructTimeClassifier(
         **_params("InstructTimeClassifier", label_names=["rising wave", "flat"])
     ).fit(X, y)
-    from vlmtsc.training._lm import label_log_likelihoods
+    from vlmtsc.training import label_log_likelihoods
 
     ids = torch.stack([prefix["input_ids"] for prefix, _ in clf._examples(X[:3])])
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}

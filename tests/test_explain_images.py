@@ -247,7 +247,7 @@ def test_gradient_explanation_of_the_fine_tuned_head(n_channels):
 def test_label_scores_with_gradients_match_the_cached_scores(backbone):
     import torch
 
-    from vlmtsc.training._lm import collate, label_log_likelihoods
+    from vlmtsc.training import collate, label_log_likelihoods
 
     X, y = make_example_series(n_cases=6, n_timepoints=20)
     clf = VLMTimeSeriesClassifier(

@@ -18,9 +18,9 @@ from vlmtsc.renderers import (
     WindowStackRenderer,
     make_renderer,
     renderer_name,
+    resize_weights,
     save_gallery,
 )
-from vlmtsc.renderers._windows import _resize_weights
 from vlmtsc.testing import make_example_series
 
 RENDERERS = [
@@ -408,7 +408,7 @@ def test_window_stack_resize_is_pils_bilinear():
         reference = Image.fromarray(image, mode="F").resize(
             (width, height), Image.Resampling.BILINEAR
         )
-        ours = _resize_weights(90, height) @ image @ _resize_weights(7, width).T
+        ours = resize_weights(90, height) @ image @ resize_weights(7, width).T
         np.testing.assert_allclose(ours, np.asarray(reference), atol=1e-5)
 
 

@@ -9,9 +9,10 @@ with a router per block (Time-LlaMA).
 """
 
 from vlmtsc.adapters._lora import add_lora
-from vlmtsc.adapters._series_tokens import SeriesVocabulary, series_text
+from vlmtsc.adapters._series_tokens import SERIES_START, SeriesVocabulary, series_text
 
 __all__ = [
+    "SERIES_START",
     "SeriesVocabulary",
     "add_lora",
     "series_text",

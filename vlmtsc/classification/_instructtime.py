@@ -484,9 +484,13 @@ default="per_channel"
         """
         import torch
 
-        from vlmtsc.adapters._series_tokens import SERIES_START
-        from vlmtsc.training import captured_output, input_gradients
-        from vlmtsc.training._lm import batches_of_equal_shape, label_log_likelihoods
+        from vlmtsc.adapters import SERIES_START
+        from vlmtsc.training import (
+            batches_of_equal_shape,
+            captured_output,
+            input_gradients,
+            label_log_likelihoods,
+        )
 
         scorer = self.model_
         model = scorer.model

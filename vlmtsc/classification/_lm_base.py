@@ -21,6 +21,7 @@ from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, make_scorer
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -85,7 +86,14 @@ def fit_probe(features, y, seed: int, groups=None):
         search = GridSearchCV(
             head,
             {"logisticregression__C": PROBE_STRENGTHS},
-            scoring="neg_log_loss",
+            # Every class named: a fold that lacks one still scores (without
+            # labels=, scikit-learn 1.6 logged "Scoring failed" for it).
+            scoring=make_scorer(
+                log_loss,
+                greater_is_better=False,
+                response_method="predict_proba",
+                labels=np.unique(y),
+            ),
             cv=list(folds.split(features, y, groups)),
             refit=False,
         )

@@ -372,7 +372,7 @@ default=None
 
     def _white_pixels(self, renderer):
         """The processor's pixel values of a blank (white) image of ``renderer``."""
-        from vlmtsc.training._lm import encode_prefix
+        from vlmtsc.training import encode_prefix
 
         size = int(renderer.image_size)
         white = np.full((size, size, 3), 255, dtype=np.uint8)
@@ -418,12 +418,12 @@ default=None
         """
         import torch
 
-        from vlmtsc.renderers._windows import _resize_weights
-        from vlmtsc.training import input_gradients
-        from vlmtsc.training._lm import (
+        from vlmtsc.renderers import resize_weights
+        from vlmtsc.training import (
             batch_features,
             batches_of_equal_shape,
             collate,
+            input_gradients,
             label_log_likelihoods,
             resolve_layers,
         )
@@ -492,8 +492,8 @@ default=None
                     model_map = (grad.reshape(shape) * offset).sum(dim=1).abs()
                     model_map = model_map.double().cpu().numpy()
                     size = int(renderer.image_size)
-                    rows = _resize_weights(size, height).astype(np.float64)
-                    cols = _resize_weights(size, width).astype(np.float64)
+                    rows = resize_weights(size, height).astype(np.float64)
+                    cols = resize_weights(size, width).astype(np.float64)
                     # The processor's resize spread back onto the rendered pixels.
                     image_map = rows.T @ model_map @ cols
                     saliency[r][members] = image_map.reshape(len(members), -1)

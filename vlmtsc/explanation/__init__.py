@@ -1,9 +1,9 @@
 """Explanations: which time steps and channels decided a classification.
 
-Every vlmtsc classifier has :meth:`~vlmtsc.base.BaseTimeSeriesClassifier.explain`
-(occlusion for all, gradient saliency where an estimator offers it); this
-package holds the machinery it uses, the faithfulness measure
-(:func:`deletion_curve`) and the plot (:func:`plot_explanation`).
+Every vlmtsc classifier has ``explain(X)`` (occlusion for all, gradient
+saliency where an estimator offers it); this package holds the machinery it
+uses, the faithfulness measure (:func:`deletion_curve`) and the plot
+(:func:`plot_explanation`).
 """
 
 from vlmtsc.explanation._attribution import (

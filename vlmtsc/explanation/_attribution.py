@@ -182,60 +182,77 @@ def occlusion_attributions(
 
 
 def deletion_curve(
-    predict: Callable[[Series], np.ndarray],
-    X: Series,
-    y: np.ndarray,
+    estimator,
+    X,
+    y,
     attributions: Sequence[np.ndarray],
     *,
     fractions: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
     replacement: str = "linear",
     n_random: int = 3,
     random_state: int | None = 0,
+    **params,
 ) -> dict[str, list[float]]:
-    """Accuracy as the most-attributed steps are removed, against random steps.
+    """How fast a model's answers fall as the most-attributed steps go.
 
     For every fraction ``f``, the ``round(f * n_channels * n_timepoints)``
     steps of each series with the highest attribution are removed
     (:func:`remove_steps`) and the series predicted; the same number of
     randomly chosen steps (``n_random`` draws, averaged) gives the reference.
-    A faithful attribution makes accuracy fall faster than random removal.
-    The same predictions also give the *agreement*: the share of series still
-    predicted as they were intact, which measures faithfulness to the model
-    even where the model is wrong (removing the evidence of a wrong
-    prediction can raise accuracy; it always lowers agreement).
+    Three curves come from the same predictions:
+
+    - ``accuracy`` against the true labels ``y``;
+    - ``agreement``: the share of series still predicted as they were intact;
+    - ``probability``: the mean probability of the class predicted intact.
+
+    A faithful attribution makes each fall faster than random removal. The
+    last two measure faithfulness to the model even where it is wrong
+    (removing the evidence of a wrong answer can raise accuracy) or never
+    changes its answer (a model that always predicts one class still moves
+    its probabilities).
 
     Parameters
     ----------
-    predict : callable
-        Series -> predicted labels (``estimator.predict``).
+    estimator : fitted classifier
+        With ``predict_proba`` and ``classes_``.
     X : array-like or list of array-like
         The explained series.
     y : array-like of shape (n_cases,)
         True labels.
     attributions : sequence of ndarray of shape (n_channels, n_timepoints_i)
-        One per case of ``X`` (what :meth:`explain` returns).
+        One per case of ``X`` (what ``estimator.explain(X)`` returns).
     fractions : sequence of float, default=(0, .05, .1, .2, .3, .5)
     replacement : {"linear", "mean"}, default="linear"
     n_random : int, default=3
     random_state : int or None, default=0
+    **params
+        Passed to ``predict_proba`` (MTCS: ``task``).
 
     Returns
     -------
     dict
-        ``fraction``; ``attributed`` and ``random``, the accuracies, one per
-        fraction; ``attributed_agreement`` and ``random_agreement``; and the
-        mean of each over the fractions, its *area*, under the same name with
-        ``_area`` (lower is faster).
+        ``fraction``; for ``attributed`` and ``random`` removal, the curves
+        ``{order}_accuracy``, ``{order}_agreement`` and ``{order}_probability``
+        (one value per fraction) and their means over the fractions, the
+        *areas*, under the same names with ``_area`` (lower is faster).
 
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.zeros((4, 1, 10)); X[:2, 0, 3] = 1.0
-    >>> y = np.array([1, 1, 0, 0])
-    >>> predict = lambda Z: (np.asarray(Z)[:, 0].max(axis=1) > 0.5).astype(int)
-    >>> curve = deletion_curve(predict, X, y, list(X), fractions=(0, 0.1))
-    >>> curve["attributed"], curve["attributed_agreement"]
+    >>> from vlmtsc.testing import make_bump_series
+    >>> class Window:  # a model that reads steps 20-29 only
+    ...     classes_ = np.array([0, 1])
+    ...     def predict_proba(self, Z):
+    ...         mean = np.asarray(Z)[:, 0, 20:30].mean(axis=1)
+    ...         p = 1 / (1 + np.exp(-4 * (mean - 1)))
+    ...         return np.column_stack([1 - p, p])
+    >>> X, y = make_bump_series(10)
+    >>> there = np.zeros((1, 64)); there[0, 20:30] = 1.0
+    >>> curve = deletion_curve(Window(), X, y, [there] * 10, fractions=(0, 0.2))
+    >>> curve["attributed_accuracy"], curve["attributed_agreement"]
     ([1.0, 0.5], [1.0, 0.5])
+    >>> curve["random_accuracy_area"] > curve["attributed_accuracy_area"]
+    True
     """
     X, y = check_series(X), np.asarray(y)
     cases = list(take_cases(X, range(len(y))))
@@ -244,6 +261,9 @@ def deletion_curve(
             f"got {len(attributions)} attributions for {len(cases)} series; pass one "
             "per series (what explain(X) returns)."
         )
+    # The classes the model answers with (MTCS: the task's, given task=).
+    fitted = getattr(estimator, "_fitted_input", None)
+    classes = np.asarray(fitted(**params)[2] if fitted else estimator.classes_)
     rng = np.random.default_rng(random_state)
     orders = {
         "attributed": [
@@ -253,10 +273,11 @@ def deletion_curve(
     }
     for draw in range(n_random):
         orders[f"random{draw}"] = [rng.permutation(c.size) for c in cases]
-    intact = np.asarray(predict(_as_series(cases)))
+    intact = np.argmax(estimator.predict_proba(_as_series(cases), **params), axis=1)
+    rows = np.arange(len(cases))
     scores: dict[str, np.ndarray] = {}
     for name, order in orders.items():
-        rows = []
+        points = []
         for fraction in fractions:
             removed = []
             for case, ranking in zip(cases, order, strict=True):
@@ -265,14 +286,21 @@ def deletion_curve(
                 removed.append(
                     remove_steps(case, mask.reshape(case.shape), replacement)
                 )
-            predicted = np.asarray(predict(_as_series(removed)))
-            rows.append([np.mean(predicted == y), np.mean(predicted == intact)])
-        scores[name] = np.array(rows)
+            proba = estimator.predict_proba(_as_series(removed), **params)
+            predicted = np.argmax(proba, axis=1)
+            points.append(
+                [
+                    np.mean(classes[predicted] == y),
+                    np.mean(predicted == intact),
+                    np.mean(proba[rows, intact]),
+                ]
+            )
+        scores[name] = np.array(points)
     scores["random"] = np.mean([scores.pop(f"random{d}") for d in range(n_random)], 0)
     curve: dict[str, list[float]] = {"fraction": [float(f) for f in fractions]}
     for name in ("attributed", "random"):
-        for column, suffix in ((0, ""), (1, "_agreement")):
+        for column, measure in enumerate(("accuracy", "agreement", "probability")):
             values = scores[name][:, column]
-            curve[name + suffix] = [float(v) for v in values]
-            curve[f"{name}{suffix}_area"] = float(values.mean())
+            curve[f"{name}_{measure}"] = [float(v) for v in values]
+            curve[f"{name}_{measure}_area"] = float(values.mean())
     return curve

@@ -56,8 +56,7 @@ def plot_explanation(
     X : array-like or list of array-like
         The explained series (any accepted input form).
     attributions : ndarray or list of ndarray
-        What :meth:`~vlmtsc.base.BaseTimeSeriesClassifier.explain` returned for
-        ``X``.
+        What the classifier's ``explain`` returned for ``X``.
     y : array-like, optional
         True labels, shown in each row's title.
     predicted : array-like, optional

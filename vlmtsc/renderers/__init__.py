@@ -21,7 +21,7 @@ from vlmtsc.renderers._fields import (
 from vlmtsc.renderers._gallery import save_gallery
 from vlmtsc.renderers._lineplot import LinePlotRenderer
 from vlmtsc.renderers._names import RENDERERS, make_renderer, renderer_name
-from vlmtsc.renderers._windows import WindowStackRenderer
+from vlmtsc.renderers._windows import WindowStackRenderer, resize_weights
 
 __all__ = [
     "RENDERERS",
@@ -33,5 +33,6 @@ __all__ = [
     "WindowStackRenderer",
     "make_renderer",
     "renderer_name",
+    "resize_weights",
     "save_gallery",
 ]

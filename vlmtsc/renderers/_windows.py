@@ -26,14 +26,14 @@ from vlmtsc.renderers._base import (
     place_panel,
 )
 
-__all__ = ["WindowStackRenderer"]
+__all__ = ["WindowStackRenderer", "resize_weights"]
 
 _BATCH = 64  # cases per batch: bounds memory for long series
 _AUTO_STRIDE = 0.1  # TiViT's stride, as a fraction of the window length
 
 
 @lru_cache(maxsize=64)
-def _resize_weights(n_in: int, n_out: int) -> np.ndarray:
+def resize_weights(n_in: int, n_out: int) -> np.ndarray:
     """``(n_out, n_in)`` weights of PIL's bilinear resampling along one axis.
 
     PIL's triangle filter, widened by the shrink factor when shrinking (so every
@@ -239,8 +239,8 @@ class WindowStackRenderer(BaseRenderer):
         boxes = panel_boxes(n_channels, self.layout, size)
         entries = []
         for c, (top, left, height, width) in enumerate(boxes):
-            rows = sparse.csr_matrix(_resize_weights(n_windows, height))
-            cols = _resize_weights(w, width)
+            rows = sparse.csr_matrix(resize_weights(n_windows, height))
+            cols = resize_weights(w, width)
             panel = None
             for col in range(w):
                 steps = np.minimum(np.arange(n_windows) * s + col, n - 1)
@@ -276,9 +276,9 @@ class WindowStackRenderer(BaseRenderer):
                     stacks = stacks[:, ::s].astype(np.float32)  # (n, n_windows, w)
                     # Resize rows then columns: two products with PIL's weights.
                     tiles = (
-                        _resize_weights(n_windows, height)
+                        resize_weights(n_windows, height)
                         @ stacks
-                        @ _resize_weights(w, width).T
+                        @ resize_weights(w, width).T
                     )
                     low = tiles.min(axis=(1, 2), keepdims=True)
                     span = tiles.max(axis=(1, 2), keepdims=True) - low

@@ -36,6 +36,7 @@ from vlmtsc.training._selection import train_with_validation
 __all__ = [
     "LabelScoringModel",
     "batch_features",
+    "batches_of_equal_shape",
     "collate",
     "embed_prefixes",
     "encode_answer",

@@ -81,7 +81,10 @@ def _areas(row: dict) -> str:
     cells = []
     for measure in MEASURES:
         ours, chance = row[f"attributed_{measure}_area"], row[f"random_{measure}_area"]
-        cells.append(f"{ours:.3f} / {chance:.3f} {'yes' if ours < chance else 'NO'}")
+        verdict = "yes" if ours < chance else "NO"
+        if round(ours, 3) == round(chance, 3):
+            verdict = "tie"
+        cells.append(f"{ours:.3f} / {chance:.3f} {verdict}")
     return " | ".join(cells)
 
 
@@ -107,7 +110,15 @@ def main(argv=None) -> Path:
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output", help="a results folder to resume")
+    parser.add_argument(
+        "--summarize", metavar="FOLDER", help="only rewrite FOLDER/deletion.md"
+    )
     args = parser.parse_args(argv)
+    if args.summarize:
+        folder = Path(args.summarize)
+        rows = [json.loads(x) for x in (folder / "rows.jsonl").read_text().splitlines()]
+        (folder / "deletion.md").write_text(_table(rows) + "\n")
+        return folder
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     output = Path(args.output) if args.output else RESULTS_DIR / f"deletion-{stamp}"
@@ -149,6 +160,7 @@ def main(argv=None) -> Path:
                         f.write(json.dumps(row) + "\n")
                     print(f"{dataset} {name} {method}", _areas(row), flush=True)
                     (output / "deletion.md").write_text(_table(rows) + "\n")
+    (output / "deletion.md").write_text(_table(rows) + "\n")
     print(output)
     return output
 

@@ -127,3 +127,33 @@ def test_mtcs_benchmark_writes_through_the_engine(tmp_path, capsys):
     assert "epochs kept on validation of the training data: MTCS 1" in report
     assert (output / "environment.json").exists() and (output / "affinity.png").exists()
     assert "## Accuracy per dataset" in capsys.readouterr().out
+
+
+def test_deletion_benchmark_writes_curves_and_resumes(tmp_path, capsys):
+    import json
+
+    from benchmarks import deletion
+
+    mtcs = (
+        "MTCSClassifier(n_blocks=1, hidden_size=8, representation_size=8, n_epochs=2)"
+    )
+    argv = ["--datasets", "UnitTest", "--estimators", mtcs, "--per-class", "2"]
+    argv += ["--threads", "1", "--output", str(tmp_path)]
+    assert deletion.main(argv) == tmp_path
+    rows = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert [(r["dataset"], r["method"]) for r in rows] == [
+        ("UnitTest", "occlusion"),
+        ("UnitTest", "gradient"),
+    ]
+    for row in rows:
+        assert row["n_series"] == 4 and row["fit_s"] > 0
+        assert row["fraction"] == list(deletion.FRACTIONS)
+        assert len(row["attributed_probability"]) == len(deletion.FRACTIONS)
+    table = (tmp_path / "deletion.md").read_text()
+    assert table.count("| UnitTest | MTCSClassifier(") == 2
+    # Run again: the saved model is loaded, finished rows are not redone.
+    (tmp_path / "deletion.md").unlink()
+    assert deletion.main(argv) == tmp_path
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2
+    assert deletion.main(["--summarize", str(tmp_path)]) == tmp_path
+    assert (tmp_path / "deletion.md").read_text() == table

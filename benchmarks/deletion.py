@@ -21,9 +21,11 @@ faithful when its area is below the random one. Agreement and probability
 measure faithfulness to the model where it is wrong or never changes its
 answer.
 
-Fitted classifiers are saved under the results folder and reused when the
-command is run again with ``--output`` pointing at it (a run resumes: finished
-rows are kept). Output: ``benchmarks/results/deletion-<UTC timestamp>/``:
+Fitted classifiers are saved under the results folder (``models/``, ignored
+by git: the fine-tuned LMs' folders hold their resized embeddings, ~800 MB in
+all) and reused when the command is run again with ``--output`` pointing at it
+(a run resumes: finished rows are kept; ``--summarize FOLDER`` only rewrites
+the table). Output: ``benchmarks/results/deletion-<UTC timestamp>/``:
 ``rows.jsonl`` (one row per data set, classifier and method, with the curves
 and timings), ``deletion.md`` (the table).
 """

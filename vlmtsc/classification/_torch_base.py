@@ -219,6 +219,20 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         """Network outputs of ``inputs`` in batches (similar lengths together),
         rows in the order of ``inputs``; float32."""
         torch = _torch()
+        rows = np.empty(len(inputs), dtype=object)
+        network.eval()
+        with torch.no_grad():
+            batches = self._batches(
+                network, inputs, self._inference_batch_size, context
+            )
+            for chosen, batch in batches:
+                out = self._output(network, batch, what).float().cpu().numpy()
+                rows[chosen] = list(out)
+        return np.stack(rows)
+
+    def _batches(self, network, inputs, size: int, context: dict):
+        """``(indices, collated batch on the network's device)`` of ``inputs``
+        in batches of ``size``, similar lengths together."""
         device = next(network.parameters()).device
         lengths = self._input_lengths(inputs)
         order = (
@@ -226,18 +240,13 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             if lengths is None
             else np.argsort(lengths, kind="stable")
         )
-        rows = np.empty(len(inputs), dtype=object)
-        network.eval()
-        with torch.no_grad():
-            for start in range(0, len(order), self._inference_batch_size):
-                chosen = order[start : start + self._inference_batch_size]
-                batch = {
-                    k: v.to(device) if hasattr(v, "to") else v
-                    for k, v in self._collate(take(inputs, chosen), **context).items()
-                }
-                out = self._output(network, batch, what).float().cpu().numpy()
-                rows[chosen] = list(out)
-        return np.stack(rows)
+        for start in range(0, len(order), size):
+            chosen = order[start : start + size]
+            batch = self._collate(take(inputs, chosen), **context)
+            yield (
+                chosen,
+                {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()},
+            )
 
     def _predict_proba(self, X):
         inputs = self._inputs(self.normalizer_.transform(X))
@@ -314,23 +323,11 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             raise ValueError("Pass exactly one of key= and module=.")
         torch = _torch()
         network = self.model_
-        device = next(network.parameters()).device
-        lengths = self._input_lengths(inputs)
-        order = (
-            np.arange(len(inputs))
-            if lengths is None
-            else np.argsort(lengths, kind="stable")
-        )
         targets = np.asarray(targets, dtype=np.int64)
         rows: list = [None] * len(inputs)
         size = max(1, int(self._gradient_batch_size))
         with input_gradients(network):
-            for start in range(0, len(order), size):
-                chosen = order[start : start + size]
-                batch = {
-                    k: v.to(device) if hasattr(v, "to") else v
-                    for k, v in self._collate(take(inputs, chosen), **context).items()
-                }
+            for chosen, batch in self._batches(network, inputs, size, context):
                 if key is not None:
                     batch[key] = batch[key].detach().requires_grad_(True)
                 watch = captured_output(module) if module is not None else nullcontext()

@@ -158,6 +158,17 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
             "method='occlusion'."
         )
 
+    def _check_time_map(self, n_timepoints, n_channels) -> tuple[int, int]:
+        """The parameters and the sizes a :meth:`time_map` is asked for."""
+        self._check_params()
+        n, channels = int(n_timepoints), int(n_channels)
+        if n < 1 or channels < 1:
+            raise ValueError(
+                f"n_timepoints and n_channels must be positive, got {n_timepoints} "
+                f"and {n_channels}."
+            )
+        return n, channels
+
     def _check_params(self) -> None:
         """Every parameter (``_parameter_constraints``, and rules beyond them)."""
         self._validate_params()

@@ -235,13 +235,7 @@ class LinePlotRenderer(BaseRenderer):
         """
         from scipy import sparse
 
-        self._check_params()
-        n, n_channels = int(n_timepoints), int(n_channels)
-        if n < 1 or n_channels < 1:
-            raise ValueError(
-                f"n_timepoints and n_channels must be positive, got {n_timepoints} "
-                f"and {n_channels}."
-            )
+        n, n_channels = self._check_time_map(n_timepoints, n_channels)
         size = int(self.image_size)
         overlay = self.layout == "overlay"
         boxes = panel_boxes(1 if overlay else n_channels, self.layout, size)

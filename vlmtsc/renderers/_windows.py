@@ -227,13 +227,7 @@ class WindowStackRenderer(BaseRenderer):
         """
         from scipy import sparse
 
-        self._check_params()
-        n, n_channels = int(n_timepoints), int(n_channels)
-        if n < 1 or n_channels < 1:
-            raise ValueError(
-                f"n_timepoints and n_channels must be positive, got {n_timepoints} "
-                f"and {n_channels}."
-            )
+        n, n_channels = self._check_time_map(n_timepoints, n_channels)
         size = int(self.image_size)
         w, s, n_windows = self.geometry(n)
         boxes = panel_boxes(n_channels, self.layout, size)

@@ -86,8 +86,8 @@ def fit_probe(features, y, seed: int, groups=None):
         search = GridSearchCV(
             head,
             {"logisticregression__C": PROBE_STRENGTHS},
-            # Every class named: a fold that lacks one still scores (without
-            # labels=, scikit-learn 1.6 logged "Scoring failed" for it).
+            # Every class named: a held-out fold that lacks one still scores.
+            # (A training fold that lacks one still fails: see CHANGELOG.)
             scoring=make_scorer(
                 log_loss,
                 greater_is_better=False,

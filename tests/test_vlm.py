@@ -325,13 +325,19 @@ def test_the_probe_chooses_its_regularisation_by_k_fold(monkeypatch):
     chosen = searches[-1].best_params_["logisticregression__C"]
     assert chosen == head[-1].C and chosen > min(_lm_base.PROBE_STRENGTHS)
     assert head.score(F, y) > 0.9
-    _lm_base.fit_probe(F[:7], np.array([0, 0, 1, 1, 2, 2, 2]), seed=0)
+    few = np.array([0, 0, 1, 1, 2, 2, 2])
+    _lm_base.fit_probe(F[:7], few, seed=0)
     assert len(searches[-1].cv) == 2
+    # Every training fold holds every class, so every candidate scores.
+    for fit_rows, _ in searches[-1].cv:
+        assert set(few[fit_rows]) == {0, 1, 2}
+    assert np.isfinite(searches[-1].cv_results_["mean_test_score"]).all()
     # Augmented copies stay in their case's fold: no copy validates its source.
     source = np.repeat(np.arange(30), 2)
     _lm_base.fit_probe(F[source], y[source], 0, source)
     for fit_rows, held in searches[-1].cv:
         assert not set(source[fit_rows]) & set(source[held])
+        assert len(held) == 12  # 6 of the 30 cases, each with its copy
     n_searches = len(searches)
     single = _lm_base.fit_probe(F[:4], np.array([0, 1, 1, 1]), seed=0)
     assert len(searches) == n_searches and single[-1].C == 1.0  # nothing to split

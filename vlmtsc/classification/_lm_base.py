@@ -22,7 +22,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, make_scorer
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -77,24 +77,36 @@ def fit_probe(features, y, seed: int, groups=None):
     head = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
     )
-    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
-    if groups is not None:
-        smallest = min(smallest, len(np.unique(groups)) // len(np.unique(y)))
+    # Cases (a case and its copies) are split by StratifiedKFold, which
+    # stratifies exactly; StratifiedGroupKFold only approximates it and can
+    # leave a class out of a training fold (scikit-learn 1.6), failing every
+    # candidate.
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    cases, first, case_of_row = np.unique(
+        groups, return_index=True, return_inverse=True
+    )
+    case_labels = np.asarray(y)[first]
+    smallest = int(np.bincount(np.unique(case_labels, return_inverse=True)[1]).min())
     if smallest >= 2:
-        folds = StratifiedGroupKFold(min(5, smallest), shuffle=True, random_state=seed)
-        groups = np.arange(len(y)) if groups is None else groups
+        splitter = StratifiedKFold(min(5, smallest), shuffle=True, random_state=seed)
+        folds = [
+            (
+                np.flatnonzero(np.isin(case_of_row, train)),
+                np.flatnonzero(np.isin(case_of_row, held)),
+            )
+            for train, held in splitter.split(cases, case_labels)
+        ]
         search = GridSearchCV(
             head,
             {"logisticregression__C": PROBE_STRENGTHS},
             # Every class named: a held-out fold that lacks one still scores.
-            # (A training fold that lacks one still fails: see CHANGELOG.)
             scoring=make_scorer(
                 log_loss,
                 greater_is_better=False,
                 response_method="predict_proba",
                 labels=np.unique(y),
             ),
-            cv=list(folds.split(features, y, groups)),
+            cv=folds,
             refit=False,
         )
         # Weakly regularised candidates may stop short of convergence on a few

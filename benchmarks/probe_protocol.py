@@ -5,18 +5,19 @@ Run from the repository root::
     python -m benchmarks.probe_protocol --threads 1
 
 For every bundled data set, ONLY its training split is used: each candidate
-configuration of ``VLMTimeSeriesClassifier(head="linear")`` (encoder x renderers x
-layers x head) is scored by stratified k-fold cross-validation on it (k = min(5,
-smallest class), the same folds for every candidate, seed 0). The candidate with
-the best mean accuracy over all bundled sets becomes the default; the test
-splits play no part here (`benchmarks/grids/probe.yaml` reports them beside
-MiniRocket, once the defaults are set).
+configuration of ``VLMTimeSeriesClassifier(head="linear")`` (encoder x renderers
+x layers x series encoder x head) is scored by stratified k-fold cross-validation
+on it (k = min(5, smallest class), the same folds for every candidate, seed 0).
+The candidate with the best mean accuracy over all bundled sets becomes the
+default; the test splits play no part here (`benchmarks/grids/probe.yaml`
+reports them beside MiniRocket, once the defaults are set).
 
 The features of every stage of each encoder are computed once per (encoder,
-renderer, data set) with :class:`vlmtsc.VLMFeatureExtractor` (frozen weights:
-nothing is fitted on labels, so computing them on the whole training split
-before splitting leaks nothing) and the candidates take their columns. The
-tables go to ``benchmarks/results/probe-protocol-<UTC timestamp>/``:
+renderer, data set) with :class:`vlmtsc.VLMFeatureExtractor`, the series
+encoders' once per data set (frozen weights: nothing is fitted on labels, so
+computing them on the whole training split before splitting leaks nothing), and
+the candidates take their columns. The tables go to
+``benchmarks/results/probe-protocol-<UTC timestamp>/``:
 ``cv.csv`` (one row per candidate and data set), ``protocol.md`` (the means,
 the choice), ``features.json`` (dimensions and seconds per series).
 """
@@ -38,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vlmtsc import VLMFeatureExtractor
-from vlmtsc.backbones import load_backbone
+from vlmtsc.backbones import SERIES_ENCODERS, load_backbone, series_features
 from vlmtsc.classification._lm_base import fit_probe
 from vlmtsc.datasets import list_datasets, load_dataset
 from vlmtsc.experiments import environment_info, limit_threads
@@ -55,6 +56,8 @@ LAYERS = {
     "middle+head": lambda n: [*middle_stages(n), n - 1],
 }
 """Stage sets compared (n: the CNN's stages, its head last)."""
+SERIES = ("none", *SERIES_ENCODERS)
+"""Series encoders whose features join the images' (``series_encoder=``)."""
 
 
 PROBABILISTIC = ("logreg-C1", "logreg-cv")
@@ -94,6 +97,7 @@ def stage_extractor(backbone: str) -> VLMFeatureExtractor:
         backbone,
         renderer=[make() for make in RENDERERS.values()],
         layers=list(range(n_stages)),
+        series_encoder=None,
         verbose=0,
     )
     X, _ = load_dataset("GunPoint", split="train")
@@ -127,7 +131,7 @@ def main(argv=None) -> Path:
     output = RESULTS_DIR / f"probe-protocol-{stamp}"
     output.mkdir(parents=True)
     seed = args.random_state
-    rows, cost = [], {}
+    rows, cost, series_cache = [], {}, {}
     with limit_threads(args.threads):
         for encoder in args.encoders.split(","):
             extractor = stage_extractor(ENCODERS[encoder])
@@ -142,16 +146,29 @@ def main(argv=None) -> Path:
                     "seconds_per_series": round(seconds, 4),
                 }
                 views = dict(zip(RENDERERS, np.hsplit(features, 2), strict=True))
+                if dataset not in series_cache:
+                    start = time.perf_counter()
+                    series_cache[dataset] = {
+                        name: series_features(name, X) for name in SERIES_ENCODERS
+                    }
+                    cost[f"series/{dataset}"] = {
+                        "seconds_per_series": round(
+                            (time.perf_counter() - start) / len(X), 4
+                        )
+                    }
+                blocks = {"none": np.empty((len(y), 0)), **series_cache[dataset]}
                 smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
                 folds = StratifiedKFold(
                     min(5, smallest), shuffle=True, random_state=seed
                 )
                 multivariate = np.ndim(X[0]) == 2 and np.shape(X[0])[0] > 1
-                for (view, parts), (layers, choose) in itertools.product(
-                    VIEWS.items(), LAYERS.items()
+                for (view, parts), (layers, choose), series in itertools.product(
+                    VIEWS.items(), LAYERS.items(), SERIES
                 ):
                     picked = columns(widths, choose(len(widths)))
-                    F = np.hstack([views[part][:, picked] for part in parts])
+                    F = np.hstack(
+                        [*(views[part][:, picked] for part in parts), blocks[series]]
+                    )
                     for head, fit in _heads(seed).items():
                         rows.append(
                             dict(
@@ -160,6 +177,7 @@ def main(argv=None) -> Path:
                                 encoder=encoder,
                                 view=view,
                                 layers=layers,
+                                series=series,
                                 head=head,
                                 dimension=F.shape[1],
                                 cv_accuracy=cv_accuracy(fit, F, y, folds),
@@ -183,7 +201,7 @@ def summary(table: pd.DataFrame) -> str:
     """Mean CV accuracy of each candidate (all sets, univariate, multivariate)
     and the choice: the best mean over all sets among the heads that give
     probabilities (the estimator's ``predict_proba``; ridge is shown beside)."""
-    keys = ["encoder", "view", "layers", "head"]
+    keys = ["encoder", "view", "layers", "series", "head"]
     means = table.groupby(keys).cv_accuracy.mean().rename("all")
     by_kind = table.pivot_table(
         index=keys, columns="multivariate", values="cv_accuracy", aggfunc="mean"

@@ -31,6 +31,7 @@ def _clf(**params):
         renderer=LinePlotRenderer(image_size=32),
         n_epochs=1,
         batch_size=4,
+        series_encoder=None,  # the images' features (tests/test_series_encoders.py)
         verbose=0,
     )
     return VLMTimeSeriesClassifier(**{**defaults, **params})
@@ -208,6 +209,7 @@ def test_transform_reflects_fine_tuning(data):
         backbone="tiny-llava",
         renderer=LinePlotRenderer(image_size=32),
         features="hidden",
+        series_encoder=None,
         verbose=0,
     ).fit_transform(X)
     tuned = _clf(features="hidden", learning_rate=1e-2).fit(X, y).transform(X)
@@ -223,7 +225,10 @@ def test_feature_extractor_in_a_pipeline(data):
     X, y = data
     pipe = make_pipeline(
         VLMFeatureExtractor(
-            backbone="tiny-llava", renderer=LinePlotRenderer(image_size=32), verbose=0
+            backbone="tiny-llava",
+            renderer=LinePlotRenderer(image_size=32),
+            series_encoder=None,
+            verbose=0,
         ),
         LogisticRegression(max_iter=1000),
     )

@@ -38,6 +38,11 @@ from vlmtsc.backbones._resolve import (
     prepare_backbone,
     resolve_backbone,
 )
+from vlmtsc.backbones._series_encoders import (
+    SERIES_ENCODERS,
+    pooled_series_features,
+    series_features,
+)
 
 __all__ = [
     "AUTO_PREPARE",
@@ -48,6 +53,7 @@ __all__ = [
     "OFFLINE_WEIGHTS",
     "PRETRAINING_FORMATS",
     "QUANTIZATIONS",
+    "SERIES_ENCODERS",
     "Backbone",
     "BackboneSpec",
     "Family",
@@ -60,6 +66,7 @@ __all__ = [
     "import_peft",
     "load_backbone",
     "output_cache",
+    "pooled_series_features",
     "prepare_backbone",
     "prepare_quantized",
     "prepare_weights",
@@ -67,5 +74,6 @@ __all__ = [
     "quiet_library_logs",
     "read_pretraining",
     "resolve_backbone",
+    "series_features",
     "write_pretraining",
 ]

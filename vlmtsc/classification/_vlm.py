@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from vlmtsc.backbones import SERIES_ENCODERS, series_features
 from vlmtsc.base import check_series, series_lengths, take_cases
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
@@ -94,13 +95,32 @@ def _encode(model, renderer, prompt, X, labels, classes, label_names):
     return model.encode(prompts, images)
 
 
-def _fused_embedding(model, renderer, features, layers, encode):
+def _series_encoder(series_encoder, head="linear"):
+    """The series encoder in use: ``"auto"`` is Fracast for the linear head and
+    none for the fine-tuned one (which reads images only)."""
+    if series_encoder == "auto":
+        return "fracast" if head == "linear" else None
+    if series_encoder is not None and head != "linear":
+        raise ValueError(
+            f"series_encoder={series_encoder!r} feeds the linear head; the "
+            "fine-tuned head (head='lm') reads the images only. Use head='linear' "
+            "or series_encoder=None."
+        )
+    return series_encoder
+
+
+def _fused_embedding(model, renderer, features, layers, encode, series=None):
     """The embeddings of every renderer's images side by side (one renderer for
-    a text-only model, which sees no image)."""
+    a text-only model, which sees no image), then the ``series`` encoder's
+    features of ``X`` when given as ``(name, X)``."""
     renderers = _renderers(renderer)
     if not model.uses_images:
         renderers = renderers[:1]
-    return np.hstack([model.embed(encode(r), features, layers) for r in renderers])
+    blocks = [model.embed(encode(r), features, layers) for r in renderers]
+    if series is not None and series[0] is not None:
+        device = str(next(model.model.parameters()).device)
+        blocks.append(series_features(series[0], series[1], device=device))
+    return np.hstack(blocks)
 
 
 class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
@@ -188,6 +208,13 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         last layer; ``"last"`` the last layer (the CNN's head); indices pick
         stages of a composed VLM's CNN, layers of a ``vision_tower``, or hidden
         states (0: the embeddings).
+    series_encoder : {"auto", "fracast"} or None, default="auto"
+        A frozen time-series model whose pooled features of the values join the
+        images' in the linear head (:func:`vlmtsc.backbones.series_features`;
+        192 per channel): the image misses what 224 pixels cannot show, such as
+        a long series' fine periodic detail. ``"auto"``: Fracast-0 for
+        ``head="linear"`` (the protocol's choice, in the features guide), none
+        for ``head="lm"``, which reads the images only.
     normalization : {None, "per_channel", "across_channels", "global"}, \
 default=None
         Z-normalise each series before rendering and prompting (``normalizer_``,
@@ -234,6 +261,8 @@ default=None
     label_names_ : list of str
     renderer_ : renderer
     prompt_ : TimeSeriesPrompt
+    series_encoder_ : str or None
+        The series encoder in use (``series_encoder`` resolved).
     model_ : LabelScoringModel
         The fine-tuned backbone with its processor.
     history_ : list of dict
@@ -263,6 +292,7 @@ default=None
         "renderer": [HasMethods(["transform"]), list, tuple, None],
         "prompt_mode": [StrOptions(set(PROMPT_MODES)), None],
         "prompt": [TimeSeriesPrompt, None],
+        "series_encoder": [StrOptions({"auto", *SERIES_ENCODERS}), None],
     }
 
     def __init__(
@@ -280,6 +310,7 @@ default=None
         head="lm",
         features=None,
         layers="auto",
+        series_encoder="auto",
         normalization=None,
         augmentation=None,
         n_epochs=2,
@@ -309,6 +340,7 @@ default=None
         self.head = head
         self.features = features
         self.layers = layers
+        self.series_encoder = series_encoder
         self.normalization = normalization
         self.augmentation = augmentation
         self.n_epochs = n_epochs
@@ -328,9 +360,11 @@ default=None
     def _check_params(self):
         super()._check_params()
         _build_renderer(self.renderer, self.head)
+        _series_encoder(self.series_encoder, self.head)
 
     def _prepare_inputs(self, X, y, seed):
         self.renderer_ = _build_renderer(self.renderer, self.head)
+        self.series_encoder_ = _series_encoder(self.series_encoder, self.head)
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
 
     def _answer_is_label_only(self):
@@ -418,6 +452,7 @@ default=None
         """
         import torch
 
+        from vlmtsc.backbones import pooled_series_features
         from vlmtsc.renderers import resize_weights
         from vlmtsc.training import (
             batch_features,
@@ -455,6 +490,9 @@ default=None
         model = self.model_.model
         device = next(model.parameters()).device
         saliency = [np.zeros((n_cases, int(r.image_size) ** 2)) for r in renderers]
+        normalized = self.normalizer_.transform(X)
+        series_encoder = self.series_encoder_ if self.head == "linear" else None
+        series_saliency = {}
         with input_gradients(model):
             for members in batches_of_equal_shape(merged, batch_size):
                 pixels, features = [], []
@@ -472,16 +510,32 @@ default=None
                         features.append(
                             batch_features(model, inputs, source, layers, len(members))
                         )
+                values, pooled = [], []  # the series features' own path
+                if series_encoder is not None:
+                    for i in members:
+                        case = take_cases(normalized, [i])[0]
+                        leaf = torch.tensor(case, dtype=torch.float32, device=device)
+                        values.append(leaf.requires_grad_(True))
+                        rows = pooled_series_features(series_encoder, leaf)
+                        pooled.append(rows.reshape(1, -1))
                 if self.head == "linear":
+                    if pooled:
+                        features.append(torch.cat(pooled))
                     log_proba = self._probe_log_proba(torch.cat(features, dim=1))
                 else:  # the label scores predict_proba softmaxes, with gradients
                     scores = label_log_likelihoods(model, inputs, self.model_.label_ids)
                     log_proba = torch.log_softmax(scores.double(), dim=1)
                 chosen = torch.as_tensor(targets[members], device=log_proba.device)
                 picked = log_proba.gather(1, chosen[:, None]).sum()
-                grads = torch.autograd.grad(picked, pixels)
+                grads = torch.autograd.grad(picked, pixels + values)
+                for i, leaf, grad in zip(
+                    members[: len(values)], values, grads[len(pixels) :], strict=True
+                ):
+                    # |Gradient x (value - the channel's mean)|, as for pixels.
+                    offset = leaf.detach() - leaf.detach().mean(dim=1, keepdim=True)
+                    series_saliency[i] = (grad * offset).abs().double().cpu().numpy()
                 for r, (renderer, leaf, grad, white) in enumerate(
-                    zip(renderers, pixels, grads, whites, strict=True)
+                    zip(renderers, pixels, grads[: len(pixels)], whites, strict=True)
                 ):
                     height, width = _pixel_layout(white)
                     shape = (len(members), 3, height, width)
@@ -497,7 +551,6 @@ default=None
                     # The processor's resize spread back onto the rendered pixels.
                     image_map = rows.T @ model_map @ cols
                     saliency[r][members] = image_map.reshape(len(members), -1)
-        normalized = self.normalizer_.transform(X)
         maps: dict = {}
         attributions = []
         for i, case in enumerate(take_cases(normalized, range(n_cases))):
@@ -515,6 +568,8 @@ default=None
                 elif key not in maps:
                     maps[key] = renderer.time_map(n_timepoints, n_channels)
                 total += maps[key].T @ saliency[r][i]
+            if i in series_saliency:
+                total += series_saliency[i].ravel()
             attributions.append(total.reshape(n_channels, n_timepoints))
         return attributions
 
@@ -525,6 +580,7 @@ default=None
             self.features,
             self.layers,
             lambda renderer: self._examples(X, renderer=renderer),
+            series=(self.series_encoder_, X),
         )
 
 
@@ -550,6 +606,10 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         hidden states averaged over the prompt (default for text models).
     layers : "auto", "last", int or list of int, default="auto"
         As in :class:`VLMTimeSeriesClassifier`.
+    series_encoder : {"fracast"} or None, default="fracast"
+        A frozen time-series model's pooled features appended to the images'
+        (as the linear head of :class:`VLMTimeSeriesClassifier`); ``None`` for
+        the backbone's features only.
     normalization : {None, "per_channel", "across_channels", "global"}, \
 default=None
         As in :class:`VLMTimeSeriesClassifier` (``normalizer_``).
@@ -569,7 +629,9 @@ default=None
     >>> from vlmtsc.testing import make_example_series
     >>> X, y = make_example_series(n_cases=4)
     >>> VLMFeatureExtractor(backbone="tiny-llava", verbose=0).fit_transform(X).shape
-    (4, 128)
+    (4, 320)
+
+    128 columns from the two default images, 192 from Fracast-0.
     """
 
     def __init__(
@@ -580,6 +642,7 @@ default=None
         prompt=None,
         features=None,
         layers="auto",
+        series_encoder="fracast",
         normalization=None,
         quantization=None,
         device="auto",
@@ -591,6 +654,7 @@ default=None
         self.prompt = prompt
         self.features = features
         self.layers = layers
+        self.series_encoder = series_encoder
         self.normalization = normalization
         self.quantization = quantization
         self.device = device
@@ -645,4 +709,5 @@ default=None
             lambda renderer: _encode(
                 self.model_, renderer, self.prompt_, X, None, np.array([0]), None
             ),
+            series=(self.series_encoder, X),
         )

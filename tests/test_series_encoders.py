@@ -17,13 +17,39 @@ def test_features_pool_every_channel_and_every_step():
     X = rng.normal(size=(3, 2, 40))
     F = series_features("fracast", X)
     assert F.shape == (3, 2 * 192) and F.dtype == np.float32 and np.isfinite(F).all()
-    # Channels side by side: the second channel's block is that channel alone.
-    np.testing.assert_allclose(F[:, 192:], series_features("fracast", X[:, 1]))
+    # Channels side by side: a change in the second channel moves its block.
+    changed = X.copy()
+    changed[:, 1, -5:] += 3
+    moved = series_features("fracast", changed)
+    assert not np.allclose(moved[:, 192:], F[:, 192:])
+    # A univariate series is one channel alone.
+    np.testing.assert_allclose(
+        series_features("fracast", X[:, 0]),
+        series_features("fracast", X[:, :1]),
+    )
     # Fracast scales each channel to [0, 1] itself: amplitude and offset vanish.
     np.testing.assert_allclose(series_features("fracast", 5 * X + 3), F, atol=1e-5)
-    # A case reads the same alone and in a batch of other lengths.
+    # A case reads the same alone and beside series of other lengths.
     cases = [X[0], rng.normal(size=(2, 25)), X[2]]
-    np.testing.assert_allclose(series_features("fracast", cases)[[0, 2]], F[[0, 2]])
+    np.testing.assert_allclose(
+        series_features("fracast", cases)[[0, 2]], F[[0, 2]], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        series_features("fracast", X, batch_size=1), F, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_channels_too_long_to_share_a_window_are_read_alone():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1, 2, 1500))  # 2 x 1500 > 2048 steps
+    F = series_features("fracast", X)
+    for channel in range(2):
+        np.testing.assert_allclose(
+            F[:, 192 * channel : 192 * (channel + 1)],
+            series_features("fracast", X[:, channel]),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 def test_a_series_longer_than_the_context_is_read_whole():
@@ -39,13 +65,13 @@ def test_a_series_longer_than_the_context_is_read_whole():
 def test_the_torch_function_matches_and_has_gradients():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(2, 1, 30))
-    rows = torch.tensor(X[:, 0], dtype=torch.float32, requires_grad=True)
-    pooled = pooled_series_features("fracast", rows)
+    cases = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+    pooled = pooled_series_features("fracast", cases)
     np.testing.assert_allclose(
         pooled.detach().numpy(), series_features("fracast", X), rtol=1e-5, atol=1e-6
     )
-    (grad,) = torch.autograd.grad(pooled.sum(), rows)
-    assert grad.shape == rows.shape and grad.abs().sum() > 0
+    (grad,) = torch.autograd.grad(pooled[0].sum(), cases)
+    assert grad[0].abs().sum() > 0 and not grad[1].any()  # cases stay apart
 
 
 def test_unknown_encoder_is_named():

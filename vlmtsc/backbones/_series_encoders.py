@@ -24,9 +24,6 @@ __all__ = ["SERIES_ENCODERS", "pooled_series_features", "series_features"]
 SERIES_ENCODERS = ("fracast",)
 """Names of the series encoders (``series_encoder=`` of the linear head)."""
 
-_POOLS = ("mean", "max", "std")
-_FRACAST_WIDTH = 64
-
 
 @functools.cache
 def _fracast(device: str = "cpu"):
@@ -57,19 +54,15 @@ def _check_name(name):
 
 def _fracast_hidden(model, rows):
     """Hidden states ``(n_rows, steps, 64)`` of equal-length ``rows`` (a float
-    tensor), each min-max scaled as Fracast scales its context and placed at the
-    end of the 2048-step window; longer rows in consecutive windows, joined.
-    Differentiable in ``rows``."""
+    tensor, already scaled), each placed at the end of Fracast's 2048-step
+    window; longer rows in consecutive windows, joined."""
     from torch import bool as bool_
     from torch import cat, nn
 
     window = model.context_length
-    low = rows.min(dim=1, keepdim=True).values
-    span = (rows.max(dim=1, keepdim=True).values - low).clamp_min(1e-5)
-    scaled = (rows - low) / span
     pieces = []
-    for start in range(0, scaled.shape[1], window):
-        piece = scaled[:, start : start + window]
+    for start in range(0, rows.shape[1], window):
+        piece = rows[:, start : start + window]
         pad = window - piece.shape[1]
         values = nn.functional.pad(piece, (pad, 0))[:, None]
         observed = values.new_zeros(values.shape, dtype=bool_)
@@ -79,24 +72,40 @@ def _fracast_hidden(model, rows):
     return cat(pieces, dim=1)
 
 
-def pooled_series_features(name: str, rows):
-    """:func:`series_features` of equal-length channels as a differentiable torch
-    function: ``(n_rows, n_steps)`` float tensor -> ``(n_rows, 192)``."""
+def pooled_series_features(name: str, cases):
+    """:func:`series_features` of equal-shape series as a differentiable torch
+    function: ``(n_cases, n_channels, n_steps)`` float tensor ->
+    ``(n_cases, n_channels * 192)``."""
     from torch import cat
 
     _check_name(name)
-    hidden = _fracast_hidden(_fracast(str(rows.device)), rows)
+    model = _fracast(str(cases.device))
+    n_cases, n_channels, n_steps = cases.shape
+    # Each channel min-max scaled, as Fracast scales its context.
+    low = cases.amin(dim=2, keepdim=True)
+    span = (cases.amax(dim=2, keepdim=True) - low).clamp_min(1e-5)
+    scaled = (cases - low) / span
+    if n_channels > 1 and n_channels * n_steps <= model.context_length:
+        # Short channels one after another in one window: one row per case.
+        rows = scaled.reshape(n_cases, -1)
+    else:
+        rows = scaled.reshape(n_cases * n_channels, n_steps)
+    hidden = _fracast_hidden(model, rows).reshape(n_cases * n_channels, n_steps, -1)
     pools = [hidden.mean(dim=1), hidden.amax(dim=1), hidden.std(dim=1, correction=0)]
-    return cat(pools, dim=1)
+    return cat(pools, dim=1).reshape(n_cases, -1)
 
 
 def series_features(name: str, X, *, device: str = "cpu", batch_size: int = 8):
     """Pooled features of a frozen series encoder, channels side by side.
 
-    Each channel of each series is read on its own; its features are the mean,
-    maximum and standard deviation over time of the encoder's last hidden
-    states (192 per channel for Fracast). Every step is read: a channel longer
-    than the encoder's context is read in consecutive windows.
+    Each channel is min-max scaled; its features are the mean, maximum and
+    standard deviation over its steps of the encoder's last hidden states (192
+    per channel for Fracast). Every step is read: a channel longer than the
+    encoder's context is read in consecutive windows. The channels of a
+    multivariate series that fit in one context together are read in one pass,
+    one after another (so a channel's features also see the channels before
+    it); otherwise each on its own. A series' features never depend on the
+    other series in ``X``.
 
     Parameters
     ----------
@@ -105,7 +114,7 @@ def series_features(name: str, X, *, device: str = "cpu", batch_size: int = 8):
         Series in any form :func:`vlmtsc.base.check_series` takes.
     device : str, default="cpu"
     batch_size : int, default=8
-        Channels per forward pass.
+        Series of one shape per forward pass.
 
     Returns
     -------
@@ -122,25 +131,20 @@ def series_features(name: str, X, *, device: str = "cpu", batch_size: int = 8):
     import torch
 
     _check_name(name)
-    cases = list(check_series(X, estimator_name="series_features"))
-    rows = [np.asarray(channel, dtype=np.float32) for case in cases for channel in case]
-    order = np.argsort([len(row) for row in rows], kind="stable")
-    pooled = np.empty((len(rows), _FRACAST_WIDTH * len(_POOLS)), dtype=np.float32)
+    cases = check_series(X, estimator_name="series_features")
+    shapes = [np.shape(case) for case in cases]
+    features = [None] * len(cases)
     with torch.no_grad():
-        start = 0
-        while start < len(order):
-            # Rows of one length run together.
-            length = len(rows[order[start]])
-            stop = start
-            while (
-                stop < len(order)
-                and stop - start < batch_size
-                and len(rows[order[stop]]) == length
-            ):
-                stop += 1
-            members = order[start:stop]
-            batch = torch.from_numpy(np.stack([rows[i] for i in members])).to(device)
-            features = pooled_series_features(name, batch)
-            pooled[members] = features.float().cpu().numpy()
-            start = stop
-    return pooled.reshape(len(cases), -1)
+        for shape in dict.fromkeys(shapes):
+            members = [i for i, other in enumerate(shapes) if other == shape]
+            for start in range(0, len(members), batch_size):
+                chosen = members[start : start + batch_size]
+                batch = torch.as_tensor(
+                    np.stack([cases[i] for i in chosen]),
+                    dtype=torch.float32,
+                    device=device,
+                )
+                pooled = pooled_series_features(name, batch).cpu().numpy()
+                for i, row in zip(chosen, pooled, strict=True):
+                    features[i] = row
+    return np.stack(features)

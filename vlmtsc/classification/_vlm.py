@@ -516,11 +516,12 @@ default=None
                         case = take_cases(normalized, [i])[0]
                         leaf = torch.tensor(case, dtype=torch.float32, device=device)
                         values.append(leaf.requires_grad_(True))
-                        rows = pooled_series_features(series_encoder, leaf)
-                        pooled.append(rows.reshape(1, -1))
+                        pooled.append(
+                            pooled_series_features(series_encoder, leaf[None])[0]
+                        )
                 if self.head == "linear":
                     if pooled:
-                        features.append(torch.cat(pooled))
+                        features.append(torch.stack(pooled))
                     log_proba = self._probe_log_proba(torch.cat(features, dim=1))
                 else:  # the label scores predict_proba softmaxes, with gradients
                     scores = label_log_likelihoods(model, inputs, self.model_.label_ids)
@@ -528,10 +529,12 @@ default=None
                 chosen = torch.as_tensor(targets[members], device=log_proba.device)
                 picked = log_proba.gather(1, chosen[:, None]).sum()
                 grads = torch.autograd.grad(picked, pixels + values)
+                # The series path (linear head with a series encoder only):
+                # |gradient x (value - the channel's mean)|, as for pixels.
+                # (zip stops at the empty ``values`` of the other heads.)
                 for i, leaf, grad in zip(
-                    members[: len(values)], values, grads[len(pixels) :], strict=True
+                    members, values, grads[len(pixels) :], strict=False
                 ):
-                    # |Gradient x (value - the channel's mean)|, as for pixels.
                     offset = leaf.detach() - leaf.detach().mean(dim=1, keepdim=True)
                     series_saliency[i] = (grad * offset).abs().double().cpu().numpy()
                 for r, (renderer, leaf, grad, white) in enumerate(

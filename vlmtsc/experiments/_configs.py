@@ -116,7 +116,8 @@ _SPECS = [
     # VLMTimeSeriesClassifier on EfficientNet-Lite0 + SmolLM2-135M, and levers.
     ("vlm-linear", _VLM, _LINEAR, None,
      "VLMTimeSeriesClassifier(head='linear'): line plot + window stack -> frozen "
-     "EfficientNet-Lite0 middle blocks -> logistic regression (C by k-fold)"),
+     "EfficientNet-Lite0 middle blocks, + Fracast-0 series features -> logistic "
+     "regression (C by k-fold)"),
     ("vlm-lora", _VLM, _LORA, None,
      "line plot -> EfficientNet-Lite0 + projector + SmolLM2 with LoRA, label "
      "scoring"),

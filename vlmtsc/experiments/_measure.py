@@ -129,7 +129,9 @@ class PeakRSSSampler:
 
     Examples
     --------
+    >>> import gc
     >>> import numpy as np
+    >>> _ = gc.collect()  # no earlier garbage freed during the block
     >>> with PeakRSSSampler() as sampler:
     ...     block = np.ones(2**23)  # 64 MiB, every page touched
     >>> sampler.peak_mib > 40

@@ -129,11 +129,11 @@ class PeakRSSSampler:
 
     Examples
     --------
-    >>> import gc
-    >>> import numpy as np
-    >>> _ = gc.collect()  # no earlier garbage freed during the block
+    >>> import mmap
     >>> with PeakRSSSampler() as sampler:
-    ...     block = np.ones(2**23)  # 64 MiB, every page touched
+    ...     block = mmap.mmap(-1, 2**26)  # 64 MiB of fresh pages (no reuse)
+    ...     for page in range(0, 2**26, mmap.PAGESIZE):
+    ...         block[page] = 1  # every page touched
     >>> sampler.peak_mib > 40
     True
     """

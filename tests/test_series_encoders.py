@@ -124,3 +124,11 @@ def test_gradients_follow_the_series_features_too():
     # Every step gets some attribution through the series path (the plot's
     # pixels alone leave steps between drawn pixels at zero only by chance).
     assert (both > 0).mean() > 0.9
+
+
+def test_an_unknown_series_encoder_is_refused_before_any_weights_load():
+    X, _ = make_example_series(n_cases=4, n_timepoints=20)
+    # The backbone does not exist either: the series encoder is checked first.
+    extractor = VLMFeatureExtractor(backbone="no/such-model", series_encoder="moment")
+    with pytest.raises(ValueError, match=r"Unknown series_encoder 'moment'.*fracast"):
+        extractor.fit(X)

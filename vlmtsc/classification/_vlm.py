@@ -97,7 +97,13 @@ def _encode(model, renderer, prompt, X, labels, classes, label_names):
 
 def _series_encoder(series_encoder, head="linear"):
     """The series encoder in use: ``"auto"`` is Fracast for the linear head and
-    none for the fine-tuned one (which reads images only)."""
+    none for the fine-tuned one (which reads images only). Checked before any
+    weights load."""
+    if series_encoder not in ("auto", None, *SERIES_ENCODERS):
+        raise ValueError(
+            f"Unknown series_encoder {series_encoder!r}; choose one of "
+            f"{['auto', *SERIES_ENCODERS]} or None."
+        )
     if series_encoder == "auto":
         return "fracast" if head == "linear" else None
     if series_encoder is not None and head != "linear":
@@ -109,17 +115,19 @@ def _series_encoder(series_encoder, head="linear"):
     return series_encoder
 
 
-def _fused_embedding(model, renderer, features, layers, encode, series=None):
+def _fused_embedding(
+    model, renderer, features, layers, encode, series_encoder=None, X=None
+):
     """The embeddings of every renderer's images side by side (one renderer for
-    a text-only model, which sees no image), then the ``series`` encoder's
-    features of ``X`` when given as ``(name, X)``."""
+    a text-only model, which sees no image), then ``series_encoder``'s features
+    of ``X`` when one is given."""
     renderers = _renderers(renderer)
     if not model.uses_images:
         renderers = renderers[:1]
     blocks = [model.embed(encode(r), features, layers) for r in renderers]
-    if series is not None and series[0] is not None:
+    if series_encoder is not None:
         device = str(next(model.model.parameters()).device)
-        blocks.append(series_features(series[0], series[1], device=device))
+        blocks.append(series_features(series_encoder, X, device=device))
     return np.hstack(blocks)
 
 
@@ -491,7 +499,7 @@ default=None
         device = next(model.parameters()).device
         saliency = [np.zeros((n_cases, int(r.image_size) ** 2)) for r in renderers]
         normalized = self.normalizer_.transform(X)
-        series_encoder = self.series_encoder_ if self.head == "linear" else None
+        series_encoder = self.series_encoder_  # None for head="lm"
         series_saliency = {}
         with input_gradients(model):
             for members in batches_of_equal_shape(merged, batch_size):
@@ -583,7 +591,8 @@ default=None
             self.features,
             self.layers,
             lambda renderer: self._examples(X, renderer=renderer),
-            series=(self.series_encoder_, X),
+            self.series_encoder_,
+            X,
         )
 
 
@@ -609,10 +618,10 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
         hidden states averaged over the prompt (default for text models).
     layers : "auto", "last", int or list of int, default="auto"
         As in :class:`VLMTimeSeriesClassifier`.
-    series_encoder : {"fracast"} or None, default="fracast"
+    series_encoder : {"fracast", "auto"} or None, default="fracast"
         A frozen time-series model's pooled features appended to the images'
-        (as the linear head of :class:`VLMTimeSeriesClassifier`); ``None`` for
-        the backbone's features only.
+        (as the linear head of :class:`VLMTimeSeriesClassifier`; ``"auto"`` is
+        Fracast-0 too); ``None`` for the backbone's features only.
     normalization : {None, "per_channel", "across_channels", "global"}, \
 default=None
         As in :class:`VLMTimeSeriesClassifier` (``normalizer_``).
@@ -623,6 +632,8 @@ default=None
     Attributes
     ----------
     normalizer_ : SeriesNormalizer
+    series_encoder_ : str or None
+        The series encoder in use (``series_encoder`` resolved).
     model_ : LabelScoringModel
     n_features_out_ : int
 
@@ -677,6 +688,7 @@ default=None
         self
         """
         X = check_series(X, estimator_name=type(self).__name__)
+        self.series_encoder_ = _series_encoder(self.series_encoder)
         self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
         self.renderer_ = _build_renderer(self.renderer, head="linear")
         # No candidate classes in an embedding prompt: it describes the series only.
@@ -712,5 +724,6 @@ default=None
             lambda renderer: _encode(
                 self.model_, renderer, self.prompt_, X, None, np.array([0]), None
             ),
-            series=(self.series_encoder, X),
+            self.series_encoder_,
+            X,
         )

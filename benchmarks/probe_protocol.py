@@ -40,11 +40,10 @@ from sklearn.preprocessing import StandardScaler
 
 from vlmtsc import VLMFeatureExtractor
 from vlmtsc.backbones import SERIES_ENCODERS, load_backbone, series_features
-from vlmtsc.classification._lm_base import fit_probe
 from vlmtsc.datasets import list_datasets, load_dataset
 from vlmtsc.experiments import environment_info, limit_threads
 from vlmtsc.renderers import LinePlotRenderer, WindowStackRenderer
-from vlmtsc.training import middle_stages
+from vlmtsc.training import fit_probe, middle_stages
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ENCODERS = {"lite0": "efficientnet-smollm2", "lite2": "efficientnet-lite2-smollm2"}

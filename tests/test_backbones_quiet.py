@@ -33,8 +33,8 @@ def _from_libraries(caught) -> list[str]:
     [
         # LoRA on GPT-2 (Conv1D layers) and on Llama with 4-bit QLoRA, then
         # label scoring with the key/value cache; D-LoRA in Time-LlaMA.
-        VLMTimeSeriesClassifier(backbone="tiny-gpt2"),
-        VLMTimeSeriesClassifier(backbone="tiny-llama", quantization="4bit"),
+        VLMTimeSeriesClassifier(backbone="tiny-gpt2", head="lm"),
+        VLMTimeSeriesClassifier(backbone="tiny-llama", head="lm", quantization="4bit"),
         TimeLlamaClassifier(backbone="tiny-llama", n_layers=1, n_heads=4),
     ],
     ids=["lora-gpt2", "qlora-llama", "dlora-timellama"],
@@ -82,7 +82,7 @@ from vlmtsc import VLMTimeSeriesClassifier
 from vlmtsc.testing import make_example_series
 X, y = make_example_series(n_cases=8, n_timepoints=16)
 clf = VLMTimeSeriesClassifier(
-    backbone="tiny-llama", n_epochs=1, validation_fraction=0.0, verbose=0
+    backbone="tiny-llama", head="lm", n_epochs=1, validation_fraction=0.0, verbose=0
 )
 clf.fit(X, y).predict_proba(X)
 print("fitted")

@@ -127,7 +127,7 @@ def test_axes_multiply_only_the_estimators_that_have_the_parameter():
                 {
                     "name": "vlm-lm",
                     "estimator": "VLMTimeSeriesClassifier",
-                    "params": {"backbone": "tiny-llava"},
+                    "params": {"backbone": "tiny-llava", "head": "lm"},
                 },
                 "VLMTimeSeriesClassifier(backbone=tiny-llava, head=linear)",
             ],
@@ -167,7 +167,7 @@ def test_scenario_builds_the_estimator_with_its_axis_values():
     grid = load_grid(
         {
             "datasets": ["UnitTest"],
-            "estimators": ["VLMTimeSeriesClassifier(backbone=tiny-llava)"],
+            "estimators": ["VLMTimeSeriesClassifier(backbone=tiny-llava, head=lm)"],
             "renderers": ["gaf(image_size=32)"],
             "prompt_modes": ["baseline"],
             "context_budgets": [128],
@@ -184,7 +184,7 @@ def test_scenario_builds_the_estimator_with_its_axis_values():
     assert (estimator.n_epochs, estimator.random_state) == (3, 7)
     assert estimator.verbose == 0  # the experiment shows its own progress
     assert scenario.label() == (
-        "VLMTimeSeriesClassifier(backbone=tiny-llava) · gaf(image_size=32) "
+        "VLMTimeSeriesClassifier(backbone=tiny-llava, head=lm) · gaf(image_size=32) "
         "· baseline · budget 128 · 3 ep"
     )
 
@@ -507,8 +507,9 @@ def test_dask_without_a_client_starts_and_stops_a_local_cluster(tmp_path):
 # ------------------------------------------------------------ named configurations
 PUBLISHED_NAMES = {
     "minirocket", "hydra", "1nn-dtw", "gaf-logreg", "mtf-logreg", "rp-logreg",
-    "windows-logreg", "lineplot-logreg", "vlm-linear", "vlm-lora", "smollm2-numbers",
-    "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug", "vlm-linear-ens",
+    "windows-logreg", "lineplot-logreg", "vlm-linear", "vlm-lora", "vlm-pooled",
+    "smollm2-numbers", "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug",
+    "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
     "instructtime", "instructtime-aug", "crosstimenet", "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",

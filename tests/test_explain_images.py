@@ -226,6 +226,7 @@ def test_gradient_explanation_of_the_fine_tuned_head(n_channels):
     X, y = _bump_data(n_cases=8, n_timepoints=20, n_channels=n_channels)
     clf = VLMTimeSeriesClassifier(
         backbone="tiny-composed",
+        head="lm",
         renderer=LinePlotRenderer(image_size=32, layout="grid"),
         label_names=["flat", "a bump"],  # labels of different token lengths
         n_epochs=1,
@@ -252,6 +253,7 @@ def test_label_scores_with_gradients_match_the_cached_scores(backbone):
     X, y = make_example_series(n_cases=6, n_timepoints=20)
     clf = VLMTimeSeriesClassifier(
         backbone=backbone,
+        head="lm",
         renderer=LinePlotRenderer(image_size=32),
         label_names=["alpha beta", "c"],
         n_epochs=1,

@@ -182,6 +182,17 @@ def test_generate_returns_text_and_linear_head(fitted, data):
     assert linear.predict_proba(X).shape == (12, 2)
 
 
+def test_pooled_head_reads_the_fine_tuned_hidden_states(data):
+    X, y = data
+    clf = _clf(head="pooled", learning_rate=1e-2).fit(X, y)
+    features = clf.transform(X)  # a text model: the hidden states only
+    assert features.shape == (12, clf.model_.backbone.model.config.hidden_size)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(features), rtol=1e-6
+    )
+    assert clf.history_[0]["epoch"] == 0  # the probe, scored before training
+
+
 def test_qlora_4bit_on_cpu(data):
     import bitsandbytes as bnb
 

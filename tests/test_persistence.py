@@ -26,15 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Every estimator that holds weights, and the variants whose state differs: a
 # fully fine-tuned LM (its weights in a safetensors file instead of a peft
-# adapter folder) and the linear-probe head (a scikit-learn Pipeline).
+# adapter folder), the linear-probe head (a scikit-learn Pipeline) and the
+# LP-FT head (adapters and a Pipeline).
 CASES = {
     "CrossTimeNetClassifier": {},
     "InstructTimeClassifier": {},
     "InstructTimeClassifier-full": {"fine_tuning": "full"},
     "MTCSClassifier": {},
     "TimeLlamaClassifier": {},
-    "VLMTimeSeriesClassifier": {},
-    "VLMTimeSeriesClassifier-linear": {"head": "linear"},
+    "VLMTimeSeriesClassifier": {},  # the probe
+    "VLMTimeSeriesClassifier-lm": {"head": "lm"},
+    "VLMTimeSeriesClassifier-pooled": {"head": "pooled"},
     "VLMFeatureExtractor": {},
 }
 
@@ -132,7 +134,7 @@ def test_saved_folder_is_data_and_weights_with_checksums(case, saved, fitted):
         assert {Path(n).suffix for n in archive.namelist()} <= {".json", ".npy"}
     weights = [f for f in files if f.endswith(".safetensors")]
     # A frozen backbone (linear probe, feature extractor) has nothing to save.
-    frozen = case in ("VLMTimeSeriesClassifier-linear", "VLMFeatureExtractor")
+    frozen = case in ("VLMTimeSeriesClassifier", "VLMFeatureExtractor")
     assert bool(weights) != frozen
 
 
@@ -141,8 +143,8 @@ def test_weights_go_where_their_library_reads_them(saved, fitted):
     from safetensors.torch import load_file
 
     # LoRA: peft's own adapter folder, readable without vlmtsc.
-    adapter = saved["VLMTimeSeriesClassifier"] / "adapter-0"
-    lora_r = fitted["VLMTimeSeriesClassifier"].lora_r
+    adapter = saved["VLMTimeSeriesClassifier-lm"] / "adapter-0"
+    lora_r = fitted["VLMTimeSeriesClassifier-lm"].lora_r
     assert PeftConfig.from_pretrained(str(adapter)).r == lora_r
     # Networks: one safetensors file each (CrossTimeNet: the tokenizer's and its own).
     folder = saved["CrossTimeNetClassifier"]
@@ -223,15 +225,15 @@ def test_pickle_and_joblib_keep_working(case, fitted, data, tmp_path):
 
 def test_a_new_save_replaces_the_old_folder(fitted, saved, data, tmp_path):
     X, _ = data
-    folder = shutil.copytree(saved["VLMTimeSeriesClassifier"], tmp_path / "clf")
+    folder = shutil.copytree(saved["VLMTimeSeriesClassifier-lm"], tmp_path / "clf")
     assert (folder / "adapter-0").is_dir()
-    fitted["VLMTimeSeriesClassifier-linear"].save(folder)
+    fitted["VLMTimeSeriesClassifier"].save(folder)
     assert not (folder / "adapter-0").exists()  # nothing of the old save is left
     loaded = vlmtsc.VLMTimeSeriesClassifier.load(folder)
     assert loaded.head == "linear"
     np.testing.assert_array_equal(
         loaded.predict_proba(X),
-        fitted["VLMTimeSeriesClassifier-linear"].predict_proba(X),
+        fitted["VLMTimeSeriesClassifier"].predict_proba(X),
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf"]
 

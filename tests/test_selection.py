@@ -169,3 +169,25 @@ def test_validation_score_is_accuracy_with_a_log_loss_tie_break():
     assert abs(validation_score(right, y) - 1.0) < 1e-3
     assert validation_score(right, y) > validation_score(one_wrong, y)
     assert abs(validation_score(one_wrong, y) - 2 / 3) < 1e-2
+
+
+def test_k_fold_may_choose_the_starting_model_and_refit_nothing():
+    # Runs that score their start (epoch 0, LP-FT) may find it best: the refit
+    # is then asked for zero epochs.
+    network, _, reset = _setup()
+    y = np.array([0, 1] * 6)
+    splits = validation_splits(y, 0.2, 2, random_state=0)
+
+    class FromZero(_Recorder):
+        def __call__(self, fit, validation, config, phase):
+            history, best = super().__call__(fit, validation, config, phase)
+            start = {"phase": phase, "epoch": 0, "validation_score": 0.9}
+            return ([start] if validation is not None else []) + history, best
+
+    run = FromZero(network, y, best_epoch=0)
+    _, best = train_with_validation(
+        run, splits, np.arange(12), TrainingConfig(n_epochs=2),
+        refit=True, reset=reset,
+    )  # fmt: skip
+    assert best == 0
+    assert [c["n_epochs"] for c in run.calls] == [2, 2, 0]

@@ -102,11 +102,15 @@ def test_the_probe_adds_fracast_features_by_default():
     np.testing.assert_allclose(
         extracted.fit_transform(X)[:, width:], features[:, width:]
     )
-    # The fine-tuned head reads images only: "auto" means none there, and
-    # asking for one is refused before anything loads.
-    tuned = VLMTimeSeriesClassifier(backbone="tiny-llava", n_epochs=1, verbose=0)
+    # Label scoring reads images only: "auto" means none there, and asking
+    # for one is refused before anything loads.
+    tuned = VLMTimeSeriesClassifier(
+        backbone="tiny-llava", head="lm", n_epochs=1, verbose=0
+    )
     assert tuned.fit(X, y).series_encoder_ is None
-    with pytest.raises(ValueError, match="series_encoder='fracast' feeds the linear"):
+    with pytest.raises(
+        ValueError, match="series_encoder='fracast' feeds the probe's features"
+    ):
         tuned.set_params(series_encoder="fracast").fit(X, y)
 
 

@@ -249,3 +249,73 @@ def test_bf16_mixed_precision_trains_with_float32_weights():
     # bf16 rounds the matmuls: close to, but not the same as, float32.
     assert losses["bf16"] != losses["no"]
     np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=0.05)
+
+
+def test_score_start_keeps_the_starting_parameters_when_no_epoch_beats_them():
+    backbone, model = _lora()
+    _, _, examples = _toy_task(backbone)
+    start = {
+        n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+    }
+    scores = iter([0.9, 0.5, 0.8])  # epoch 0 (the start), then epochs 1 and 2
+    config = TrainingConfig(n_epochs=2, batch_size=2, learning_rate=1e-2)
+    result = train(
+        model,
+        lambda rng: iter([collate(examples, 0)]),
+        1,
+        config,
+        evaluate=lambda m: next(scores),
+        verbose=0,
+        score_start=True,
+    )
+    assert result.best_epoch == 0
+    assert [h["epoch"] for h in result.history] == [0, 1, 2]
+    assert result.history[0]["validation_score"] == 0.9
+    for name, p in model.named_parameters():
+        if p.requires_grad:  # the training moved them; the start is restored
+            torch.testing.assert_close(p, start[name])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_pooled_head_starts_as_the_probe(n_classes):
+    from scipy.special import softmax
+
+    from vlmtsc.training import fit_probe, pooled_hidden_states
+    from vlmtsc.training._probe import _head_module
+
+    backbone, model = _lora()
+    # Prompts of several lengths: one padded batch against equal-shape batches.
+    prompts = [f"series {i}: " + "1.5 " * (i % 4) for i in range(12)]
+    prefixes = [encode_prefix(backbone, p) for p in prompts]
+    hidden = pooled_hidden_states(model, prefixes)
+    frozen = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.arange(12) % n_classes
+    features = np.hstack([frozen, hidden])
+    probe = fit_probe(features, y, 0)
+    network = _head_module(model, probe, n_classes)
+    batch = collate(prefixes, 0)
+    assert len(set(map(len, prompts))) > 1 and (batch["attention_mask"] == 0).any()
+    batch["frozen"] = torch.as_tensor(frozen, dtype=torch.float32)
+    network.eval()
+    with torch.no_grad():
+        logits = network(**batch).logits.numpy()
+    np.testing.assert_allclose(
+        softmax(logits, axis=1), probe.predict_proba(features), atol=1e-5
+    )
+
+
+def test_a_widened_probe_answers_as_the_probe():
+    from vlmtsc.training import fit_probe
+    from vlmtsc.training._probe import _widened
+
+    rng = np.random.default_rng(0)
+    frozen, hidden = rng.normal(size=(20, 4)), rng.normal(size=(20, 6))
+    hidden[:, 0] = 3.0  # a constant column is scaled by 1, as StandardScaler does
+    y = np.arange(20) % 3
+    probe = fit_probe(frozen, y, 0)
+    expected = probe.predict_proba(frozen)
+    wide = _widened(probe, hidden)
+    both = np.hstack([frozen, hidden])
+    np.testing.assert_allclose(wide.predict_proba(both), expected)
+    np.testing.assert_allclose(wide[0].transform(both)[:, 4:].std(axis=0)[1:], 1.0)
+    assert wide[-1].coef_.shape == (3, 10) and not wide[-1].coef_[:, 4:].any()

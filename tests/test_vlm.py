@@ -28,6 +28,7 @@ VLMS = [
 def _clf(**params):
     defaults = dict(
         backbone="tiny-llava",
+        head="lm",  # the default is the probe; most tests here fine-tune
         renderer=LinePlotRenderer(image_size=32),
         n_epochs=1,
         batch_size=4,
@@ -274,10 +275,57 @@ def test_several_renderers_are_fused_by_the_probe(data):
     assert fused.transform(X).shape == (12, 2 * one.shape[1])
     np.testing.assert_allclose(fused.transform(X)[:, : one.shape[1]], one, rtol=1e-5)
     assert [type(r) for r in fused.renderer_] == [LinePlotRenderer, type(gaf)]
-    with pytest.raises(ValueError, match="fused by the linear probe only"):
+    with pytest.raises(ValueError, match="fused by the probe's features only"):
         _clf(renderer=[line, gaf]).fit(X, y)
     with pytest.raises(ValueError, match="empty list"):
         _clf(head="linear", renderer=[]).fit(X, y)
+
+
+def test_pooled_head_fine_tunes_from_the_probe_on_frozen_and_hidden_features(data):
+    X, y = data
+    X = X[:10]
+    y = np.array([0, 1] * 5)  # every class validated
+    linear = _clf(head="linear").fit(X, y)
+    probe = linear.transform(X)  # the vision features
+    clf = _clf(head="pooled", n_epochs=2, learning_rate=1e-2).fit(X, y)
+    features = clf.transform(X)
+    width = probe.shape[1]
+    np.testing.assert_allclose(features[:, :width], probe, rtol=1e-5)
+    hidden_size = clf.model_.backbone.model.config.text_config.hidden_size
+    assert features.shape == (10, width + hidden_size)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(features), rtol=1e-6
+    )
+    # Epoch 0 (the probe) is scored with the others on the validation split.
+    validation = [h["epoch"] for h in clf.history_ if h["phase"] == "validation"]
+    assert validation == [0, 1, 2]
+    assert any("lora" in name for name, _ in clf.model_.model.named_parameters())
+    assert clf._explanation_methods() == ("occlusion",)
+    # Fine-tuning that cannot move (a negligible rate) never beats its start:
+    # the probe is kept, and answers as head="linear" does.
+    still = _clf(head="pooled", n_epochs=2, learning_rate=1e-12).fit(X, y)
+    assert still.best_epoch_ == 0
+    assert [h["phase"] for h in still.history_] == ["validation"] * 3
+    np.testing.assert_allclose(
+        still.predict_proba(X), linear.predict_proba(X), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"features": "hidden"}, "reads the language model's hidden states itself"),
+        ({"augmentation": "jitter"}, "augmentation is not offered with head='pooled'"),
+    ],
+)
+def test_pooled_head_refuses_what_it_cannot_use(params, pattern, data):
+    from vlmtsc.training import SeriesAugmenter
+
+    if "augmentation" in params:
+        params = {"augmentation": SeriesAugmenter(n_copies=1)}
+    X, y = data
+    with pytest.raises(ValueError, match=pattern):
+        _clf(head="pooled", **params).fit(X, y)
 
 
 def test_the_probes_default_fuses_line_plot_and_window_stack(data):
@@ -290,7 +338,9 @@ def test_the_probes_default_fuses_line_plot_and_window_stack(data):
         LinePlotRenderer,
         WindowStackRenderer,
     ]
-    tuned = VLMTimeSeriesClassifier(backbone="tiny-llava", n_epochs=1, verbose=0)
+    tuned = VLMTimeSeriesClassifier(
+        backbone="tiny-llava", head="lm", n_epochs=1, verbose=0
+    )
     assert isinstance(tuned.fit(X, y).renderer_, LinePlotRenderer)
 
 
@@ -311,7 +361,7 @@ def test_the_probe_reads_a_composed_cnns_middle_stages_by_default(data):
 def test_the_probe_chooses_its_regularisation_by_k_fold(monkeypatch):
     from sklearn.model_selection import GridSearchCV
 
-    from vlmtsc.classification import _lm_base
+    from vlmtsc.training import PROBE_STRENGTHS, fit_probe
 
     searches = []
     fit = GridSearchCV.fit
@@ -325,13 +375,13 @@ def test_the_probe_chooses_its_regularisation_by_k_fold(monkeypatch):
     F = rng.normal(size=(30, 5))
     y = np.repeat([0, 1, 2], 10)
     F[:, 0] += 3 * y  # one informative feature
-    head = _lm_base.fit_probe(F, y, seed=0)
+    head = fit_probe(F, y, seed=0)
     assert len(searches[-1].cv) == 5
     chosen = searches[-1].best_params_["logisticregression__C"]
-    assert chosen == head[-1].C and chosen > min(_lm_base.PROBE_STRENGTHS)
+    assert chosen == head[-1].C and chosen > min(PROBE_STRENGTHS)
     assert head.score(F, y) > 0.9
     few = np.array([0, 0, 1, 1, 2, 2, 2])
-    _lm_base.fit_probe(F[:7], few, seed=0)
+    fit_probe(F[:7], few, seed=0)
     assert len(searches[-1].cv) == 2
     # Every training fold holds every class, so every candidate scores.
     for fit_rows, _ in searches[-1].cv:
@@ -339,12 +389,12 @@ def test_the_probe_chooses_its_regularisation_by_k_fold(monkeypatch):
     assert np.isfinite(searches[-1].cv_results_["mean_test_score"]).all()
     # Augmented copies stay in their case's fold: no copy validates its source.
     source = np.repeat(np.arange(30), 2)
-    _lm_base.fit_probe(F[source], y[source], 0, source)
+    fit_probe(F[source], y[source], 0, source)
     for fit_rows, held in searches[-1].cv:
         assert not set(source[fit_rows]) & set(source[held])
         assert len(held) == 12  # 6 of the 30 cases, each with its copy
     n_searches = len(searches)
-    single = _lm_base.fit_probe(F[:4], np.array([0, 1, 1, 1]), seed=0)
+    single = fit_probe(F[:4], np.array([0, 1, 1, 1]), seed=0)
     assert len(searches) == n_searches and single[-1].C == 1.0  # nothing to split
 
 

@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="backbone alias, folder or hub id (default efficientnet-smollm2)",
     )  # fmt: skip
     p.add_argument(
-        "--head", choices=["linear", "lm"], default="linear",
+        "--head", choices=["linear", "lm", "pooled"], default="linear",
         help="linear probe on frozen features (default, seconds) or LoRA fine-tuning "
         "with label scoring (minutes)",
     )  # fmt: skip

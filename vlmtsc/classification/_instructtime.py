@@ -90,9 +90,12 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
     quantization : {None, "8bit", "4bit"}, default=None
     lora_r, lora_alpha, lora_dropout : int, int, float, default=16, 32, 0.05
     target_modules : list of str or str, optional
-    head : {"lm", "linear"}, default="lm"
-        Label scoring after fine-tuning, or logistic regression on the frozen
-        model's mean hidden state over the prompt.
+    head : {"lm", "linear", "pooled"}, default="lm"
+        Label scoring after fine-tuning, logistic regression on the frozen
+        model's mean hidden state over the prompt, or LP-FT: that probe, then
+        the head and the adapters fine-tuned together
+        (:func:`vlmtsc.training.fit_pooled_head`; the epoch count, 0 for the
+        probe, chosen on the validation split).
     features : {"hidden"} or None, default=None
         Embeddings of ``transform`` and the linear head (hidden states averaged
         over the prompt).

@@ -4,27 +4,21 @@ An estimator built on :class:`~vlmtsc.training.LabelScoringModel` only says how
 its series enter the model: :meth:`BaseLanguageModelClassifier._prepare_inputs`
 fits whatever turns series into prompts (a renderer, a VQ tokenizer) and
 :meth:`~BaseLanguageModelClassifier._examples` encodes series (with their answers
-when labelled). The shared parameters, the two heads (LoRA + label scoring, or
-logistic regression on embeddings), the small-data levers, ``transform`` and
-``predict_proba`` live here once; parameter checks, the seed, the normaliser
-and the validation plan come from ``BaseTrainedClassifier`` (``_base.py``).
+when labelled). The shared parameters, the three heads (LoRA + label
+scoring, logistic regression on embeddings, or LP-FT from it on pooled hidden
+states), the small-data levers, ``transform`` and ``predict_proba`` live here
+once; parameter checks, the seed, the normaliser and the validation plan come
+from ``BaseTrainedClassifier`` (``_base.py``).
 """
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from scipy.special import softmax
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, make_scorer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.backbones import resolve_backbone
@@ -33,13 +27,15 @@ from vlmtsc.classification._base import (
     TRAINING_PARAMETERS,
     BaseTrainedClassifier,
 )
-from vlmtsc.training import LabelScoringModel
+from vlmtsc.training import (
+    LabelScoringModel,
+    fit_pooled_head,
+    fit_probe,
+    pooled_hidden_states,
+)
 
-HEADS = ("lm", "linear")
+HEADS = ("lm", "linear", "pooled")
 QUANTIZATIONS = ("8bit", "4bit")
-
-PROBE_STRENGTHS = np.logspace(-4, 2, 7).tolist()
-"""The inverse regularisation strengths ``C`` the linear probe chooses among."""
 
 # The parameters every language-model classifier shares.
 LM_PARAMETERS: dict[str, list] = {
@@ -55,67 +51,6 @@ LM_PARAMETERS: dict[str, list] = {
     "features": [StrOptions({"hidden", "vision"}), None],
     "layers": [StrOptions({"auto", "last"}), Integral, list, tuple, None],
 }
-
-
-def fit_probe(features, y, seed: int, groups=None):
-    """The linear head on frozen features, fitted: standardised, L2-regularised
-    logistic regression whose strength ``C`` is chosen by stratified k-fold
-    log-loss on the training data (k = min(5, smallest class); ``C=1`` when a
-    class has one case), then refitted on all of it.
-
-    ``groups`` (the source case of each row, when augmented copies are added)
-    keeps a case and its copies in the same fold. Standardising matters most
-    (Mantis: +7 points); the chosen strength is compared with ``C=1`` and ridge
-    in the features guide. Log-loss, not accuracy: on folds of a few cases
-    accuracy ties across most strengths.
-
-    Returns
-    -------
-    Pipeline
-        ``StandardScaler`` then ``LogisticRegression`` with the chosen ``C``.
-    """
-    head = make_pipeline(
-        StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)
-    )
-    # Cases (a case and its copies) are split by StratifiedKFold, which
-    # stratifies exactly; StratifiedGroupKFold only approximates it and can
-    # leave a class out of a training fold (scikit-learn 1.6), failing every
-    # candidate.
-    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    cases, first, case_of_row = np.unique(
-        groups, return_index=True, return_inverse=True
-    )
-    case_labels = np.asarray(y)[first]
-    smallest = int(np.bincount(np.unique(case_labels, return_inverse=True)[1]).min())
-    if smallest >= 2:
-        splitter = StratifiedKFold(min(5, smallest), shuffle=True, random_state=seed)
-        folds = [
-            (
-                np.flatnonzero(np.isin(case_of_row, train)),
-                np.flatnonzero(np.isin(case_of_row, held)),
-            )
-            for train, held in splitter.split(cases, case_labels)
-        ]
-        search = GridSearchCV(
-            head,
-            {"logisticregression__C": PROBE_STRENGTHS},
-            # Every class named: a held-out fold that lacks one still scores.
-            scoring=make_scorer(
-                log_loss,
-                greater_is_better=False,
-                response_method="predict_proba",
-                labels=np.unique(y),
-            ),
-            cv=folds,
-            refit=False,
-        )
-        # Weakly regularised candidates may stop short of convergence on a few
-        # cases; that only lowers their score. The final fit still warns.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            search.fit(features, y)
-        head.set_params(**search.best_params_)
-    return head.fit(features, y)
 
 
 class BaseLanguageModelClassifier(BaseTrainedClassifier):
@@ -161,9 +96,18 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
         return True
 
     # ----------------------------------------------------------------- fitting
+    def _check_params(self):
+        super()._check_params()
+        if self.head == "pooled" and self.augmentation is not None:
+            raise ValueError(
+                "augmentation is not offered with head='pooled' (its frozen "
+                "features are computed once per fit); use head='lm' or "
+                "head='linear' for augmented copies, or augmentation=None."
+            )
+
     def _fit_recipe(self, X, y, config, seed):
         # The validation plan is decided before anything is loaded or trained.
-        splits = self._validation_splits(y, seed) if self.head == "lm" else []
+        splits = self._validation_splits(y, seed) if self.head != "linear" else []
         # The backbone next: unavailable weights or a wrong kind fail in seconds,
         # before a renderer or tokenizer is fitted (offline weights are
         # prepared here on first use).
@@ -196,6 +140,18 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
                 y = y[source]
             self.head_ = fit_probe(self._embed(X), y, seed, source)
             return
+        if self.head == "pooled":
+            self.head_, self.history_, self.best_epoch_ = fit_pooled_head(
+                self.model_,
+                [prefix for prefix, _ in self._examples(X)],
+                self._frozen_features(X),
+                y,
+                config,
+                splits=splits,
+                refit=self.refit,
+                random_state=seed,
+            )
+            return
         if adapter is None:  # zero-shot: the labels are scored as loaded
             return
         self.history_, self.best_epoch_ = self.model_.fit(
@@ -215,8 +171,26 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
     def _embed(self, X):
         return self.model_.embed(self._examples(X), self.features, self.layers)
 
+    def _frozen_features(self, X):
+        """What ``head="pooled"`` reads beside the language model's pooled
+        hidden states, from parts that do not train (computed once per fit),
+        or None. A text model has none: its probe reads the hidden states."""
+        return None
+
+    def _pooled_features(self, X):
+        """The features of ``head="pooled"``: the frozen block, then the
+        (fine-tuned) language model's last hidden state averaged over the prompt."""
+        hidden = pooled_hidden_states(
+            self.model_.model, [prefix for prefix, _ in self._examples(X)]
+        )
+        frozen = self._frozen_features(X)
+        return hidden if frozen is None else np.hstack([frozen, hidden])
+
     def transform(self, X):
         """Embed each series with the (fine-tuned, for ``head="lm"``) backbone.
+
+        With ``head="pooled"``: the features its head reads (the frozen block
+        and the fine-tuned pooled hidden states).
 
         Parameters
         ----------
@@ -226,9 +200,12 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
         -------
         ndarray of shape (n_cases, n_features)
         """
-        return self._embed(self._check_predict_X(X))
+        X = self._check_predict_X(X)
+        return self._pooled_features(X) if self.head == "pooled" else self._embed(X)
 
     def _predict_proba(self, X):
         if self.head == "linear":
             return self.head_.predict_proba(self._embed(X))
+        if self.head == "pooled":
+            return self.head_.predict_proba(self._pooled_features(X))
         return softmax(self.model_.score(self._examples(X)), axis=1)

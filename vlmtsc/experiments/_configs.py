@@ -90,7 +90,7 @@ class CrossDomainCrossTimeNet(CrossTimeNetClassifier):
 
 _VLM = "VLMTimeSeriesClassifier"
 _EFFICIENTNET = {"backbone": "efficientnet-smollm2"}
-_LINEAR = {"head": "linear"}  # the probe's bare default
+_LINEAR = {"head": "linear"}  # the probe: the bare default (head protocol)
 _LORA = {**_EFFICIENTNET, "head": "lm", "n_epochs": 4, "learning_rate": 1e-3}
 _LINE_AND_GAF = {"renderer": ["lineplot", "gaf"]}
 
@@ -121,6 +121,10 @@ _SPECS = [
     ("vlm-lora", _VLM, _LORA, None,
      "line plot -> EfficientNet-Lite0 + projector + SmolLM2 with LoRA, label "
      "scoring"),
+    ("vlm-pooled", _VLM, {"head": "pooled"}, None,
+     "LP-FT: the vlm-linear probe, then with SmolLM2's pooled hidden states "
+     "(weighted 0 at the start) fine-tuned with LoRA; the probe kept unless an "
+     "epoch beats it on validation"),
     ("smollm2-numbers", _VLM,
      {"backbone": "smollm2-135m", "prompt_mode": "baseline", "n_epochs": 4,
       "learning_rate": 1e-3}, None,

@@ -32,6 +32,12 @@ from vlmtsc.training._loop import (
     seed_everything,
     train,
 )
+from vlmtsc.training._probe import (
+    PROBE_STRENGTHS,
+    fit_pooled_head,
+    fit_probe,
+    pooled_hidden_states,
+)
 from vlmtsc.training._selection import (
     ValidationWarning,
     train_with_validation,
@@ -50,6 +56,7 @@ from vlmtsc.training._series import (
 __all__ = [
     "MIXED_PRECISION",
     "NORMALIZATIONS",
+    "PROBE_STRENGTHS",
     "LabelScoringModel",
     "SeriesAugmenter",
     "SeriesNormalizer",
@@ -64,10 +71,13 @@ __all__ = [
     "embed_prefixes",
     "encode_answer",
     "encode_prefix",
+    "fit_pooled_head",
+    "fit_probe",
     "input_gradients",
     "label_log_likelihoods",
     "middle_stages",
     "normalize_series",
+    "pooled_hidden_states",
     "resolve_device",
     "resolve_layers",
     "score_labels",

@@ -142,7 +142,8 @@ class TrainingResult:
         models without an attention mask).
     best_epoch : int
         Epoch (1-based) whose parameters the model holds at the end: the best
-        validation score, or the last epoch without validation.
+        validation score, or the last epoch without validation; 0 for the
+        starting parameters (``train(score_start=True)``).
     """
 
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -229,6 +230,7 @@ def train(
     random_state: int = 0,
     verbose: int = 1,
     description: str = "training",
+    score_start: bool = False,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``batches``; keep the best epoch's parameters.
 
@@ -253,6 +255,11 @@ def train(
         ``0`` silences the progress bar.
     description : str, default="training"
         Progress-bar label.
+    score_start : bool, default=False
+        Also score the model as it starts (epoch 0, with ``evaluate``): when no
+        epoch beats it, the starting parameters are kept (``best_epoch=0``).
+        For models that start from a fitted solution (LP-FT: a head started
+        from the linear probe).
 
     Returns
     -------
@@ -330,6 +337,24 @@ def train(
         disable=not verbose or (group is not None and not group.is_main),
         leave=False,
     )
+    if evaluate is not None and score_start:
+        model.eval()
+        with torch.no_grad():
+            score = float(evaluate(model))
+        if group is not None:
+            score = group.broadcast_float(score)
+        result.history.append(
+            {
+                "epoch": 0,
+                "loss": float("nan"),
+                "learning_rate": 0.0,
+                "seconds": 0.0,
+                "tokens": 0,
+                "flops": 0.0,
+                "validation_score": score,
+            }
+        )
+        best_score, best_state = score, trainable_state(model)
     for epoch in range(1, config.n_epochs + 1):
         model.train()
         losses, tokens, units, started = [], 0, 0, time.perf_counter()
@@ -408,7 +433,7 @@ def train(
                 break
     progress.close()
     del network  # drops DDP's gradient hooks before the model is used again
-    if best_state is not None and result.best_epoch != len(result.history):
+    if best_state is not None and result.best_epoch != result.history[-1]["epoch"]:
         load_trainable_state(model, best_state)
     model.eval()
     return result

@@ -206,7 +206,9 @@ def train_with_validation(
         ``run(fit, validation, config, phase) -> (history, best_epoch)`` trains
         the model on the cases ``fit`` for ``config.n_epochs`` epochs, scoring
         every epoch on ``validation`` (``None``: no scoring) and keeping the best
-        epoch's weights; it tags its history entries with ``phase``.
+        epoch's weights; it tags its history entries with ``phase``. A run that
+        also scores its starting state (epoch 0) may be asked for
+        ``n_epochs=0`` in the refit: it then trains nothing.
     splits : list of (fit, validation)
         Empty: train ``config.n_epochs`` epochs on ``everything`` (phase
         ``"train"``). One pair: phase ``"validation"``. Several: k-fold (phases
@@ -246,7 +248,9 @@ def train_with_validation(
             more, _ = run(fit, validation, every_epoch, f"fold {k}")
             history += more
             curves.append([entry["validation_score"] for entry in more])
-        best_epoch = int(np.argmax(np.mean(curves, axis=0))) + 1
+        # The epochs scored (from 0 when the starting model is scored too).
+        epochs = [entry["epoch"] for entry in more]
+        best_epoch = int(epochs[int(np.argmax(np.mean(curves, axis=0)))])
     reset()
     more, _ = run(everything, None, replace(config, n_epochs=best_epoch), "refit")
     return history + more, best_epoch

@@ -2,7 +2,7 @@
 head = fit_probe(F, y, 0); mean held-out accuracy over folds. Writes /tmp/dino/cv.csv."""
 import sys, os, numpy as np, pandas as pd
 from sklearn.model_selection import StratifiedKFold
-from vlmtsc.classification._lm_base import fit_probe
+from vlmtsc.training import fit_probe
 from vlmtsc.datasets import list_datasets
 
 FE = "/tmp/dino/feats"

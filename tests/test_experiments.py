@@ -520,6 +520,15 @@ PUBLISHED_NAMES = {
 
 def test_named_configurations_keep_the_published_names():
     assert set(NAMED_ESTIMATORS) == PUBLISHED_NAMES
+
+
+def test_named_vlm_configurations_say_their_head():
+    # The VLM's default head is the probe; the published fine-tuning runs
+    # name theirs, so a change of default cannot change what they measure.
+    names = ["vlm-lora", "vlm-lora-aug", "vlm-lora-kfold", "smollm2-numbers"]
+    assert {resolve_estimator(n).build().head for n in names} == {"lm"}
+    assert resolve_estimator("vlm-pooled").build().head == "pooled"
+    assert resolve_estimator("vlm-linear").build().head == "linear"
     for name, spec in NAMED_ESTIMATORS.items():
         assert spec.name == name and spec.description.strip(), name
 

@@ -126,8 +126,8 @@ _SPECS = [
      "(weighted 0 at the start) fine-tuned with LoRA; the probe kept unless an "
      "epoch beats it on validation"),
     ("smollm2-numbers", _VLM,
-     {"backbone": "smollm2-135m", "prompt_mode": "baseline", "n_epochs": 4,
-      "learning_rate": 1e-3}, None,
+     {"backbone": "smollm2-135m", "head": "lm", "prompt_mode": "baseline",
+      "n_epochs": 4, "learning_rate": 1e-3}, None,
      "values as text (2 decimals) -> SmolLM2-135M with LoRA, label scoring"),
     ("vlm-linear-gaf", _VLM, {**_LINEAR, "renderer": "gaf"}, None,
      "vlm (linear head): GAF image"),

@@ -193,10 +193,12 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         is used and the prompt must carry the values.
     renderer : renderer or list of renderers, optional
         How a series becomes an image (224 px; the backbone's image processor
-        resizes as it needs). Default: :class:`LinePlotRenderer` for
-        ``head="lm"``; for ``head="linear"`` the line plot and the
-        :class:`WindowStackRenderer` fused. A list (``head="linear"`` only)
-        embeds every renderer's image and concatenates the features.
+        resizes as it needs). Default: the line plot and the
+        :class:`WindowStackRenderer` fused (``head="linear"`` and
+        ``"pooled"``, whose language model reads the first image);
+        :class:`LinePlotRenderer` for ``head="lm"``. A list (not with
+        ``head="lm"``) embeds every renderer's image and concatenates the
+        features.
     prompt_mode : {"image_only", "baseline", "with_stats", "with_rationale"} or None
         Shortcut for the prompt's content: only the question and classes
         (``"image_only"``), plus the values (``"baseline"``), plus statistics, or a

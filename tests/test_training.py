@@ -280,14 +280,14 @@ def test_score_start_keeps_the_starting_parameters_when_no_epoch_beats_them():
 def test_the_pooled_head_starts_as_the_probe(n_classes):
     from scipy.special import softmax
 
-    from vlmtsc.training import fit_probe, pooled_hidden_states
+    from vlmtsc.training import fit_probe
     from vlmtsc.training._probe import _head_module
 
     backbone, model = _lora()
     # Prompts of several lengths: one padded batch against equal-shape batches.
     prompts = [f"series {i}: " + "1.5 " * (i % 4) for i in range(12)]
     prefixes = [encode_prefix(backbone, p) for p in prompts]
-    hidden = pooled_hidden_states(model, prefixes)
+    hidden = embed_prefixes(model, prefixes, "hidden")
     frozen = np.random.default_rng(0).normal(size=(12, 3))
     y = np.arange(12) % n_classes
     features = np.hstack([frozen, hidden])

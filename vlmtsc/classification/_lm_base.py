@@ -31,7 +31,6 @@ from vlmtsc.training import (
     LabelScoringModel,
     fit_pooled_head,
     fit_probe,
-    pooled_hidden_states,
 )
 
 HEADS = ("lm", "linear", "pooled")
@@ -180,9 +179,7 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
     def _pooled_features(self, X):
         """The features of ``head="pooled"``: the frozen block, then the
         (fine-tuned) language model's last hidden state averaged over the prompt."""
-        hidden = pooled_hidden_states(
-            self.model_.model, [prefix for prefix, _ in self._examples(X)]
-        )
+        hidden = self.model_.embed(self._examples(X), "hidden", "last")
         frozen = self._frozen_features(X)
         return hidden if frozen is None else np.hstack([frozen, hidden])
 

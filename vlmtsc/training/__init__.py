@@ -36,7 +36,6 @@ from vlmtsc.training._probe import (
     PROBE_STRENGTHS,
     fit_pooled_head,
     fit_probe,
-    pooled_hidden_states,
 )
 from vlmtsc.training._selection import (
     ValidationWarning,
@@ -77,7 +76,6 @@ __all__ = [
     "label_log_likelihoods",
     "middle_stages",
     "normalize_series",
-    "pooled_hidden_states",
     "resolve_device",
     "resolve_layers",
     "score_labels",

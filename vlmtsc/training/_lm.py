@@ -723,7 +723,10 @@ def _hidden_layers(model, inputs, layers: Sequence[int] | None):
     """Hidden states of ``layers`` (the last for ``None``), concatenated."""
     import torch
 
-    hidden = model(**inputs, output_hidden_states=True).hidden_states
+    # The output layer (the widest matmul of a small LM) for one position only.
+    hidden = model(
+        **inputs, output_hidden_states=True, use_cache=False, logits_to_keep=1
+    ).hidden_states
     if layers is None:
         return hidden[-1]
     picked = _pick(layers, len(hidden), "hidden state")
@@ -778,18 +781,21 @@ def batch_features(model, inputs: dict[str, Any], source: str, layers, n_cases: 
 
     What :func:`embed_prefixes` computes per batch, as a tensor that keeps the
     autograd graph when gradients are enabled (see
-    :func:`vlmtsc.training.input_gradients`). The batch's prefixes must have
-    equal shapes.
+    :func:`vlmtsc.training.input_gradients`). Hidden states are averaged over
+    each prompt's tokens, padding excluded (the ``attention_mask``); vision
+    features need prefixes of equal shapes.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if source == "hidden":
-        features = _hidden_layers(model, inputs, layers)
-    elif layers is None:
+        features = _hidden_layers(model, inputs, layers).float()
+        mask = inputs["attention_mask"][..., None].to(features.dtype)
+        return (features * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    if layers is None:
         features = _vision_features(base, inputs)
     else:  # already one pooled vector per image
         features = _vision_layers(base, inputs, layers)[:, None, :]
     # Equal shapes within the batch: every case owns the same number of
-    # consecutive feature rows (image tokens, or prompt tokens).
+    # consecutive feature rows (image tokens).
     vectors = features.reshape(n_cases, -1, features.shape[-1])
     return vectors.float().mean(dim=1)
 

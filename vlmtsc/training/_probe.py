@@ -42,11 +42,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vlmtsc.training._lm import _phase, batches_of_equal_shape, collate
+from vlmtsc.training._lm import _phase, batch_features, collate, embed_prefixes
 from vlmtsc.training._loop import load_trainable_state, train, trainable_state
 from vlmtsc.training._selection import train_with_validation
 
-__all__ = ["PROBE_STRENGTHS", "fit_pooled_head", "fit_probe", "pooled_hidden_states"]
+__all__ = ["PROBE_STRENGTHS", "fit_pooled_head", "fit_probe"]
 
 PROBE_STRENGTHS = np.logspace(-4, 2, 7).tolist()
 """The inverse regularisation strengths ``C`` the linear probe chooses among."""
@@ -113,46 +113,6 @@ def fit_probe(features, y, seed: int, groups=None):
     return head.fit(features, y)
 
 
-def _pooled(model, inputs: dict[str, Any]):
-    """The last hidden state averaged over each prompt's tokens (padding
-    excluded), ``(n_cases, hidden_size)`` float32, with the autograd graph."""
-    out = model(**inputs, output_hidden_states=True, use_cache=False, logits_to_keep=1)
-    hidden = out.hidden_states[-1].float()
-    mask = inputs["attention_mask"][..., None].to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-
-
-def pooled_hidden_states(model, prefixes: list[dict[str, Any]], batch_size: int = 8):
-    """The language model's last hidden state averaged over each prompt.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A causal LM or VLM (with or without adapters).
-    prefixes : list of dict
-        From :func:`~vlmtsc.training.encode_prefix`.
-    batch_size : int, default=8
-
-    Returns
-    -------
-    ndarray of shape (n_cases, hidden_size)
-    """
-    import torch
-
-    device = next(model.parameters()).device
-    rows = np.empty(len(prefixes), dtype=object)
-    model.eval()
-    with torch.no_grad():
-        for members in batches_of_equal_shape(prefixes, batch_size):
-            inputs = {
-                k: v.to(device)
-                for k, v in collate([prefixes[i] for i in members], 0).items()
-            }
-            for i, row in zip(members, _pooled(model, inputs), strict=True):
-                rows[i] = row.cpu().numpy()
-    return np.stack(rows)
-
-
 def _head_module(model, probe, n_classes: int):
     """The fitted probe (scaler + logistic regression) on top of ``model``'s
     pooled hidden states, as a torch module: the scaler fixed, the logistic
@@ -176,7 +136,8 @@ def _head_module(model, probe, n_classes: int):
             self.to(device)
 
         def forward(self, frozen, labels=None, **inputs):
-            features = torch.cat([frozen.float(), _pooled(self.model, inputs)], dim=1)
+            hidden = batch_features(self.model, inputs, "hidden", None, len(frozen))
+            features = torch.cat([frozen.float(), hidden], dim=1)
             logits = self.linear((features - self.mean) / self.scale).float()
             if n_classes == 2:  # binary: predict_proba is sigmoid(logit)
                 logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
@@ -256,7 +217,7 @@ def fit_pooled_head(
     device = next(model.parameters()).device
     frozen = np.zeros((len(y), 0)) if frozen is None else np.asarray(frozen)
     # LP: the adapters start as the identity, so these are the frozen model's.
-    hidden = pooled_hidden_states(model, prefixes)
+    hidden = embed_prefixes(model, prefixes, "hidden")
     start = trainable_state(model)
     fitted = {}
 

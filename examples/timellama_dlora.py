@@ -1,10 +1,11 @@
-"""Time-LlaMA: one token per channel in a cut Llama, adapted with dynamic LoRA.
+"""Time-LlaMA: patch tokens per channel in a cut Llama, adapted with dynamic LoRA.
 
 BasicMotions (6 accelerometer/gyroscope channels, 4 activities): each channel
-becomes one token, aligned by cross-attention to the embeddings of a prompt that
-names the classes, read by the first blocks of a Llama-family model. The three
-adapters are the paper's ablation: D-LoRA (a router picks LoRA modules per
-series and block), plain LoRA, and a frozen backbone.
+is cut into 10 patches of 10 points, one token each, aligned by cross-attention
+to the embeddings of a prompt that names the classes, read by the first blocks
+of a Llama-family model. The three adapters are the paper's ablation: D-LoRA (a
+router picks LoRA modules per series and block), plain LoRA, and a frozen
+backbone.
 
     python examples/timellama_dlora.py          # SmolLM2-135M, offline weights
     python examples/timellama_dlora.py --tiny   # tiny random backbone (CI)
@@ -41,8 +42,6 @@ def main():
 
     X_train, y_train = load_dataset("BasicMotions", split="train")
     X_test, y_test = load_dataset("BasicMotions", split="test")
-    print(f"BasicMotions: {X_train.shape[1]} channels -> {X_train.shape[1]} tokens")
-
     for adapter in ("dlora", "lora", "none"):
         clf = TimeLlamaClassifier(
             backbone=backbone,
@@ -51,6 +50,13 @@ def main():
             verbose=0,
             **small,
         ).fit(X_train, y_train)
+        if adapter == "dlora":
+            channels, patch = X_train.shape[1], clf.patch_length_
+            patches = -(-clf.series_length_ // patch)
+            print(
+                f"BasicMotions: {channels} channels x {patches} patches of "
+                f"{patch} points -> {channels * patches} tokens"
+            )
         print(
             f"adapter={adapter!r}: test accuracy {clf.score(X_test, y_test):.3f}, "
             f"{clf.n_trainable_} trained parameters, epochs {clf.best_epoch_}"

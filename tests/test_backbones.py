@@ -149,3 +149,40 @@ def test_family_of_config():
 def test_bad_quantization_value():
     with pytest.raises(ValueError, match="quantization must be one of"):
         load_backbone("tiny-gpt2", quantization="2bit")
+
+
+# ----------------------------------------------------------------- ablations
+def test_language_model_stand_ins_answer_as_the_backbone_does():
+    import torch
+
+    from vlmtsc.backbones import language_model_stand_in
+
+    model = load_backbone("tiny-llama", seed=0, verbose=0).model.base_model
+    assert language_model_stand_in(model, "pretrained", 4, 0) is model
+    x = torch.randn(2, 5, 64)
+    none = language_model_stand_in(model, "none", 4, 0)
+    assert torch.equal(none(inputs_embeds=x).last_hidden_state, x)
+    assert none.config is model.config
+    layer = language_model_stand_in(model, "attention", 4, 0)
+    again = language_model_stand_in(model, "attention", 4, 0)
+    out = layer(inputs_embeds=x).last_hidden_state
+    torch.testing.assert_close(out, again(inputs_embeds=x).last_hidden_state)
+    assert not torch.allclose(out, x)
+    # Padded positions (mask 0) do not reach the others.
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    changed = x.clone()
+    changed[0, 3:] = 100.0
+    masked = layer(inputs_embeds=changed, attention_mask=mask).last_hidden_state
+    unpadded = layer(inputs_embeds=x[:1, :3]).last_hidden_state
+    torch.testing.assert_close(masked[0, :3], unpadded[0])
+    random = language_model_stand_in(model, "random", 4, 0)
+    assert type(random) is type(model)
+    weights = dict(model.named_parameters())
+    assert not torch.allclose(
+        dict(random.named_parameters())["layers.0.self_attn.q_proj.weight"],
+        weights["layers.0.self_attn.q_proj.weight"],
+    )
+    with pytest.raises(ValueError, match="n_heads=3 does not divide"):
+        language_model_stand_in(model, "attention", 3, 0)
+    with pytest.raises(ValueError, match="choose one of"):
+        language_model_stand_in(model, "bert", 4, 0)

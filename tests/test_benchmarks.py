@@ -5,10 +5,12 @@ test_experiments.py."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,6 +23,7 @@ if str(ROOT) not in sys.path:  # ``benchmarks`` is not installed with vlmtsc
 GRIDS = sorted((ROOT / "benchmarks" / "grids").glob("*.yaml"))
 # Runs of each grid: datasets x estimators x seeds.
 RUNS = {
+    "ablations": 6 * 9,
     "baselines": 5 * 7,
     "crosstimenet": 6 * 7,
     "timellama": 6 * 5 * 3,
@@ -38,9 +41,10 @@ def test_every_grid_file_names_published_configurations(path):
     assert set(entries) <= set(NAMED_ESTIMATORS)
     grid = load_grid(path)
     assert len(grid.scenarios) == RUNS[path.stem]
-    # One thread, except the probe's report: its budget is fit + predict on the
-    # machine's two cores (the features issue).
-    threads = 2 if path.stem == "probe" else 1
+    # One thread, except the probe's report (its budget is fit + predict on the
+    # machine's two cores, the features issue) and the ablations (the
+    # fine-tuning issue's budget, two cores).
+    threads = 2 if path.stem in ("probe", "ablations") else 1
     assert (grid.threads, grid.measure) == (
         threads,
         ("memory", "throughput", "environment"),
@@ -78,6 +82,29 @@ def test_the_docs_run_only_grids_that_exist():
     assert named == {path.name for path in GRIDS}
     for doc in docs:  # the former runner may be named, not run
         assert not re.search(r"python -m benchmarks\.run\s+--", doc.read_text()), doc
+
+
+def test_protocol_scores_configurations_on_training_folds(tmp_path, capsys):
+    from benchmarks import protocol
+
+    out = tmp_path / "protocol"
+    argv = ["--datasets", "UnitTest", "--threads", "1", "--output", str(out)]
+    argv += ["--estimators", "sklearn.dummy:DummyClassifier"]
+    assert protocol.main(argv) == out
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert [(r["dataset"], r["fold"]) for r in rows] == [
+        ("UnitTest", 0),
+        ("UnitTest", 1),
+    ]
+    # UnitTest's training split: 20 series, 2 classes; the held-out halves
+    # hold 10 each, and the prior guesses one class.
+    assert {r["n_fit"] + r["n_held_out"] for r in rows} == {20}
+    summary = (out / "protocol.md").read_text()
+    assert "| dataset | sklearn.dummy:DummyClassifier |" in summary
+    assert f"| UnitTest | {np.mean([r['accuracy'] for r in rows]):.3f} |" in summary
+    with pytest.raises(SystemExit):
+        protocol.main([*argv, "--costly", "nope"])
+    assert "--costly names no configuration" in capsys.readouterr().err
 
 
 def test_rendering_benchmark_writes_table(tmp_path, capsys):

@@ -75,7 +75,14 @@ EXPECTED_FAILURES = {
     "VLMTimeSeriesClassifier": _TINY_LM,
     "InstructTimeClassifier": _TINY_LM,
     "CrossTimeNetClassifier": _ANY_LENGTH_TRANSFORMER,
-    "TimeLlamaClassifier": _ANY_LENGTH_TRAINED,
+    "TimeLlamaClassifier": {
+        **_ANY_LENGTH_TRAINED,
+        "check_methods_subset_invariance": (
+            "patch tokens attend to each other in the cut decoder; batched and "
+            "subset matmuls differ by float rounding (~3e-7 relative; "
+            "tests/test_timellama.py holds them equal to 1e-5), at this check's 1e-7"
+        ),
+    },
     "VLMFeatureExtractor": _ANY_LENGTH_TRANSFORMER,
     "MTCSClassifier": _ANY_LENGTH_TRAINED,
     "VQTokenizer": _ANY_LENGTH_TRANSFORMER,

@@ -154,7 +154,7 @@ def test_init_pretrained_or_random_encoder(init, data):
     X, y = data
     # A negligible learning rate leaves the start in place (AdamW moves ~lr).
     clf = _clf(
-        init=init,
+        language_model=init,
         pretrain_epochs=0,
         n_epochs=1,
         validation_fraction=0,
@@ -173,6 +173,35 @@ def test_init_pretrained_or_random_encoder(init, data):
         for name, value in clf.model_.encoder.named_parameters():
             if value.ndim == 2:
                 assert not torch.allclose(value, encoder_pretrained[name]), name
+
+
+@pytest.mark.parametrize("ablation", ["attention", "none"])
+def test_language_model_stand_ins_read_the_code_embeddings(ablation, data, tmp_path):
+    X, y = data
+    clf = _clf(language_model=ablation, pretrain_epochs=1, n_epochs=2).fit(X, y)
+    reader = clf.model_.encoder
+    assert (
+        type(reader).__name__
+        == {
+            "attention": "OneAttentionLayer",
+            "none": "NoLanguageModel",
+        }[ablation]
+    )
+    # The code rows start from the pretrained word embeddings all the same.
+    assert clf.code_init_rows_ is not None
+    batch = clf._collate(clf._inputs(clf.normalizer_.transform(X[:3])))
+    states = clf.model_.states(**batch)
+    embeds = clf.model_.code_embeddings(batch["codes"])
+    if ablation == "none":
+        torch.testing.assert_close(states, embeds)
+    else:
+        # The encoder's own head count.
+        assert reader.attention.num_heads == reader.config.num_attention_heads
+        assert not torch.allclose(states, embeds)
+    saved = CrossTimeNetClassifier.load(clf.save(tmp_path / ablation))
+    np.testing.assert_allclose(saved.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match="pretrain\\(\\) writes a pre-trained"):
+        clf.pretrain({"a": X}, tmp_path / "artifact")
 
 
 def test_freeze_encoder_trains_only_the_head_and_code_embeddings(data):
@@ -257,8 +286,9 @@ def test_pretrain_artifact_round_trips(data, tmp_path):
 
     with pytest.raises(ValueError, match=r"domains are \['a', 'b'\]"):
         _clf(backbone=str(folder), domain="c").fit(X, y)
-    with pytest.raises(ValueError, match="init='random' would discard"):
-        _clf(backbone=str(folder), init="random").fit(X, y)
+    for ablation in ("random", "attention", "none"):
+        with pytest.raises(ValueError, match=f"'{ablation}' would discard"):
+            _clf(backbone=str(folder), language_model=ablation).fit(X, y)
 
 
 def test_reproducible_with_random_state(data):
@@ -310,7 +340,7 @@ def test_unequal_length_multivariate_series():
         ({"label_fraction": 0.0}, r"'label_fraction' .* range \(0.0, 1.0\]"),
         ({"label_fraction": 1.5}, r"'label_fraction' .* range \(0.0, 1.0\]"),
         ({"pretrain_epochs": -1}, r"'pretrain_epochs' .* range \[0, inf\)"),
-        ({"init": "scratch"}, r"'init' parameter .* among"),
+        ({"language_model": "bert"}, r"'language_model' parameter .* among"),
         ({"pooling": "cls"}, r"'pooling' parameter .* among"),
         ({"domain": "ecg"}, "not a folder written by CrossTimeNetClassifier.pretrain"),
         ({"backbone": "tiny-llama"}, "needs a BERT-family encoder.*causal_lm"),

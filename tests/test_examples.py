@@ -44,7 +44,7 @@ EXPECTED = {
     ]
     + [r"^most related tasks: \w+ and \w+ \(\d\.\d{4} nats\)$"],
     "timellama_dlora.py": [
-        r"^BasicMotions: 6 channels -> 6 tokens$",
+        r"^BasicMotions: 6 channels x 10 patches of 10 points -> 60 tokens$",
         *(
             rf"^adapter='{adapter}': {ACCURACY}, \d+ trained parameters"
             for adapter in ("dlora", "lora", "none")

@@ -511,10 +511,12 @@ PUBLISHED_NAMES = {
     "smollm2-numbers", "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug",
     "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
-    "instructtime", "instructtime-aug", "crosstimenet", "crosstimenet-nopretrain",
+    "instructtime", "instructtime-aug", "instructtime-random", "crosstimenet",
+    "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
-    "crosstimenet-mask80", "crosstimenet-crossdomain", "timellama",
-    "timellama-lora", "timellama-frozen", "timellama-noalign",
+    "crosstimenet-mask80", "crosstimenet-crossdomain", "crosstimenet-attention",
+    "crosstimenet-nolm", "timellama", "timellama-lora", "timellama-frozen",
+    "timellama-noalign", "timellama-random", "timellama-attention", "timellama-nolm",
 }  # fmt: skip
 
 

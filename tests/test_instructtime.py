@@ -162,6 +162,27 @@ def test_reproducible_and_pickle_and_save_round_trips(fitted, data, tmp_path):
     )
 
 
+def test_random_language_model_ablation(fitted, data, tmp_path):
+    X, y = data
+    clf = _clf(language_model="random", learning_rate=1e-2).fit(X, y)
+    pretrained = load_backbone("tiny-llama", seed=clf.backbone_seed_, verbose=0)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    drawn = dict(clf.model_.model.get_base_model().named_parameters())
+    drawn = {k.replace(".base_layer", ""): v for k, v in drawn.items()}
+    assert not torch.allclose(
+        drawn[name], dict(pretrained.model.named_parameters())[name]
+    )
+    # The series tokens are still added (after the random weights).
+    assert "<ts:signal:0>" in clf.model_.tokenizer.get_vocab()
+    assert not np.allclose(clf.predict_proba(X), fitted.predict_proba(X))
+    loaded = InstructTimeClassifier.load(clf.save(tmp_path / "random"))
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    with pytest.raises(ValueError, match="quantization=None"):
+        _clf(language_model="random", quantization="4bit").fit(X, y)
+    with pytest.raises(ValueError, match=r"'language_model' parameter .* among"):
+        _clf(language_model="attention").fit(X, y)
+
+
 def test_unequal_lengths_multivariate_and_augmentation():
     from vlmtsc.training import SeriesAugmenter
 

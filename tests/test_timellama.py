@@ -10,7 +10,12 @@ from sklearn.utils import check_random_state
 from vlmtsc import TimeLlamaClassifier
 from vlmtsc.adapters.dlora import DLoRAModel
 from vlmtsc.backbones import load_backbone
-from vlmtsc.classification._timellama import cut_blocks, resample_series
+from vlmtsc.classification._timellama import (
+    cut_blocks,
+    n_patches,
+    patch_length_for,
+    resample_series,
+)
 from vlmtsc.testing import make_example_series
 
 torch.set_num_threads(1)
@@ -38,7 +43,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    return _clf().fit(*data)
+    return _clf(patch_length=None).fit(*data)  # the paper's channel tokens
 
 
 def _block_weights(decoder):
@@ -55,6 +60,12 @@ def _inputs(clf, X):
     return clf._inputs(clf.normalizer_.transform(X))
 
 
+def _embedded(clf, X):
+    """The tokens of ``X`` before alignment: its patches through the token map."""
+    network = clf.model_
+    return network.embed(network.patches(torch.from_numpy(_inputs(clf, X))))
+
+
 # ----------------------------------------------------------------- architecture
 def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
     X, _ = data
@@ -68,6 +79,61 @@ def test_one_token_per_channel_through_the_cut_backbone(fitted, data):
     proba = fitted.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert set(fitted.predict(X)) <= set(fitted.classes_)
+
+
+def test_patch_tokens_by_default(data):
+    X, y = data  # 3 channels of 24 points: 12 patches of 2 per channel
+    clf = _clf(n_epochs=1).fit(X, y)
+    assert clf.patch_length_ == 2
+    assert clf.transform(X[:2]).shape == (2, 3 * 12 * 64)
+    # A subset answers as the whole batch, up to float rounding.
+    np.testing.assert_allclose(
+        clf.predict_proba(X[3:6]), clf.predict_proba(X)[3:6], atol=1e-5
+    )
+
+
+def test_patch_tokens_cut_each_channel_into_patches(data):
+    X, y = data  # 3 channels of 24 points
+    clf = _clf(patch_length=5, n_epochs=1).fit(X, y)
+    assert clf.patch_length_ == 5
+    network = clf.model_
+    series = torch.from_numpy(_inputs(clf, X[:2]))
+    patches = network.patches(series)
+    # ceil(24 / 5) = 5 patches per channel, channel by channel; the last
+    # patch is padded with the channel's last value.
+    assert patches.shape == (2, 3 * 5, 5)
+    torch.testing.assert_close(patches[:, 5], series[:, 1, :5])
+    torch.testing.assert_close(patches[:, 4, :4], series[:, 0, 20:])
+    torch.testing.assert_close(patches[:, 4, 4], series[:, 0, 23])
+    assert network.embed.in_features == 5
+    assert network.tokens(series).shape == (2, 15, 64)
+    assert clf.transform(X[:2]).shape == (2, 15 * 64)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    # Saved and loaded, the rebuilt network cuts the same patches.
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("patch_length", "length", "n_channels", "expected", "tokens"),
+    [
+        (None, 24, 3, None, 3),  # the paper's: one token per channel
+        (8, 24, 1, 8, 3),
+        (40, 24, 1, 24, 1),  # at most the series length
+        ("auto", 24, 1, 2, 12),  # 16 patches per channel at most ...
+        ("auto", 150, 1, 10, 15),
+        ("auto", 2000, 1, 125, 16),
+        ("auto", 100, 6, 10, 60),  # ... and 64 tokens per series at most
+        ("auto", 29, 12, 6, 60),
+        ("auto", 10, 100, 10, 100),  # many channels: one token each
+    ],
+)
+def test_patch_length_for_a_series_length(
+    patch_length, length, n_channels, expected, tokens
+):
+    got = patch_length_for(patch_length, length, n_channels)
+    assert got == expected
+    assert n_channels * n_patches(length, got) == tokens
 
 
 def test_dlora_routes_top_n_of_seven_modules_per_series(fitted, data):
@@ -149,6 +215,45 @@ def test_ablations_no_alignment_lora_frozen(data):
     assert frozen.n_trainable_ < lora.n_trainable_
 
 
+def test_language_model_ablations_random_attention_none(data, tmp_path):
+    X, y = data
+    initial = _block_weights(
+        cut_blocks(load_backbone("tiny-llama", seed=SEED, verbose=0).model.model, 1)
+    )
+    # "random": the same cut architecture, other (frozen) weights, D-LoRA on it.
+    random = _clf(language_model="random", n_epochs=1).fit(X, y)
+    assert isinstance(random.model_.decoder, DLoRAModel)
+    drawn = {
+        k.removeprefix("model.").replace(".base_layer", ""): v
+        for k, v in _block_weights(random.model_.decoder).items()
+    }
+    assert drawn.keys() == initial.keys()
+    projections = [k for k in initial if "proj" in k]  # (norms start at 1)
+    assert projections
+    assert not any(torch.allclose(drawn[k], initial[k]) for k in projections)
+
+    # "none": the tokens are the head's input.
+    none = _clf(language_model="none", n_epochs=1).fit(X, y)
+    series = torch.from_numpy(_inputs(none, X[:3]))
+    np.testing.assert_allclose(
+        none.transform(X[:3]),
+        none.model_.tokens(series).flatten(1).detach().numpy(),
+        rtol=1e-5,
+    )
+    assert not any(".lora_" in n for n, _ in none.model_.named_parameters())
+
+    # "attention": one self-attention layer, trained whole, saved with the rest.
+    attention = _clf(language_model="attention", n_epochs=2).fit(X, y)
+    layer = attention.model_.decoder
+    assert isinstance(layer.attention, torch.nn.MultiheadAttention)
+    assert layer.attention.num_heads == 4
+    assert sum(p.numel() for p in layer.parameters()) > 0
+    assert attention.n_trainable_ > none.n_trainable_
+    for clf in (random, none, attention):
+        saved = TimeLlamaClassifier.load(clf.save(tmp_path / clf.language_model))
+        np.testing.assert_allclose(saved.predict_proba(X), clf.predict_proba(X))
+
+
 def test_backbone_weights_stay_frozen_under_dlora(fitted):
     initial = _block_weights(
         cut_blocks(load_backbone("tiny-llama", seed=SEED, verbose=0).model.model, 1)
@@ -210,7 +315,7 @@ def test_unequal_lengths_resample_to_the_longest():
 # ----------------------------------------------------------------- determinism, io
 def test_same_random_state_same_probabilities(data, fitted):
     X, y = data
-    again = _clf().fit(X, y)
+    again = _clf(patch_length=None).fit(X, y)
     np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X))
 
 
@@ -241,6 +346,9 @@ def test_pickle_keeps_only_trained_weights_and_round_trips(fitted, data, tmp_pat
         ({"backbone": "tiny-bert"}, "needs a decoder-only language model"),
         ({"validation_fraction": 1.0}, r"'validation_fraction' .* \[0.0, 1.0\)"),
         ({"normalization": "minmax"}, "normalization"),
+        ({"language_model": "bert"}, r"'language_model' parameter .* among"),
+        ({"patch_length": 0}, r"'patch_length' parameter .* range \[1, inf\)"),
+        ({"patch_length": "long"}, r"'patch_length' parameter .* \{'auto'\}"),
     ],
 )
 def test_bad_parameters_are_refused_with_the_fix(data, params, message):
@@ -260,7 +368,7 @@ def test_global_normalization_keeps_amplitudes_per_series_does_not(data):
     clf = _clf(n_epochs=1).fit(X, y)
     assert clf.normalizer_.loc_.shape == clf.normalizer_.scale_.shape == (3,)
     quiet, loud = X[:1], X[:1] * 5.0  # same shape, five times the amplitude
-    tokens = lambda c, x: c.model_.embed(torch.from_numpy(_inputs(c, x)))  # noqa: E731
+    tokens = _embedded
     assert not torch.allclose(tokens(clf, quiet), tokens(clf, loud))
     shapes = _clf(n_epochs=1, normalization="per_channel").fit(X, y)
     torch.testing.assert_close(tokens(shapes, quiet), tokens(shapes, loud))
@@ -271,6 +379,6 @@ def test_tokens_start_at_the_word_embeddings_scale(data):
     backbone = load_backbone("tiny-llama", seed=SEED, verbose=0)
     words = backbone.model.get_input_embeddings().weight.detach()
     fresh = _clf(n_epochs=1, learning_rate=1e-12).fit(*data)  # barely trained
-    tokens = fresh.model_.embed(torch.from_numpy(_inputs(fresh, X)))
+    tokens = _embedded(fresh, X)
     ratio = tokens.norm(dim=-1).mean() / words.norm(dim=-1).mean()
     assert 0.5 < float(ratio) < 2.0

@@ -13,6 +13,11 @@ the estimators' ``pretrain()`` write are backbone specs too, read by
 :func:`read_pretraining`.
 """
 
+from vlmtsc.backbones._ablations import (
+    LANGUAGE_MODELS,
+    RandomLanguageModel,
+    language_model_stand_in,
+)
 from vlmtsc.backbones._artifacts import (
     PRETRAINING_FORMATS,
     read_pretraining,
@@ -50,6 +55,7 @@ __all__ = [
     "CACHE_FIELDS",
     "FAMILIES",
     "KINDS",
+    "LANGUAGE_MODELS",
     "OFFLINE_WEIGHTS",
     "PRETRAINING_FORMATS",
     "QUANTIZATIONS",
@@ -57,6 +63,7 @@ __all__ = [
     "Backbone",
     "BackboneSpec",
     "Family",
+    "RandomLanguageModel",
     "auto_prepare",
     "backbone_table",
     "build_composed",
@@ -64,6 +71,7 @@ __all__ = [
     "cache_keyword",
     "family_of",
     "import_peft",
+    "language_model_stand_in",
     "load_backbone",
     "output_cache",
     "pooled_series_features",

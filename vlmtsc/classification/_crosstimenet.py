@@ -9,8 +9,10 @@ The recipe of CrossTimeNet, in the order :meth:`CrossTimeNetClassifier.fit` runs
    input tokens: a fresh embedding table with one row per code plus ``[MASK]``
    and ``[CLS]``, whose rows start as randomly chosen rows of the language
    model's pretrained word-embedding matrix, fed as ``inputs_embeds`` (the model
-   adds its position embeddings as usual). ``init="random"`` re-initialises the
-   encoder from its config instead (the paper's PLM-versus-random comparison).
+   adds its position embeddings as usual). ``language_model="random"``
+   re-initialises the encoder from its config instead (the paper's
+   PLM-versus-random comparison); ``"attention"`` and ``"none"`` replace it by
+   one attention layer or by nothing (the ablations of Tan et al., 2024).
 3. **Masked-token pre-training.** A high share (``mask_ratio``) of each series'
    tokens is replaced by ``[MASK]`` and an output layer over the codebook predicts
    them; the loss is the cross-entropy on the masked positions only. It runs on
@@ -41,7 +43,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.backbones import read_pretraining, write_pretraining
+from vlmtsc.backbones import (
+    LANGUAGE_MODELS,
+    language_model_stand_in,
+    read_pretraining,
+    write_pretraining,
+)
 from vlmtsc.base import check_datasets, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import (
@@ -53,7 +60,6 @@ from vlmtsc.training import SeriesNormalizer, resolve_device
 
 __all__ = ["CrossTimeNetClassifier"]
 
-INITS = ("pretrained", "random")
 POOLINGS = ("flatten", "mean")
 IGNORE_INDEX = -100
 
@@ -98,9 +104,7 @@ def _torch_modules() -> SimpleNamespace:
                 self.head = nn.Sequential(
                     nn.GELU(), nn.LayerNorm(width), nn.Linear(width, n_classes)
                 )
-            # The inputs come as inputs_embeds: the word-embedding matrix is only
-            # the source of the code rows' initial values, never trained.
-            encoder.get_input_embeddings().requires_grad_(False)
+            _freeze_word_embeddings(encoder)
 
         def states(self, codes, attention_mask):
             embeds = self.code_embeddings(codes)
@@ -147,7 +151,15 @@ def _set_stage(network, stage: str, freeze_encoder: bool = False) -> None:
     else:
         network.head.requires_grad_(True)
         network.encoder.requires_grad_(not freeze_encoder)
-    network.encoder.get_input_embeddings().requires_grad_(False)
+    _freeze_word_embeddings(network.encoder)
+
+
+def _freeze_word_embeddings(encoder) -> None:
+    """The inputs come as ``inputs_embeds``: the word-embedding matrix is only
+    the source of the code rows' initial values, never trained (a stand-in for
+    the language model has none)."""
+    if hasattr(encoder, "get_input_embeddings"):
+        encoder.get_input_embeddings().requires_grad_(False)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -255,10 +267,18 @@ class CrossTimeNetClassifier(BaseNetworkClassifier):
         tokenizer, code embeddings and masked-token output layer to use. ``None``
         fits a new tokenizer and makes new code embeddings (the folder's
         pre-trained encoder and ``[MASK]``/``[CLS]`` rows are still used).
-    init : {"pretrained", "random"}, default="pretrained"
-        ``"random"`` re-initialises the encoder from its config (the code rows
-        then come from the random word-embedding matrix), to measure what the
-        language model's pretraining contributes.
+    language_model : {"pretrained", "random", "attention", "none"}, \
+default="pretrained"
+        What the language model contributes, measured: ``"random"``
+        re-initialises the encoder from its config (the code rows then come from
+        the random word-embedding matrix; the paper's comparison);
+        ``"attention"`` replaces the encoder by one randomly initialised
+        self-attention layer with the encoder's head count, and ``"none"``
+        removes it (the token embeddings go straight to the head): the
+        ablations of Tan et al. (2024). With the two stand-ins the code rows
+        still start from the pretrained word embeddings, and masked-token
+        pre-training trains the stand-in. See
+        :func:`vlmtsc.backbones.language_model_stand_in`.
     mask_ratio : float, default=0.5
         Share of each series' tokens masked in pre-training, in (0, 1). The
         paper finds a high ratio helps (the seed's code used 0.3).
@@ -403,7 +423,7 @@ default="per_channel"
         "tokenizer": [VQTokenizer, None],
         "backbone": BACKBONE_SPEC,
         "domain": [str, None],
-        "init": [StrOptions(set(INITS))],
+        "language_model": [StrOptions(set(LANGUAGE_MODELS))],
         "mask_ratio": [Interval(Real, 0, 1, closed="neither")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "pooling": [StrOptions(set(POOLINGS))],
@@ -416,7 +436,7 @@ default="per_channel"
         tokenizer=None,
         backbone="minilm-l6",
         domain=None,
-        init="pretrained",
+        language_model="pretrained",
         mask_ratio=0.5,
         pretrain_epochs=10,
         pooling="flatten",
@@ -440,7 +460,7 @@ default="per_channel"
         self.tokenizer = tokenizer
         self.backbone = backbone
         self.domain = domain
-        self.init = init
+        self.language_model = language_model
         self.mask_ratio = mask_ratio
         self.pretrain_epochs = pretrain_epochs
         self.pooling = pooling
@@ -470,10 +490,7 @@ default="per_channel"
 
     def _load_encoder(self, seed):
         """``(encoder, text tokenizer)`` of ``backbone``, re-initialised for
-        ``init="random"``."""
-        import torch
-        import transformers
-
+        ``language_model="random"``."""
         from vlmtsc.backbones import load_backbone
 
         backbone = load_backbone(
@@ -484,13 +501,26 @@ default="per_channel"
             verbose=self.verbose,
         )
         encoder = backbone.model
-        if self.init == "random":
-            with torch.random.fork_rng(devices=[]):
-                # seed + 1: tiny aliases are themselves random weights drawn with
-                # ``seed``; the re-initialised encoder must differ from them.
-                torch.manual_seed(seed + 1)
-                encoder = transformers.AutoModel.from_config(encoder.config)
+        if self.language_model == "random":
+            encoder = language_model_stand_in(encoder, "random", 1, seed)
         return encoder, backbone.tokenizer
+
+    def _reader(self, encoder, seed):
+        """What reads the code embeddings: ``encoder``, or the
+        ``language_model`` stand-in (``"attention"``, ``"none"``) replacing it."""
+        if self.language_model not in ("attention", "none"):
+            return encoder
+        heads = encoder.config.num_attention_heads
+        return language_model_stand_in(encoder, self.language_model, heads, seed)
+
+    def _refuse_to_discard(self, artifact) -> None:
+        """An ablation of the language model would throw a pre-trained one away."""
+        if artifact is not None and self.language_model != "pretrained":
+            raise ValueError(
+                f"language_model={self.language_model!r} would discard the "
+                f"pre-trained encoder of {self.backbone!r}; pass its base "
+                "backbone instead, or language_model='pretrained'."
+            )
 
     def _check_positions(self, encoder, n_tokens: int) -> None:
         limit = getattr(encoder.config, "max_position_embeddings", None)
@@ -504,7 +534,8 @@ default="per_channel"
 
     def _pretrained(self) -> dict | None:
         """The :meth:`pretrain` artifact ``backbone`` names, checked against
-        ``domain`` and ``init`` (``None``: ``backbone`` is no such folder)."""
+        ``domain`` and ``language_model`` (``None``: ``backbone`` is no such
+        folder)."""
         pretrained = read_pretraining(self.backbone, "CrossTimeNetClassifier")
         if self.domain is not None and pretrained is None:
             raise ValueError(
@@ -512,12 +543,7 @@ default="per_channel"
                 f"{self.backbone!r} is not a folder written by "
                 "CrossTimeNetClassifier.pretrain()."
             )
-        if pretrained is not None and self.init == "random":
-            raise ValueError(
-                "init='random' would discard the pre-trained encoder of "
-                f"{self.backbone!r}; pass its base backbone instead, or "
-                "init='pretrained'."
-            )
+        self._refuse_to_discard(pretrained)
         domains = [] if pretrained is None else _domains(pretrained)
         if self.domain is not None and self.domain not in domains:
             raise ValueError(
@@ -616,7 +642,11 @@ default="per_channel"
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # the heads start the same every run
             network = _torch_modules().CrossTimeNetNetwork(
-                encoder, n_codes, len(self.classes_), self.max_tokens_, self.pooling
+                self._reader(encoder, seed),
+                n_codes,
+                len(self.classes_),
+                self.max_tokens_,
+                self.pooling,
             )
             if self.domain is not None:
                 self.code_init_rows_ = None
@@ -710,12 +740,14 @@ default="per_channel"
         torch = _torch_modules().torch
         if self.pretrain_epochs < 1:
             raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
-        base = read_pretraining(self.backbone, "CrossTimeNetClassifier")
-        if base is not None and self.init == "random":
+        if self.language_model in ("attention", "none"):
             raise ValueError(
-                "init='random' would discard the pre-trained encoder of "
-                f"{self.backbone!r}; pass its base backbone instead."
+                f"pretrain() writes a pre-trained encoder; language_model="
+                f"{self.language_model!r} has none. Use language_model="
+                "'pretrained' or 'random'."
             )
+        base = read_pretraining(self.backbone, "CrossTimeNetClassifier")
+        self._refuse_to_discard(base)
         datasets = {
             name: SeriesNormalizer(self.normalization).fit_transform(X)
             for name, (X, _) in check_datasets(datasets, labels=False).items()
@@ -774,7 +806,7 @@ default="per_channel"
             ],
             "mask_ratio": float(self.mask_ratio),
             "pretrain_epochs": int(self.pretrain_epochs),
-            "init": self.init,
+            "language_model": self.language_model,
             "history": history,
         }
 
@@ -861,7 +893,7 @@ default="per_channel"
         import transformers
 
         config = transformers.AutoConfig.for_model(**saved["config"]["encoder"])
-        encoder = transformers.AutoModel.from_config(config)
+        encoder = self._reader(transformers.AutoModel.from_config(config), 0)
         network = _torch_modules().CrossTimeNetNetwork(
             encoder, **saved["config"]["network"]
         )

@@ -9,7 +9,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
-from vlmtsc.backbones import read_pretraining, resolve_backbone, write_pretraining
+from vlmtsc.backbones import (
+    RandomLanguageModel,
+    read_pretraining,
+    resolve_backbone,
+    write_pretraining,
+)
 from vlmtsc.base import check_datasets, resolve_label_names, series_lengths
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.persistence import write_folder
@@ -87,6 +92,12 @@ class InstructTimeClassifier(BaseLanguageModelClassifier):
         LoRA adapters (with ``quantization``: QLoRA), every weight, or nothing
         (zero-shot: ``fit`` only learns the classes, whose label texts the
         pre-trained model then scores; needs ``domain``).
+    language_model : {"pretrained", "random"}, default="pretrained"
+        ``"random"``: the backbone's architecture with randomly initialised
+        weights (then fine-tuned as ``fine_tuning`` says), to measure what the
+        language model's pretraining contributes. Tan et al.'s other ablations
+        (one attention layer, no language model) do not apply: the answer is
+        the language model's own scoring of the label text.
     quantization : {None, "8bit", "4bit"}, default=None
     lora_r, lora_alpha, lora_dropout : int, int, float, default=16, 32, 0.05
     target_modules : list of str or str, optional
@@ -147,6 +158,9 @@ default="per_channel"
         domain's).
     vocabulary_ : SeriesVocabulary
         The codebook tokens added to the language model.
+    backbone_seed_ : int
+        Seed of the random weights of ``language_model="random"`` (loading
+        draws them again).
     model_ : LabelScoringModel
     history_ : list of dict
     best_epoch_ : int
@@ -190,6 +204,7 @@ default="per_channel"
         "domain_description": [str, None],
         "domain": [str, None],
         "fine_tuning": [StrOptions(set(FINE_TUNING))],
+        "language_model": [StrOptions({"pretrained", "random"})],
     }
 
     def __init__(
@@ -200,6 +215,7 @@ default="per_channel"
         domain=None,
         label_names=None,
         fine_tuning="lora",
+        language_model="pretrained",
         quantization=None,
         lora_r=16,
         lora_alpha=32,
@@ -230,6 +246,7 @@ default="per_channel"
         self.domain = domain
         self.label_names = label_names
         self.fine_tuning = fine_tuning
+        self.language_model = language_model
         self.quantization = quantization
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
@@ -254,6 +271,15 @@ default="per_channel"
         self.random_state = random_state
         self.verbose = verbose
 
+    def _check_params(self):
+        super()._check_params()
+        if self.language_model == "random" and self.quantization is not None:
+            raise ValueError(
+                "language_model='random' draws new full-precision weights, so "
+                f"quantization={self.quantization!r} would not apply; use "
+                "quantization=None."
+            )
+
     def _fit_tokenizer(self, X, seed):
         """A tokenizer fitted on normalised series ``X``."""
         from vlmtsc.tokenizers import fit_tokenizer
@@ -264,7 +290,14 @@ default="per_channel"
         from vlmtsc.adapters import SeriesVocabulary
 
         pretrained = read_pretraining(self.backbone, "InstructTimeClassifier")
+        if pretrained is not None and self.language_model == "random":
+            raise ValueError(
+                "language_model='random' would discard the pre-trained language "
+                f"model of {self.backbone!r}; pass its base backbone instead, or "
+                "language_model='pretrained'."
+            )
         self.description_ = self.domain_description
+        self.backbone_seed_ = seed
         if self.domain is None:
             if self.fine_tuning == "none":
                 raise ValueError(
@@ -295,7 +328,14 @@ default="per_channel"
         self.vocabulary_ = None  # the artifact holds the domain's tokens
 
     def _backbone_preparation(self):
-        return self.vocabulary_
+        return self._preparation(self.vocabulary_, self.backbone_seed_)
+
+    def _preparation(self, vocabulary, seed):
+        """``prepare`` of the label-scoring model: the series tokens, added
+        after the random weights of ``language_model="random"``."""
+        if self.language_model == "random":
+            return RandomLanguageModel(seed, then=vocabulary)
+        return vocabulary
 
     def _adapter(self):
         if self.fine_tuning == "none":
@@ -405,7 +445,7 @@ default="per_channel"
             device=resolve_device(self.device),
             seed=seed,
             verbose=self.verbose,
-            prepare=vocabulary,
+            prepare=self._preparation(vocabulary, seed),
         )
         prompts, names = [], {}
         for name, (X, y) in datasets.items():

@@ -138,7 +138,7 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
     """Classify time series with a vision-language model on their images.
 
     Three heads, one backbone. **By default** (``head="linear"``, the head
-    protocol's choice: ``benchmarks/head_protocol.py``, in the VLM guide) the
+    protocol's choice: ``benchmarks/protocol.py``, in the VLM guide) the
     frozen model's features of each series' images (a line plot and a window
     stack) and a time-series encoder's features of its values feed a
     standardised logistic regression whose strength is chosen by k-fold: no

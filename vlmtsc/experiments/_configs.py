@@ -148,6 +148,9 @@ _SPECS = [
     # InstructTime: VQ tokens in SmolLM2.
     ("instructtime", "InstructTimeClassifier", {"backbone": "smollm2-135m"}, None,
      "VQ tokens (patch 8, 128 codes) -> SmolLM2-135M with LoRA, label scoring"),
+    ("instructtime-random", "InstructTimeClassifier",
+     {"backbone": "smollm2-135m", "language_model": "random"}, None,
+     "as instructtime, SmolLM2's architecture with random weights"),
     ("instructtime-aug", "InstructTimeClassifier",
      {"backbone": "smollm2-135m", "augmentation": True}, None,
      "as instructtime, + 1 fresh augmented (re-tokenized) copy per series per "
@@ -159,7 +162,12 @@ _SPECS = [
         for suffix, params, what in [
             ("", {}, "masked-token pre-training on the training series"),
             ("-nopretrain", {"pretrain_epochs": 0}, "no masked pre-training"),
-            ("-random", {"init": "random"}, "random init instead of MiniLM"),
+            ("-random", {"language_model": "random"},
+             "random init instead of MiniLM"),
+            ("-attention", {"language_model": "attention"},
+             "one attention layer instead of MiniLM (Tan et al.)"),
+            ("-nolm", {"language_model": "none"},
+             "no language model: token embeddings -> head (Tan et al.)"),
             ("-mask15", {"mask_ratio": 0.15}, "mask_ratio 0.15 (BERT's)"),
             ("-mask30", {"mask_ratio": 0.3}, "mask_ratio 0.3 (seed code's)"),
             ("-mask80", {"mask_ratio": 0.8}, "mask_ratio 0.8"),
@@ -169,15 +177,21 @@ _SPECS = [
      "VQ tokens -> MiniLM-L6 masked-token pre-trained across the training splits "
      f"of {', '.join(CROSS_DOMAIN)} (once per process, in the warm-up), new "
      "tokenizer per set"),
-    # Time-LlaMA: one token per channel, SmolLM2-135M cut to 6 blocks.
+    # Time-LlaMA: patch tokens per channel, SmolLM2-135M cut to 6 blocks.
     *[
         (f"timellama{suffix}", "TimeLlamaClassifier", params, None,
-         f"channel tokens -> SmolLM2-135M (6 blocks) + head: {what}")
+         f"patch tokens -> SmolLM2-135M (6 blocks) + head: {what}")
         for suffix, params, what in [
             ("", {}, "D-LoRA, prompt alignment"),
             ("-lora", {"adapter": "lora"}, "plain LoRA instead of D-LoRA"),
             ("-frozen", {"adapter": "none"}, "frozen backbone"),
             ("-noalign", {"alignment": False}, "D-LoRA, no alignment"),
+            ("-random", {"language_model": "random"},
+             "randomly initialised SmolLM2 blocks, D-LoRA"),
+            ("-attention", {"language_model": "attention"},
+             "one attention layer instead of SmolLM2 (Tan et al.)"),
+            ("-nolm", {"language_model": "none"},
+             "no language model: tokens -> head (Tan et al.)"),
         ]
     ],
 ]  # fmt: skip

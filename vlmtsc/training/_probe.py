@@ -16,7 +16,7 @@ al. 2022, "Fine-Tuning can Distort Pretrained Features"):
 
 A probe fitted on the hidden states too was tried first: LP-FT from it
 scored below the probe alone (2-fold CV on the training splits of seven
-bundled sets, ``benchmarks/head_protocol.py``: PickupGestureWiimoteZ .58
+bundled sets, ``benchmarks/protocol.py``: PickupGestureWiimoteZ .58
 against .72, ItalyPowerDemand .88 against .91, GunPoint .96 against .98,
 UnitTest .95 against 1.0, equal on the other three): the frozen language
 model's features of a VLM's images add dimensions, not information.

@@ -299,6 +299,8 @@ def test_pretraining_errors_are_clear(artifact, data):
         _clf(backbone=str(artifact), domain="ecg").fit(X, y)
     with pytest.raises(ValueError, match="not a folder written by"):
         _clf(domain="motion").fit(X, y)
+    with pytest.raises(ValueError, match="'random' would discard"):
+        _clf(backbone=str(artifact), language_model="random").fit(X, y)
     with pytest.raises(ValueError, match="token names"):
         _clf().pretrain({"a:b": X}, artifact / "x")
     with pytest.raises(ValueError, match="non-empty dict"):

@@ -15,8 +15,10 @@ the estimators' ``pretrain()`` write are backbone specs too, read by
 
 from vlmtsc.backbones._ablations import (
     LANGUAGE_MODELS,
+    STAND_INS,
     RandomLanguageModel,
     language_model_stand_in,
+    refuse_to_discard,
 )
 from vlmtsc.backbones._artifacts import (
     PRETRAINING_FORMATS,
@@ -60,6 +62,7 @@ __all__ = [
     "PRETRAINING_FORMATS",
     "QUANTIZATIONS",
     "SERIES_ENCODERS",
+    "STAND_INS",
     "Backbone",
     "BackboneSpec",
     "Family",
@@ -81,6 +84,7 @@ __all__ = [
     "quantization_config",
     "quiet_library_logs",
     "read_pretraining",
+    "refuse_to_discard",
     "resolve_backbone",
     "series_features",
     "write_pretraining",

@@ -18,10 +18,29 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-__all__ = ["LANGUAGE_MODELS", "RandomLanguageModel", "language_model_stand_in"]
+__all__ = [
+    "LANGUAGE_MODELS",
+    "STAND_INS",
+    "RandomLanguageModel",
+    "language_model_stand_in",
+    "refuse_to_discard",
+]
 
 #: ``language_model=`` values: the model as loaded, and its three ablations.
 LANGUAGE_MODELS = ("pretrained", "random", "attention", "none")
+#: The ablations that replace the model by another module (trained whole).
+STAND_INS = ("attention", "none")
+
+
+def refuse_to_discard(artifact, language_model: str, backbone) -> None:
+    """Refuse an ablation of a language model that a ``pretrain()`` folder
+    (``artifact``, or ``None``) holds: it would throw the pre-training away."""
+    if artifact is not None and language_model != "pretrained":
+        raise ValueError(
+            f"language_model={language_model!r} would discard the pre-trained "
+            f"language model of {backbone!r}; pass its base backbone instead, "
+            "or language_model='pretrained'."
+        )
 
 
 def language_model_stand_in(model, language_model: str, n_heads: int, seed: int):

@@ -45,8 +45,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.backbones import (
     LANGUAGE_MODELS,
+    STAND_INS,
     language_model_stand_in,
     read_pretraining,
+    refuse_to_discard,
     write_pretraining,
 )
 from vlmtsc.base import check_datasets, series_lengths
@@ -508,19 +510,10 @@ default="per_channel"
     def _reader(self, encoder, seed):
         """What reads the code embeddings: ``encoder``, or the
         ``language_model`` stand-in (``"attention"``, ``"none"``) replacing it."""
-        if self.language_model not in ("attention", "none"):
+        if self.language_model not in STAND_INS:
             return encoder
         heads = encoder.config.num_attention_heads
         return language_model_stand_in(encoder, self.language_model, heads, seed)
-
-    def _refuse_to_discard(self, artifact) -> None:
-        """An ablation of the language model would throw a pre-trained one away."""
-        if artifact is not None and self.language_model != "pretrained":
-            raise ValueError(
-                f"language_model={self.language_model!r} would discard the "
-                f"pre-trained encoder of {self.backbone!r}; pass its base "
-                "backbone instead, or language_model='pretrained'."
-            )
 
     def _check_positions(self, encoder, n_tokens: int) -> None:
         limit = getattr(encoder.config, "max_position_embeddings", None)
@@ -543,7 +536,7 @@ default="per_channel"
                 f"{self.backbone!r} is not a folder written by "
                 "CrossTimeNetClassifier.pretrain()."
             )
-        self._refuse_to_discard(pretrained)
+        refuse_to_discard(pretrained, self.language_model, self.backbone)
         domains = [] if pretrained is None else _domains(pretrained)
         if self.domain is not None and self.domain not in domains:
             raise ValueError(
@@ -740,14 +733,14 @@ default="per_channel"
         torch = _torch_modules().torch
         if self.pretrain_epochs < 1:
             raise ValueError("pretrain() trains: set pretrain_epochs to 1 or more.")
-        if self.language_model in ("attention", "none"):
+        if self.language_model in STAND_INS:
             raise ValueError(
                 f"pretrain() writes a pre-trained encoder; language_model="
                 f"{self.language_model!r} has none. Use language_model="
                 "'pretrained' or 'random'."
             )
         base = read_pretraining(self.backbone, "CrossTimeNetClassifier")
-        self._refuse_to_discard(base)
+        refuse_to_discard(base, self.language_model, self.backbone)
         datasets = {
             name: SeriesNormalizer(self.normalization).fit_transform(X)
             for name, (X, _) in check_datasets(datasets, labels=False).items()

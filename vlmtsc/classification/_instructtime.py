@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from vlmtsc.backbones import (
     RandomLanguageModel,
     read_pretraining,
+    refuse_to_discard,
     resolve_backbone,
     write_pretraining,
 )
@@ -290,12 +291,7 @@ default="per_channel"
         from vlmtsc.adapters import SeriesVocabulary
 
         pretrained = read_pretraining(self.backbone, "InstructTimeClassifier")
-        if pretrained is not None and self.language_model == "random":
-            raise ValueError(
-                "language_model='random' would discard the pre-trained language "
-                f"model of {self.backbone!r}; pass its base backbone instead, or "
-                "language_model='pretrained'."
-            )
+        refuse_to_discard(pretrained, self.language_model, self.backbone)
         self.description_ = self.domain_description
         self.backbone_seed_ = seed
         if self.domain is None:

@@ -41,7 +41,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from vlmtsc.backbones import LANGUAGE_MODELS, language_model_stand_in
+from vlmtsc.backbones import LANGUAGE_MODELS, STAND_INS, language_model_stand_in
 from vlmtsc.base import resolve_label_names, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import BaseNetworkClassifier
@@ -580,7 +580,7 @@ default="global"
     def _adapt(self, backbone, decoder):
         """The decoder wrapped by ``adapter`` (only the adapter trains), or the
         ``language_model`` stand-in that replaces it (which trains whole)."""
-        if self.language_model in ("attention", "none"):
+        if self.language_model in STAND_INS:
             return language_model_stand_in(
                 decoder, self.language_model, self.n_heads, self.backbone_seed_
             )
@@ -682,7 +682,7 @@ default="global"
         trains whole."""
         return (
             not name.startswith("decoder.")
-            or self.language_model in ("attention", "none")
+            or self.language_model in STAND_INS
             or ".lora_" in name
             or name.startswith("decoder.routers.")
         )

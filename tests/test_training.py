@@ -12,6 +12,8 @@ from vlmtsc.training import (
     encode_answer,
     encode_prefix,
     score_labels,
+    shared_start,
+    shared_start_loss,
     train,
     training_example,
 )
@@ -80,6 +82,89 @@ def test_cached_label_scoring_equals_teacher_forcing(alias):
             logprobs = torch.log_softmax(backbone.model(**batch).logits[0].float(), -1)
         expected = sum(logprobs[n - 1 + j, t].item() for j, t in enumerate(ids))
         assert scores[k] == pytest.approx(expected, abs=1e-4)
+
+
+def _embedded_tokens(model):
+    """A list that collects how many token positions each model call embeds."""
+    counts = []
+    model.get_input_embeddings().register_forward_hook(
+        lambda module, args, out: counts.append(args[0].numel())
+    )
+    return counts
+
+
+@pytest.mark.parametrize("alias", ["tiny-gpt2", "tiny-llama"])
+def test_the_shared_prompt_start_runs_once_and_scores_as_teacher_forcing(alias):
+    backbone = load_backbone(alias)
+    template = "You will be receiving time series. Which class? Signal: "
+    prefixes = [
+        _prefix(backbone, template + series)
+        for series in ("0.5, 1.5", "2.5, 0.5, 7", "0.25, 1.5, 3.75")
+    ]
+    start = shared_start(backbone.model, prefixes)
+    ids = [p["input_ids"] for p in prefixes]
+    assert all((i[:start] == ids[0][:start]).all() for i in ids)  # shared ...
+    assert len({int(i[start]) for i in ids}) > 1  # ... up to the first difference
+    assert start > min(map(len, ids)) // 2  # the chat turn and the instructions
+    labels = [encode_answer(backbone, t) for t in (" up", " far away 12")]
+    counts = _embedded_tokens(backbone.model)
+    scores = score_labels(backbone.model, prefixes, labels)
+    prompt_tokens = sum(len(p["input_ids"]) for p in prefixes)
+    label_tokens = len(prefixes) * len(labels) * (max(map(len, labels)) - 1)
+    # the start once, then each prompt's rest, then the labels
+    assert sum(counts) == prompt_tokens - 2 * start + label_tokens
+    for i, prefix in enumerate(prefixes):
+        n = len(prefix["input_ids"])
+        for k, ids in enumerate(labels):
+            batch = collate([training_example(prefix, ids)], 0)
+            batch.pop("labels")
+            with torch.no_grad():
+                logprobs = torch.log_softmax(backbone.model(**batch).logits[0], -1)
+            expected = sum(logprobs[n - 1 + j, t].item() for j, t in enumerate(ids))
+            assert scores[i, k] == pytest.approx(expected, abs=1e-4)
+
+
+def test_nothing_is_shared_across_images_or_whole_sequence_routing():
+    vlm = load_backbone("tiny-llava")
+    prefixes = [_prefix(vlm), _prefix(vlm)]  # identical text, images in it
+    assert shared_start(vlm.model, prefixes) == 0
+    from vlmtsc.adapters.dlora import add_dlora
+
+    lm = load_backbone("tiny-llama")
+    text = [_prefix(lm, "the same start, then " + w) for w in ("up", "down")]
+    assert shared_start(lm.model, text) > 0
+    assert shared_start(add_dlora(lm.model), text) == 0  # routers pool it all
+
+
+def test_the_shared_start_loss_equals_the_plain_loss_and_gradients():
+    backbone = load_backbone("tiny-llama")
+    model = backbone.model
+    examples = [
+        training_example(_prefix(backbone, "Which class? Signal: " + s), a)
+        for s, a in (("0.5, 1.5", [7, 8]), ("2.5", [9]), ("0.25, 1.5, 3.75", [5]))
+    ]
+    batch = collate(examples, 0)  # right-padded rows of three lengths
+    model.eval()  # no dropout: the two losses compare exactly
+    grads = []
+    for compute in (
+        lambda: model(**batch).loss,
+        lambda: shared_start_loss(model, batch),
+    ):
+        model.zero_grad()
+        counts = _embedded_tokens(model)
+        value = compute()
+        value.backward()
+        grads.append((value.item(), sum(counts), model.lm_head.weight.grad.clone()))
+        model.get_input_embeddings()._forward_hooks.clear()
+    (plain, plain_tokens, plain_grad), (shared, shared_tokens, shared_grad) = grads
+    assert shared == pytest.approx(plain, abs=1e-5)
+    torch.testing.assert_close(shared_grad, plain_grad, atol=1e-5, rtol=1e-4)
+    assert shared_tokens < plain_tokens
+    # a row of the batch that is all answer leaves nothing to share
+    lm_batch = {**batch, "labels": batch["input_ids"].clone()}
+    assert shared_start_loss(model, lm_batch).item() == pytest.approx(
+        model(**lm_batch).loss.item(), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("alias", GENERATORS)

@@ -221,6 +221,10 @@ class DLoRARouter(nn.Module):
         Only ``P_i`` carries gradient (the Switch Transformer's loss).
     """
 
+    reads_whole_sequence = True
+    """Routing pools the whole prompt: a cache of its start alone would differ
+    (:func:`vlmtsc.training.shared_start` then shares nothing)."""
+
     def __init__(
         self, hidden_size: int, n_modules: int, top_n: int, temperature: float = 1.0
     ):

@@ -4,7 +4,8 @@
 and clipping, best-epoch checkpointing on a validation split of the training
 data, early stopping, bf16 autocast on GPU, tqdm progress). :class:`LabelScoringModel`
 puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
-only) and label scoring (prefix encoded once per case) together.
+only) and label scoring together; the start every text prompt shares runs once
+(:func:`shared_start`).
 """
 
 from vlmtsc.persistence import write_once
@@ -20,6 +21,8 @@ from vlmtsc.training._lm import (
     middle_stages,
     resolve_layers,
     score_labels,
+    shared_start,
+    shared_start_loss,
     training_example,
 )
 from vlmtsc.training._loop import (
@@ -81,6 +84,8 @@ __all__ = [
     "score_labels",
     "seed_everything",
     "series_stats",
+    "shared_start",
+    "shared_start_loss",
     "train",
     "train_with_validation",
     "training_example",

@@ -210,6 +210,10 @@ def _tokens(batch: dict[str, Any]) -> int:
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
 
 
+def _model_loss(model, batch: dict[str, Any]):
+    return model(**batch).loss
+
+
 def _autocast(device_type: str, mixed_precision: str):
     import torch
 
@@ -231,6 +235,7 @@ def train(
     verbose: int = 1,
     description: str = "training",
     score_start: bool = False,
+    loss: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``batches``; keep the best epoch's parameters.
 
@@ -260,6 +265,11 @@ def train(
         epoch beats it, the starting parameters are kept (``best_epoch=0``).
         For models that start from a fitted solution (LP-FT: a head started
         from the linear probe).
+    loss : callable, optional
+        ``loss(model, batch) -> scalar tensor``, computed as ``model(**batch).loss``
+        is by default; e.g. :func:`vlmtsc.training.shared_start_loss`, the same
+        loss at less cost. Distributed training calls the wrapped model once per
+        step, so it uses the default.
 
     Returns
     -------
@@ -328,6 +338,8 @@ def train(
     )
     group = process_group(device_type)
     network = None if group is None else wrap_model(model, group)
+    if loss is None:
+        loss = _model_loss
     result = TrainingResult()
     unit_flops = None  # per training token (per batch for models without tokens)
     best_score, best_state, stale = -math.inf, None, 0
@@ -378,9 +390,9 @@ def train(
             counter = FlopCounterMode(display=False) if unit_flops is None else None
             with sync, counter or contextlib.nullcontext():
                 with _autocast(device_type, config.mixed_precision):
-                    loss = model(**batch).loss if network is None else network(**batch)
+                    value = loss(model, batch) if network is None else network(**batch)
                 # weight is exactly 1 in a single process: the same numbers.
-                (loss * weight / config.gradient_accumulation_steps).backward()
+                (value * weight / config.gradient_accumulation_steps).backward()
             if counter is not None:
                 counted = batch_tokens if group is None else _tokens(batch)
                 unit_flops = counter.get_total_flops() / max(counted, 1)
@@ -388,8 +400,8 @@ def train(
                     # Counted on this process's rows: the main process's figure
                     # is kept everywhere so that the histories agree.
                     unit_flops = group.broadcast_float(unit_flops)
-            losses.append(loss.item())
-            shares.append(loss.item() * weight / (group.size if group else 1))
+            losses.append(value.item())
+            shares.append(value.item() * weight / (group.size if group else 1))
             tokens += batch_tokens
             units += max(batch_tokens, 1)
             if ends_step:

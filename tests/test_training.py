@@ -160,6 +160,15 @@ def test_the_shared_start_loss_equals_the_plain_loss_and_gradients():
     assert shared == pytest.approx(plain, abs=1e-5)
     torch.testing.assert_close(shared_grad, plain_grad, atol=1e-5, rtol=1e-4)
     assert shared_tokens < plain_tokens
+    # gradient checkpointing returns no cache in training: the plain call
+    checkpointing = "activation_checkpointing"  # transformers 5.25's name
+    if not hasattr(model, f"{checkpointing}_enable"):
+        checkpointing = "gradient_checkpointing"
+    getattr(model, f"{checkpointing}_enable")()
+    model.train()
+    assert shared_start_loss(model, batch).item() == pytest.approx(plain, abs=1e-5)
+    getattr(model, f"{checkpointing}_disable")()
+    model.eval()
     # a row of the batch that is all answer leaves nothing to share
     lm_batch = {**batch, "labels": batch["input_ids"].clone()}
     assert shared_start_loss(model, lm_batch).item() == pytest.approx(

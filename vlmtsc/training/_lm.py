@@ -235,6 +235,8 @@ def shared_start_loss(model, batch: dict[str, Any]):
     cache = output_cache(
         model(input_ids=ids[:1, :start], use_cache=True, logits_to_keep=1)
     )
+    if cache is None:  # gradient checkpointing turns the cache off in training
+        return model(**batch).loss
     cache.batch_repeat_interleave(len(ids))
     rest = {"input_ids": ids[:, start:], "labels": labels[:, start:]}
     if "attention_mask" in batch:  # the whole length: cache and rest

@@ -10,7 +10,7 @@ import torch
 
 from vlmtsc.adapters import add_lora
 from vlmtsc.backbones import OFFLINE_WEIGHTS, build_composed
-from vlmtsc.backbones._composed import ComposedVLM
+from vlmtsc.backbones._composed import ComposedVLM, _stage_maps
 from vlmtsc.training._lm import (
     LabelScoringModel,
     collate,
@@ -136,6 +136,53 @@ def test_vision_stages_of_the_tiny_cnn(backbone):
     torch.testing.assert_close(first_again, first, rtol=0, atol=0)
     torch.testing.assert_close(head, tokens.mean(1), rtol=0, atol=1e-6)
     assert not torch.allclose(head[0], head[1])
+
+
+def _folded_check(backbone, pixels, atol):
+    """The frozen CNN runs as a copy with its BatchNorms folded, and the maps
+    equal the tower's own."""
+    model = backbone.model
+    cnn = model.vision_tower
+    keys = set(model.state_dict())
+    stages = list(range(model.n_vision_stages))
+    with torch.no_grad():
+        got = model.vision_stages(pixels, stages)
+        folded = model._frozen_cnn()
+        assert folded is not cnn and folded is model._frozen_cnn()  # kept
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in cnn.modules())
+        want = _stage_maps(cnn, pixels, set(stages))
+        for stage in stages:
+            torch.testing.assert_close(
+                got[stage], want[stage].mean((2, 3)), rtol=0, atol=atol
+            )
+        torch.testing.assert_close(
+            model.vision_features(pixels).mean(1), got[-1], rtol=0, atol=atol
+        )
+        # Not a submodule: saved, loaded and pickled without it.
+        assert set(model.state_dict()) == keys
+        assert "_folded_cnn" not in pickle.loads(pickle.dumps(model)).__dict__
+        # A statistic edited in place (or loaded) rebuilds the copy.
+        norm = next(m for m in cnn.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        norm.running_mean.add_(0.5)
+        assert model._frozen_cnn() is not folded
+        moved = model.vision_stages(pixels, stages)
+        assert not torch.allclose(moved[-1], got[-1])
+        norm.running_mean.sub_(0.5)
+        torch.testing.assert_close(
+            model.vision_stages(pixels, stages)[-1], got[-1], rtol=0, atol=atol
+        )
+        # An unfrozen tower runs itself.
+        cnn.requires_grad_(True)
+        try:
+            assert model._frozen_cnn() is cnn
+        finally:
+            cnn.requires_grad_(False)
+
+
+def test_the_frozen_cnn_runs_with_its_batch_norms_folded(backbone):
+    pixels = backbone.processor.preprocess([_image(0), _image(1)])
+    _folded_check(TINY(), pixels, atol=1e-6)
 
 
 def test_vision_stages_rejects_bad_indices(backbone):
@@ -346,9 +393,18 @@ def test_real_efficientnet_lite0_stages():
             x = block(x, drop_connect_rate=rate)
             blocks.append(x.mean((2, 3)))
         head = cnn._swish(cnn._bn1(cnn._conv_head(x))).mean((2, 3))
+    # The stages come from a copy with the BatchNorms folded into the
+    # convolutions: equal up to float rounding (~6e-6 here).
     for got, want in zip(stages, [blocks[3], blocks[9], blocks[15], head], strict=True):
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        torch.testing.assert_close(got, want, rtol=0, atol=5e-5)
     torch.testing.assert_close(stages[-1], tokens.mean(1), rtol=0, atol=1e-6)
+
+
+@NEEDS_REAL_LITE0
+def test_the_frozen_efficientnet_runs_with_its_batch_norms_folded():
+    backbone = build_composed("efficientnet-lite0", "tiny-llama", verbose=0)
+    images = [_image(0, (224, 224, 3)), _image(1, (224, 224, 3))]
+    _folded_check(backbone, backbone.processor.preprocess(images), atol=5e-5)
 
 
 @pytest.mark.parametrize(

@@ -578,6 +578,37 @@ def test_named_configurations_build_what_they_say():
     assert clone(cross).get_params() == cross.get_params()
 
 
+def test_minirocket_resamples_unequal_lengths_and_leaves_equal_ones():
+    import pickle
+
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    from vlmtsc.experiments import minirocket
+
+    rng = np.random.default_rng(0)
+    # Two classes told apart by frequency, at lengths 30-60.
+    lengths = rng.integers(30, 61, size=40)
+    y = np.repeat(["slow", "fast"], 20)
+    X = [
+        np.sin(np.linspace(0, (2 if label == "slow" else 8) * np.pi, n))[None]
+        + 0.1 * rng.normal(size=(1, n))
+        for n, label in zip(lengths, y, strict=True)
+    ]
+    clf = minirocket(random_state=0, n_kernels=512).fit(X, y)
+    assert isinstance(clf, MiniRocketClassifier) and clf.length_ == lengths.max()
+    longer = [np.sin(np.linspace(0, 8 * np.pi, 90))[None]]  # longer than any
+    assert clf.predict(longer).tolist() == ["fast"]
+    assert clf.score(X, y) == 1.0 and clf.predict_proba(X).shape == (40, 2)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params()["n_kernels"] == 512
+    # Equal lengths pass unchanged: aeon's own classifier, same answers.
+    same = np.stack([x[:, :30] for x in X])
+    ours = minirocket(random_state=0, n_kernels=512).fit(same, y)
+    theirs = MiniRocketClassifier(random_state=0, n_kernels=512).fit(same, y)
+    np.testing.assert_array_equal(ours.predict_proba(same), theirs.predict_proba(same))
+
+
 def test_a_grid_entry_builds_on_a_named_configuration():
     grid = load_grid(
         {

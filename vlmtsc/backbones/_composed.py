@@ -15,6 +15,8 @@ of the prompt. The CNN stays frozen, in eval mode; LoRA goes on the language mod
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -315,6 +317,35 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
     def get_output_embeddings(self):
         return self.language_model.get_output_embeddings()
 
+    def _frozen_cnn(self) -> nn.Module:
+        """The CNN that runs: while it is frozen (always, unless a user unfroze
+        it) and carries no hooks, a copy with its BatchNorms folded
+        (:func:`fold_batch_norms`), rebuilt whenever a weight or statistic of
+        ``vision_tower`` changes (moved, cast, loaded or edited in place). The
+        copy is not a submodule: saving, loading and ``state_dict`` see
+        ``vision_tower`` only. A tower with hooks (a user's probe of its
+        activations) runs itself, so the hooks fire."""
+        tower = self.vision_tower
+        tensors = list(itertools.chain(tower.parameters(), tower.buffers()))
+        if (
+            tower.training
+            or any(t.requires_grad for t in tensors)
+            or any(m._forward_hooks or m._forward_pre_hooks for m in tower.modules())
+        ):
+            return tower
+        # ``_version`` counts in-place writes (load_state_dict, copy_).
+        key = [(t.data_ptr(), t._version, t.device, t.dtype) for t in tensors]
+        cached = self.__dict__.get("_folded_cnn")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_folded_cnn"] = (key, fold_batch_norms(tower))
+        return cached[1]
+
+    def __getstate__(self):
+        # Pickles and deep copies rebuild the folded copy on first use.
+        state = super().__getstate__()
+        state.pop("_folded_cnn", None)
+        return state
+
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The CNN's image tokens, ``(n_images, n_image_tokens, vision_channels)``.
 
@@ -328,7 +359,7 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
             torch.is_grad_enabled()
             and (vision_param.requires_grad or pixel_values.requires_grad)
         ):
-            features = self.vision_tower.extract_features(pixel_values)
+            features = self._frozen_cnn().extract_features(pixel_values)
         side = math.isqrt(self.config.n_image_tokens)
         if features.shape[-2:] != (side, side):
             features = nn.functional.adaptive_avg_pool2d(features, side)
@@ -419,7 +450,7 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
             torch.is_grad_enabled()
             and (vision_param.requires_grad or pixel_values.requires_grad)
         ):
-            maps = _stage_maps(self.vision_tower, pixel_values, set(indices))
+            maps = _stage_maps(self._frozen_cnn(), pixel_values, set(indices))
         return [maps[stage].mean(dim=(2, 3)) for stage in indices]
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -487,6 +518,41 @@ class ComposedVLM(transformers.PreTrainedModel, transformers.GenerationMixin):
 
 # ---------------------------------------------------------------------------------
 # Building
+
+
+def fold_batch_norms(cnn: nn.Module) -> nn.Module:
+    """An inference copy of a frozen CNN that computes the same maps faster.
+
+    Each ``BatchNorm2d`` registered right after a ``Conv2d`` of its width is
+    folded into it (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`: eval-mode
+    statistics become the convolution's weight and bias) and replaced by an
+    identity; EfficientNet's symmetric "same" padding moves into its
+    convolution's own ``padding``. The maps are equal to float rounding (tested
+    for EfficientNet-Lite and :class:`TinyCNN`); the module tree keeps its
+    names, so the stages are the same modules. On two CPU threads
+    EfficientNet-Lite0 embeds a 224-px image in ~0.015 s instead of ~0.019 s.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(cnn).eval()
+    for module in list(folded.modules()):
+        children = list(module.named_children())
+        for (name, conv), (norm_name, norm) in itertools.pairwise(children):
+            if (
+                isinstance(conv, nn.Conv2d)
+                and isinstance(norm, nn.BatchNorm2d)
+                and norm.num_features == conv.out_channels
+            ):
+                setattr(module, name, fuse_conv_bn_eval(conv, norm))
+                setattr(module, norm_name, nn.Identity())
+    for module in folded.modules():
+        pad = getattr(module, "static_padding", None)
+        if isinstance(module, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d):
+            left, right, top, bottom = pad.padding
+            if left == right and top == bottom and tuple(module.padding) == (0, 0):
+                module.padding = (top, left)
+                module.static_padding = nn.Identity()
+    return folded
 
 
 def _stage_modules(cnn: nn.Module) -> list[nn.Module]:

@@ -39,7 +39,7 @@ A grid file (YAML; TOML and JSON work the same way)::
 See :func:`load_grid` for every key and for which axes apply to which estimator.
 """
 
-from vlmtsc.experiments._baselines import nearest_neighbors, renderer_probe
+from vlmtsc.experiments._baselines import minirocket, nearest_neighbors, renderer_probe
 from vlmtsc.experiments._grid import (
     AXES,
     ESTIMATOR_NAMES,
@@ -103,6 +103,7 @@ __all__ = [
     "environment_info",
     "limit_threads",
     "load_grid",
+    "minirocket",
     "nearest_neighbors",
     "parse_estimator",
     "parse_values",

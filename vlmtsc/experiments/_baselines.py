@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+
 __all__ = ["flatten_images", "minirocket", "nearest_neighbors", "renderer_probe"]
 
 
 def minirocket(**params):
-    """aeon's MiniRocketClassifier, the reference of every grid.
+    """aeon's MiniRocketClassifier, the reference of every grid, on any lengths.
+
+    MiniRocket needs one length. Unequal-length data (JapaneseVowels,
+    PickupGestureWiimoteZ) is resampled by linear interpolation (aeon's
+    ``Resizer``) to the length of the longest training series, in ``fit`` and
+    in every prediction; data of that one length passes unchanged. Nothing
+    is cut: a test series longer than every training series is resampled like
+    the others.
 
     Parameters
     ----------
@@ -15,16 +26,68 @@ def minirocket(**params):
 
     Returns
     -------
-    estimator : MiniRocketClassifier
+    estimator : MiniRocketAnyLength
+        aeon's ``MiniRocketClassifier`` whose ``fit``, ``predict``,
+        ``predict_proba`` and ``score`` resample unequal lengths first;
+        ``length_`` is the length it resamples to.
+
+    Examples
+    --------
+    >>> from vlmtsc.datasets import load_dataset
+    >>> from vlmtsc.experiments import minirocket
+    >>> X, y = load_dataset("JapaneseVowels")
+    >>> min(len(x[0]) for x in X), max(len(x[0]) for x in X)
+    (7, 26)
+    >>> minirocket(random_state=0).fit(X, y).length_
+    26
     """
+    return _minirocket_class()(**params)
+
+
+@functools.cache
+def _minirocket_class():
     try:
         from aeon.classification.convolution_based import MiniRocketClassifier
+        from aeon.transformations.collection.unequal_length import Resizer
     except ImportError as error:
         raise ImportError(
             "The 'minirocket' estimator is aeon's MiniRocketClassifier; install "
             'aeon with: pip install "vlmtsc[bench]"'
         ) from error
-    return MiniRocketClassifier(**params)
+
+    class MiniRocketAnyLength(MiniRocketClassifier):
+        def _one_length(self, X, length=None):
+            length = length or self.length_
+            if {np.shape(x)[-1] for x in X} != {length}:
+                return Resizer(resized_length=length).fit_transform(X)
+            return X
+
+        def fit(self, X, y):
+            length = max(np.shape(x)[-1] for x in X)
+            super().fit(self._one_length(X, length), y)
+            self.length_ = length  # after fit: aeon's fit resets attributes
+            return self
+
+        def predict(self, X):
+            return super().predict(self._one_length(X))
+
+        def predict_proba(self, X):
+            return super().predict_proba(self._one_length(X))
+
+        def score(self, X, y):
+            return super().score(self._one_length(X), y)
+
+    # Pickles find it as this module's attribute (see __getattr__).
+    MiniRocketAnyLength.__module__ = __name__
+    MiniRocketAnyLength.__qualname__ = "MiniRocketAnyLength"
+    return MiniRocketAnyLength
+
+
+def __getattr__(name):
+    # aeon is imported on first use only (it is slow to import).
+    if name == "MiniRocketAnyLength":
+        return _minirocket_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _flatten(X):

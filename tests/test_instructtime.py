@@ -54,6 +54,25 @@ def test_fits_and_predicts_with_each_causal_family(backbone, data):
     assert [h["phase"] for h in clf.history_][:2] == ["validation"] * 2
 
 
+def test_auto_epochs_give_at_least_120_optimiser_steps(data):
+    from vlmtsc.training import TrainingConfig, epochs_for_steps
+
+    assert InstructTimeClassifier().n_epochs == "auto"
+    X, y = data  # 12 cases: 9 train, 3 validate; batches of 4 -> 3 steps per epoch
+    clf = _clf(n_epochs="auto", batch_size=4, learning_rate=1e-2).fit(X, y)
+    trained = [h for h in clf.history_ if h["phase"] == "validation"]
+    expected = epochs_for_steps(9, TrainingConfig(batch_size=4), 120, 10)
+    assert expected == 40 and len(trained) == expected
+    assert 1 <= clf.best_epoch_ <= expected
+    # More cases per epoch: fewer epochs, never fewer than 10.
+    assert epochs_for_steps(22, TrainingConfig(batch_size=4), 120, 10) == 20
+    assert epochs_for_steps(400, TrainingConfig(batch_size=4), 120, 10) == 10
+    # A number is kept as given.
+    assert len(_clf(n_epochs=2).fit(X, y).history_) == 2
+    with pytest.raises(ValueError, match="n_epochs"):
+        _clf(n_epochs="many").fit(X, y)
+
+
 def test_prompt_holds_the_series_tokens_and_candidate_labels(data):
     X, y = data
     labels = np.array(["gun", "point"])[y]

@@ -13,6 +13,7 @@ from ``BaseTrainedClassifier`` (``_base.py``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -29,6 +30,7 @@ from vlmtsc.classification._base import (
 )
 from vlmtsc.training import (
     LabelScoringModel,
+    epochs_for_steps,
     fit_pooled_head,
     fit_probe,
 )
@@ -66,6 +68,8 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
     """
 
     _parameter_constraints: ClassVar[dict] = LM_PARAMETERS
+    _AUTO_EPOCHS: ClassVar[tuple[int, int] | None] = None
+    """``(min_steps, min_epochs)`` of ``n_epochs="auto"`` where a subclass has it."""
 
     # ----------------------------------------------------------------- hooks
     def _prepare_inputs(self, X, y, seed: int) -> None:  # pragma: no cover
@@ -104,9 +108,21 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
                 "head='linear' for augmented copies, or augmentation=None."
             )
 
+    def _epochs_resolved(self, config, n_examples: int):
+        """``config`` with ``n_epochs="auto"`` made a number for ``n_examples``
+        training examples per epoch (``_AUTO_EPOCHS``: at least that many
+        optimiser steps and epochs)."""
+        if config.n_epochs != "auto":
+            return config
+        min_steps, min_epochs = self._AUTO_EPOCHS
+        return replace(
+            config, n_epochs=epochs_for_steps(n_examples, config, min_steps, min_epochs)
+        )
+
     def _fit_recipe(self, X, y, config, seed):
         # The validation plan is decided before anything is loaded or trained.
         splits = self._validation_splits(y, seed) if self.head != "linear" else []
+        config = self._epochs_resolved(config, len(splits[0][0]) if splits else len(y))
         # The backbone next: unavailable weights or a wrong kind fail in seconds,
         # before a renderer or tokenizer is fitted (offline weights are
         # prepared here on first use).

@@ -128,6 +128,27 @@ class TrainingConfig:
             raise ValueError(f"patience must be None or >= 1, got {self.patience!r}.")
 
 
+def epochs_for_steps(
+    n_examples: int, config: TrainingConfig, min_steps: int, min_epochs: int = 1
+) -> int:
+    """Epochs that give at least ``min_steps`` optimiser steps, and at least
+    ``min_epochs``, over ``n_examples`` examples per epoch in batches of
+    ``config.batch_size`` (``gradient_accumulation_steps`` batches per step).
+
+    Examples
+    --------
+    >>> from vlmtsc.training import TrainingConfig, epochs_for_steps
+    >>> config = TrainingConfig(batch_size=4)
+    >>> epochs_for_steps(22, config, min_steps=120, min_epochs=10)  # 6 steps each
+    20
+    >>> epochs_for_steps(400, config, min_steps=120, min_epochs=10)
+    10
+    """
+    batches = math.ceil(n_examples / config.batch_size)
+    steps = max(1, math.ceil(batches / config.gradient_accumulation_steps))
+    return max(min_epochs, math.ceil(min_steps / steps))
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train` did.

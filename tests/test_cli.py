@@ -25,7 +25,7 @@ def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys, monkeyp
     argv = ["demo", "--dataset", "UnitTest", "--output", str(tmp_path)]
     argv += ["--image-size", "32", "--backbone", "tiny-llava"]
     assert main(argv) == 0
-    assert warmed == ["VLMTimeSeriesClassifier", "MiniRocketClassifier"]
+    assert warmed == ["VLMTimeSeriesClassifier", "MiniRocketAnyLength"]
     out = capsys.readouterr().out
     assert "UnitTest: train 20 cases, 1 channel, length 24" in out
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]

@@ -127,6 +127,11 @@ class TrainingConfig:
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be None or >= 1, got {self.patience!r}.")
 
+    def steps_per_epoch(self, n_batches: int) -> int:
+        """Optimiser steps in an epoch of ``n_batches`` batches (the last step
+        takes the batches left over)."""
+        return math.ceil(n_batches / self.gradient_accumulation_steps)
+
 
 def epochs_for_steps(
     n_examples: int, config: TrainingConfig, min_steps: int, min_epochs: int = 1
@@ -144,8 +149,7 @@ def epochs_for_steps(
     >>> epochs_for_steps(400, config, min_steps=120, min_epochs=10)
     10
     """
-    batches = math.ceil(n_examples / config.batch_size)
-    steps = max(1, math.ceil(batches / config.gradient_accumulation_steps))
+    steps = max(1, config.steps_per_epoch(math.ceil(n_examples / config.batch_size)))
     return max(min_epochs, math.ceil(min_steps / steps))
 
 
@@ -349,8 +353,7 @@ def train(
     optimizer = torch.optim.AdamW(
         parameters, lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    steps_per_epoch = math.ceil(n_batches / config.gradient_accumulation_steps)
-    total_steps = steps_per_epoch * config.n_epochs
+    total_steps = config.steps_per_epoch(n_batches) * config.n_epochs
     scheduler = get_scheduler(
         config.schedule,
         optimizer,

@@ -78,6 +78,21 @@ def _heads(seed: int):
     }
 
 
+def protocol_folds(y, seed: int = 0) -> StratifiedKFold:
+    """The protocols' folds of a training split: stratified k-fold, k = min(5,
+    smallest class), shuffled with ``seed``."""
+    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    return StratifiedKFold(min(5, smallest), shuffle=True, random_state=seed)
+
+
+def results_folder(name: str) -> Path:
+    """A new ``benchmarks/results/<name>-<UTC timestamp>/`` folder."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = RESULTS_DIR / f"{name}-{stamp}"
+    output.mkdir(parents=True)
+    return output
+
+
 def cv_accuracy(fit, F, y, folds) -> float:
     """Mean held-out accuracy of ``fit`` over ``folds``."""
     scores = [
@@ -126,9 +141,7 @@ def main(argv=None) -> Path:
         folder = Path(args.summarize)
         (folder / "protocol.md").write_text(summary(pd.read_csv(folder / "cv.csv")))
         return folder
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    output = RESULTS_DIR / f"probe-protocol-{stamp}"
-    output.mkdir(parents=True)
+    output = results_folder("probe-protocol")
     seed = args.random_state
     rows, cost, series_cache = [], {}, {}
     with limit_threads(args.threads):
@@ -156,10 +169,7 @@ def main(argv=None) -> Path:
                         )
                     }
                 blocks = {"none": np.empty((len(y), 0)), **series_cache[dataset]}
-                smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
-                folds = StratifiedKFold(
-                    min(5, smallest), shuffle=True, random_state=seed
-                )
+                folds = protocol_folds(y, seed)
                 multivariate = np.ndim(X[0]) == 2 and np.shape(X[0])[0] > 1
                 for (view, parts), (layers, choose), series in itertools.product(
                     VIEWS.items(), LAYERS.items(), SERIES

@@ -9,7 +9,9 @@ Run from the repository root::
 For every bundled data set, ONLY its training split is used: each
 configuration is scored by stratified 2-fold cross-validation on it (the same
 folds for every configuration, seed 0; 2 folds because PigCVP has two training
-series per class and a fine-tuned fit costs minutes). The estimator's own
+series per class and a fine-tuned fit costs minutes; ``--folds probe`` uses the
+probe protocol's k = min(5, smallest class) instead, as for MiniRocket's
+reference scores in the features guide). The estimator's own
 validation split is carved from each fold's training half. The test splits play
 no part here.
 
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from benchmarks.probe_protocol import protocol_folds
 from vlmtsc.base import take_cases
 from vlmtsc.datasets import list_datasets, load_dataset
 from vlmtsc.experiments import environment_info, limit_threads, resolve_estimator
@@ -59,7 +62,14 @@ def main(argv=None) -> Path:
     parser.add_argument("--costly-datasets", nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--folds",
+        default="2",
+        help="k of the stratified k-fold, or 'probe': min(5, smallest class)",
+    )
     args = parser.parse_args(argv)
+    if args.folds != "probe" and not args.folds.isdigit():
+        parser.error(f"--folds takes an integer or 'probe', not {args.folds!r}")
     configurations = {
         head: resolve_estimator(f"VLMTimeSeriesClassifier(head={head})")
         for head in args.heads
@@ -82,7 +92,11 @@ def main(argv=None) -> Path:
     plan += [(c, n) for c in args.costly for n in (args.costly_datasets or names)]
     for label, name in plan:
         X, y = load_dataset(name, "train")
-        folds = StratifiedKFold(2, shuffle=True, random_state=0)
+        folds = (
+            protocol_folds(y)
+            if args.folds == "probe"
+            else StratifiedKFold(int(args.folds), shuffle=True, random_state=0)
+        )
         for fold, (fit, held) in enumerate(folds.split(np.zeros(len(y)), y)):
             clf = configurations[label].build()
             started = time.perf_counter()
@@ -150,7 +164,7 @@ def summarise(out: Path) -> None:
         }
     ).T
     lines = [
-        "# 2-fold CV on the training splits",
+        "# Stratified k-fold CV on the training splits",
         "",
         "Mean held-out accuracy per data set (training splits only; blank: not",
         "run), then the means.",

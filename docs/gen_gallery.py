@@ -37,6 +37,8 @@ IMAGES = [
         2,
     ),
     ("basicmotions-gaf", "BasicMotions", "GramianAngularFieldRenderer", {}, 2),
+    ("basicmotions-heatmap", "BasicMotions", "HeatmapRenderer", {}, 2),
+    ("japanesevowels-heatmap", "JapaneseVowels", "HeatmapRenderer", {}, 3),
 ]
 
 # Result figures copied (shrunk) from benchmarks/results: (file stem, source).

@@ -105,6 +105,18 @@ def test_protocol_scores_configurations_on_training_folds(tmp_path, capsys):
     with pytest.raises(SystemExit):
         protocol.main([*argv, "--costly", "nope"])
     assert "--costly names no configuration" in capsys.readouterr().err
+    # The probe protocol's folds: k = min(5, smallest class), 5 for UnitTest.
+    probe = tmp_path / "probe-folds"
+    argv[argv.index(str(out))] = str(probe)
+    protocol.main([*argv, "--folds", "probe"])
+    rows = [
+        json.loads(line) for line in (probe / "rows.jsonl").read_text().splitlines()
+    ]
+    assert [r["fold"] for r in rows] == [0, 1, 2, 3, 4]
+    assert sum(r["n_held_out"] for r in rows) == 20
+    with pytest.raises(SystemExit):
+        protocol.main([*argv, "--folds", "many"])
+    assert "--folds takes an integer or 'probe'" in capsys.readouterr().err
 
 
 def test_rendering_benchmark_writes_table(tmp_path, capsys):

@@ -507,7 +507,8 @@ def test_dask_without_a_client_starts_and_stops_a_local_cluster(tmp_path):
 # ------------------------------------------------------------ named configurations
 PUBLISHED_NAMES = {
     "minirocket", "hydra", "1nn-dtw", "gaf-logreg", "mtf-logreg", "rp-logreg",
-    "windows-logreg", "lineplot-logreg", "vlm-linear", "vlm-lora", "vlm-pooled",
+    "windows-logreg", "heatmap-logreg", "lineplot-logreg", "vlm-linear", "vlm-lora",
+    "vlm-pooled",
     "smollm2-numbers", "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug",
     "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",

@@ -8,6 +8,7 @@ import pytest
 from vlmtsc import VLMTimeSeriesClassifier
 from vlmtsc.renderers import (
     GramianAngularFieldRenderer,
+    HeatmapRenderer,
     LinePlotRenderer,
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
@@ -23,6 +24,7 @@ TIME_RENDERERS = [
     LinePlotRenderer(image_size=64, max_points=40, downsampling="adaptive"),
     WindowStackRenderer(image_size=64),
     WindowStackRenderer(image_size=64, layout="stacked"),
+    HeatmapRenderer(image_size=64),
 ]
 
 
@@ -258,6 +260,7 @@ def test_label_scores_with_gradients_match_the_cached_scores(backbone):
         label_names=["alpha beta", "c"],
         n_epochs=1,
         validation_fraction=0,
+        mixed_precision="no",  # both scorings in float32
         verbose=0,
     ).fit(X, y)
     encoded = clf._examples(X[:4])

@@ -54,6 +54,38 @@ def test_fits_and_predicts_with_each_causal_family(backbone, data):
     assert [h["phase"] for h in clf.history_][:2] == ["validation"] * 2
 
 
+def test_the_epoch_is_chosen_by_the_shared_validation_score(data):
+    # Accuracy with ties broken by the log-loss of the label scores, as the
+    # torch estimators choose: each epoch's score sits just below an accuracy
+    # (by 1e-3 x the validation log-loss), so epochs of equal accuracy differ.
+    X, y = data
+    clf = _clf(n_epochs=3, learning_rate=1e-2, refit=False).fit(X, y)
+    scores = [h["validation_score"] for h in clf.history_]
+    accuracies = np.arange(4) / 3  # 3 validation cases
+    gaps = [min(a - s for a in accuracies if a >= s) for s in scores]
+    assert all(0 < gap < 0.01 for gap in gaps), scores
+    assert clf.best_epoch_ == int(np.argmax(scores)) + 1
+
+
+def test_label_scoring_runs_under_the_estimators_mixed_precision(fitted, data):
+    # bf16 autocast of label scoring (as of the training steps): close to
+    # float32, not equal; "auto" is bf16 exactly where the CPU runs it natively.
+    from vlmtsc.training._loop import bf16_is_fast
+
+    X, _ = data
+    model = fitted.model_
+    assert model.mixed_precision == fitted.mixed_precision == "auto"
+    probabilities = {}
+    for mode in ("no", "bf16", "auto"):
+        model.mixed_precision = mode
+        probabilities[mode] = fitted.predict_proba(X)
+    model.mixed_precision = "auto"
+    np.testing.assert_allclose(probabilities["bf16"], probabilities["no"], atol=0.05)
+    assert not np.array_equal(probabilities["bf16"], probabilities["no"])
+    expected = probabilities["bf16" if bf16_is_fast("cpu") else "no"]
+    np.testing.assert_array_equal(probabilities["auto"], expected)
+
+
 def test_auto_epochs_give_at_least_120_optimiser_steps(data):
     from vlmtsc.training import TrainingConfig, epochs_for_steps
 

@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from vlmtsc.prompts import DownsamplingWarning
 from vlmtsc.renderers import (
     GramianAngularFieldRenderer,
+    HeatmapRenderer,
     LinePlotRenderer,
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
@@ -29,6 +30,7 @@ RENDERERS = [
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
     WindowStackRenderer,
+    HeatmapRenderer,
 ]
 
 
@@ -435,3 +437,39 @@ def test_window_stack_survives_a_zero_interquartile_range():
     bright = np.flatnonzero(grey.max(axis=1) > 127)
     assert grey.max() == 255 and grey[:10].max() == 0 and grey[-10:].max() == 0
     assert bright.min() >= 15 and bright.max() <= 30  # windows holding point 50
+
+
+# ------------------------------------------------------------------- heatmaps
+def test_heatmap_shows_the_channels_levels_relative_to_each_other():
+    # Two constant channels: the higher one is the top band, drawn in the colour
+    # map's last colour, the lower the bottom band in its first; swapping them
+    # swaps the bands. Per-channel panels would draw both alike.
+    renderer = HeatmapRenderer(image_size=20, cmap="gray", gamma=1.0)
+    x = np.array([[2.0] * 30, [-1.0] * 30])
+    grey = _grey(renderer.transform(np.stack([x, x[::-1]])))
+    assert (grey[0, :5] == 255).all() and (grey[0, -5:] == 0).all()
+    np.testing.assert_array_equal(grey[1], grey[0][::-1])
+    # Colour: viridis runs from purple (low) to yellow (high).
+    top, bottom = HeatmapRenderer(image_size=20).transform(x[None])[0, [0, -1], 0]
+    assert top[1] > 200 and bottom[2] > top[2]
+    # One scale per case, none across cases: an affine map changes nothing.
+    np.testing.assert_array_equal(
+        renderer.transform(5 * x[None] + 3), renderer.transform(x[None])
+    )
+
+
+def test_heatmap_time_map_reproduces_the_image():
+    # The image (grey, gamma 1) is the contrast stretch of the time map applied
+    # to the series: the map is exactly the resize the rendering does.
+    X, _ = make_example_series(n_cases=1, n_channels=3, n_timepoints=37)
+    renderer = HeatmapRenderer(image_size=24, cmap="gray", gamma=1.0)
+    grey = _grey(renderer.transform(X))[0].ravel()
+    values = renderer.time_map(37, 3) @ X[0].ravel()
+    stretched = (values - values.min()) / (values.max() - values.min()) * 255
+    np.testing.assert_allclose(grey, stretched, atol=1.0)
+    assert renderer_name(HeatmapRenderer) == "heatmap"
+
+
+def test_heatmap_rejects_an_unknown_colour_map():
+    with pytest.raises(ValueError, match="Unknown colour map 'nope'"):
+        HeatmapRenderer(cmap="nope").transform(np.ones((1, 1, 5)))

@@ -328,8 +328,9 @@ def test_pooled_head_refuses_what_it_cannot_use(params, pattern, data):
         _clf(head="pooled", **params).fit(X, y)
 
 
-def test_the_probes_default_fuses_line_plot_and_window_stack(data):
-    from vlmtsc.renderers import WindowStackRenderer
+def test_the_probes_default_fuses_line_plot_and_window_stack_or_heatmap(data):
+    from vlmtsc import VLMFeatureExtractor
+    from vlmtsc.renderers import HeatmapRenderer, WindowStackRenderer
 
     X, y = data
     probe = VLMTimeSeriesClassifier(backbone="tiny-llava", head="linear", verbose=0)
@@ -338,6 +339,15 @@ def test_the_probes_default_fuses_line_plot_and_window_stack(data):
         LinePlotRenderer,
         WindowStackRenderer,
     ]
+    # Several channels: the heatmap instead of the window stack, for the
+    # classifier and the extractor alike.
+    multivariate = np.repeat(np.asarray(X), 2, axis=1)
+    assert [type(r) for r in probe.fit(multivariate, y).renderer_] == [
+        LinePlotRenderer,
+        HeatmapRenderer,
+    ]
+    extractor = VLMFeatureExtractor("tiny-llava", series_encoder=None, verbose=0)
+    assert type(extractor.fit(multivariate).renderer_[1]) is HeatmapRenderer
     tuned = VLMTimeSeriesClassifier(
         backbone="tiny-llava", head="lm", n_epochs=1, verbose=0
     )

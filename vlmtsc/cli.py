@@ -59,6 +59,7 @@ def demo(args: argparse.Namespace) -> int:
 
     from vlmtsc import VLMTimeSeriesClassifier
     from vlmtsc.backbones import BACKBONE_ALIASES, prepare_backbone
+    from vlmtsc.base import series_shape
     from vlmtsc.classification import default_renderer
     from vlmtsc.datasets import load_dataset
     from vlmtsc.experiments import resolve_estimator
@@ -69,7 +70,9 @@ def demo(args: argparse.Namespace) -> int:
     print(f"{args.dataset}: train {_describe(X_train)}; test {_describe(X_test)}")
     output = Path(args.output)
     # The estimator's own default renderers (the probe fuses two), at --image-size.
-    renderer = default_renderer(args.head, image_size=args.image_size)
+    renderer = default_renderer(
+        args.head, image_size=args.image_size, n_channels=series_shape(X_train)[1]
+    )
     for each in renderer if isinstance(renderer, list) else [renderer]:
         gallery = save_gallery(
             each, X_train, y_train,

@@ -142,6 +142,7 @@ class BaseLanguageModelClassifier(BaseTrainedClassifier):
             seed=seed,
             verbose=self.verbose,
             prepare=self._backbone_preparation(),
+            mixed_precision=self.mixed_precision,
         )
         self.label_names_ = self.model_.set_labels(
             self.classes_, self.label_names, terminate=self._answer_is_label_only()

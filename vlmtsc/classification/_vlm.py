@@ -13,7 +13,7 @@ from vlmtsc.backbones import SERIES_ENCODERS, series_features
 from vlmtsc.base import check_series, series_lengths, take_cases
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.prompts import TimeSeriesPrompt
-from vlmtsc.renderers import LinePlotRenderer, WindowStackRenderer
+from vlmtsc.renderers import HeatmapRenderer, LinePlotRenderer, WindowStackRenderer
 from vlmtsc.training import LabelScoringModel, SeriesNormalizer, resolve_device
 
 PROMPT_MODES = ("image_only", "baseline", "with_stats", "with_rationale")
@@ -37,30 +37,33 @@ def _build_prompt(prompt, prompt_mode) -> TimeSeriesPrompt:
     )
 
 
-def default_renderer(head: str = "lm", image_size: int = 224):
+def default_renderer(head: str = "lm", image_size: int = 224, n_channels: int = 1):
     """What :class:`VLMTimeSeriesClassifier` renders when ``renderer=None``.
 
     A line plot for label scoring (``"lm"``); for the linear probe (and the
-    frozen block of ``"pooled"``) the line plot and the window stack, fused
-    (the choice of the probe protocol, in the features guide).
+    frozen block of ``"pooled"``) the line plot fused with the window stack for
+    a univariate series, or with the heatmap for a multivariate one (the
+    channels' relative levels, which per-channel window stacks lose): the
+    choices of the probe protocol, in the features guide.
 
     Examples
     --------
     >>> default_renderer("linear", image_size=64)
     [LinePlotRenderer(image_size=64), WindowStackRenderer(image_size=64)]
+    >>> default_renderer("linear", image_size=64, n_channels=6)
+    [LinePlotRenderer(image_size=64), HeatmapRenderer(image_size=64)]
     """
     if head in PROBE_HEADS:
-        return [
-            LinePlotRenderer(image_size=image_size),
-            WindowStackRenderer(image_size=image_size),
-        ]
+        beside = HeatmapRenderer if n_channels > 1 else WindowStackRenderer
+        return [LinePlotRenderer(image_size=image_size), beside(image_size=image_size)]
     return LinePlotRenderer(image_size=image_size)
 
 
-def _build_renderer(renderer, head="lm"):
-    """``renderer`` cloned (a list: each cloned), or the default for ``head``."""
+def _build_renderer(renderer, head="lm", n_channels=1):
+    """``renderer`` cloned (a list: each cloned), or the default for ``head``
+    and series of ``n_channels``."""
     if renderer is None:
-        return default_renderer(head)
+        return default_renderer(head, n_channels=n_channels)
     if isinstance(renderer, (list, tuple)):
         if not renderer:
             raise ValueError("renderer is an empty list; give at least one renderer.")
@@ -193,9 +196,10 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         is used and the prompt must carry the values.
     renderer : renderer or list of renderers, optional
         How a series becomes an image (224 px; the backbone's image processor
-        resizes as it needs). Default: the line plot and the
-        :class:`WindowStackRenderer` fused (``head="linear"`` and
-        ``"pooled"``, whose language model reads the first image);
+        resizes as it needs). Default (:func:`default_renderer`): the line
+        plot fused with the :class:`WindowStackRenderer` (one channel) or the
+        :class:`HeatmapRenderer` (several) for ``head="linear"`` and
+        ``"pooled"``, whose language model reads the first image;
         :class:`LinePlotRenderer` for ``head="lm"``. A list (not with
         ``head="lm"``) embeds every renderer's image and concatenates the
         features.
@@ -275,8 +279,9 @@ default=None
         fine-tunings, then a refit on all of it) instead of one split: steadier on
         tiny training sets, k times the cost.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
-        bfloat16 autocast of the training steps where the device multiplies bf16
-        natively (CUDA; CPUs with AVX512-BF16 or AMX); ``"no"`` keeps float32.
+        bfloat16 autocast of the training steps and of label scoring
+        (``head="lm"``) where the device multiplies bf16 natively (CUDA; CPUs
+        with AVX512-BF16 or AMX); ``"no"`` keeps float32.
     refit : bool, default=True
         After choosing the epoch count, train again on all training data.
     device : str, default="auto"
@@ -409,7 +414,7 @@ default=None
             )
 
     def _prepare_inputs(self, X, y, seed):
-        self.renderer_ = _build_renderer(self.renderer, self.head)
+        self.renderer_ = _build_renderer(self.renderer, self.head, X[0].shape[0])
         self.series_encoder_ = _series_encoder(self.series_encoder, self.head)
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode)
 
@@ -441,7 +446,7 @@ default=None
                 return (
                     f"{type(renderer).__name__} has no time axis to map pixels "
                     "back to time steps (every renderer in use needs one: "
-                    "LinePlotRenderer or WindowStackRenderer)"
+                    "LinePlotRenderer, WindowStackRenderer or HeatmapRenderer)"
                 )
             if _pixel_layout(self._white_pixels(renderer)) is None:
                 return (
@@ -657,8 +662,9 @@ class VLMFeatureExtractor(TransformerMixin, BaseEstimator):
     backbone : str or callable, default="efficientnet-smollm2"
         See :func:`vlmtsc.backbones.load_backbone`.
     renderer : renderer or list of renderers, optional
-        Default: the line plot and the window stack, fused (as the linear head
-        of :class:`VLMTimeSeriesClassifier`).
+        Default: the line plot fused with the window stack (one channel) or
+        the heatmap (several), as the linear head of
+        :class:`VLMTimeSeriesClassifier`.
     prompt_mode : str or None, default="image_only"
         As in :class:`VLMTimeSeriesClassifier`; matters for ``features="hidden"``.
     prompt : TimeSeriesPrompt, optional
@@ -739,7 +745,7 @@ default=None
         X = check_series(X, estimator_name=type(self).__name__)
         self.series_encoder_ = _series_encoder(self.series_encoder)
         self.normalizer_ = SeriesNormalizer(self.normalization).fit(X)
-        self.renderer_ = _build_renderer(self.renderer, head="linear")
+        self.renderer_ = _build_renderer(self.renderer, "linear", X[0].shape[0])
         # No candidate classes in an embedding prompt: it describes the series only.
         self.prompt_ = _build_prompt(self.prompt, self.prompt_mode).set_params(
             list_classes=False

@@ -159,14 +159,15 @@ def renderer_probe(renderer="gaf", image_size=64, random_state=None):
 
     A sanity check of how much class information an image type carries, not a
     competitive classifier; the named configurations ``gaf-logreg``,
-    ``mtf-logreg``, ``rp-logreg``, ``windows-logreg`` and ``lineplot-logreg`` are
-    this probe at 64 px.
+    ``mtf-logreg``, ``rp-logreg``, ``windows-logreg``, ``heatmap-logreg`` and
+    ``lineplot-logreg`` are this probe at 64 px.
 
     Parameters
     ----------
     renderer : str or renderer, default="gaf"
-        ``lineplot``, ``gaf``, ``mtf``, ``rp``, ``windows`` (or a renderer class
-        name), drawn at ``image_size``; or a renderer, used as it is.
+        ``lineplot``, ``gaf``, ``mtf``, ``rp``, ``windows``, ``heatmap`` (or a
+        renderer class name), drawn at ``image_size``; or a renderer, used as
+        it is.
     image_size : int, default=64
         Pixels per side of a renderer given by name.
     random_state : int, optional

@@ -111,6 +111,7 @@ _SPECS = [
         for name, what in [("gaf", "GAF image"), ("mtf", "MTF image"),
                            ("rp", "Recurrence plot"),
                            ("windows", "TiViT window stack"),
+                           ("heatmap", "Heatmap"),
                            ("lineplot", "Line plot")]
     ],
     # VLMTimeSeriesClassifier on EfficientNet-Lite0 + SmolLM2-135M, and levers.

@@ -108,8 +108,8 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
 
     time_axis: ClassVar[bool] = False
     """Whether the images have a time axis, so :meth:`time_map` maps pixels back
-    to time steps (line plots and window stacks; not the fields, whose pixels
-    pair two times)."""
+    to time steps (line plots, window stacks and heatmaps; not the fields, whose
+    pixels pair two times)."""
 
     def time_map_uses_case(self, n_channels: int) -> bool:
         """Whether :meth:`time_map` depends on the case (its ``series`` or
@@ -154,8 +154,8 @@ class BaseRenderer(TransformerMixin, BaseEstimator):
             f"{type(self).__name__} has no time axis: each pixel pairs two (or "
             "more) time steps, so its pixels do not map back to single steps and "
             "gradient saliency cannot be carried back to the series. Use "
-            "LinePlotRenderer or WindowStackRenderer, or explain with "
-            "method='occlusion'."
+            "LinePlotRenderer, WindowStackRenderer or HeatmapRenderer, or explain "
+            "with method='occlusion'."
         )
 
     def _check_time_map(self, n_timepoints, n_channels) -> tuple[int, int]:

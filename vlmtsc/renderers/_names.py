@@ -10,6 +10,7 @@ from vlmtsc.renderers._fields import (
     MarkovTransitionFieldRenderer,
     RecurrencePlotRenderer,
 )
+from vlmtsc.renderers._heatmap import HeatmapRenderer
 from vlmtsc.renderers._lineplot import LinePlotRenderer
 from vlmtsc.renderers._windows import WindowStackRenderer
 
@@ -21,6 +22,7 @@ RENDERERS = {
     "mtf": MarkovTransitionFieldRenderer,
     "rp": RecurrencePlotRenderer,
     "windows": WindowStackRenderer,
+    "heatmap": HeatmapRenderer,
 }
 """Short renderer name -> renderer class (as in ``vlmtsc render --renderer``)."""
 

@@ -2,10 +2,10 @@
 
 :func:`train` is the one loop (AdamW, warm-up and decay, gradient accumulation
 and clipping, best-epoch checkpointing on a validation split of the training
-data, early stopping, bf16 autocast on GPU, tqdm progress). :class:`LabelScoringModel`
-puts a backbone, its LoRA adapters, prompt encoding (loss on the answer tokens
-only) and label scoring together; the start every text prompt shares runs once
-(:func:`shared_start`).
+data, early stopping, bf16 autocast where the device runs it natively, tqdm
+progress). :class:`LabelScoringModel` puts a backbone, its LoRA adapters,
+prompt encoding (loss on the answer tokens only) and label scoring together;
+the start every text prompt shares runs once (:func:`shared_start`).
 """
 
 from vlmtsc.persistence import write_once
@@ -29,6 +29,7 @@ from vlmtsc.training._loop import (
     MIXED_PRECISION,
     TrainingConfig,
     TrainingResult,
+    bf16_autocast,
     captured_output,
     epochs_for_steps,
     input_gradients,
@@ -68,6 +69,7 @@ __all__ = [
     "ValidationWarning",
     "batch_features",
     "batches_of_equal_shape",
+    "bf16_autocast",
     "captured_output",
     "channel_stats",
     "collate",

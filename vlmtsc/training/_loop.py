@@ -41,6 +41,7 @@ from vlmtsc.training._distributed import process_group, shard_batch, wrap_model
 __all__ = [
     "TrainingConfig",
     "TrainingResult",
+    "bf16_autocast",
     "captured_output",
     "input_gradients",
     "seed_everything",
@@ -88,7 +89,8 @@ class TrainingConfig:
         bfloat16 autocast of the training steps (accelerate's vocabulary).
         ``"auto"``: where the hardware runs bf16 matmuls natively (CUDA with
         bf16; CPUs with AVX512-BF16 or AMX, ~2.7x fp32's matmul rate measured on
-        a Zen 4 core). Weights, optimiser state and inference stay float32.
+        a Zen 4 core). Weights and optimiser state stay float32; label
+        scoring runs under the same autocast (:class:`LabelScoringModel`).
     """
 
     n_epochs: int = 2
@@ -239,7 +241,15 @@ def _model_loss(model, batch: dict[str, Any]):
     return model(**batch).loss
 
 
-def _autocast(device_type: str, mixed_precision: str):
+def bf16_autocast(device_type: str, mixed_precision: str):
+    """bfloat16 autocast on ``device_type`` when ``mixed_precision`` asks for it
+    (``"bf16"``, or ``"auto"`` where :func:`bf16_is_fast`); else a no-op context.
+
+    Examples
+    --------
+    >>> with bf16_autocast("cpu", "no"):
+    ...     pass
+    """
     import torch
 
     if mixed_precision == "bf16" or (
@@ -413,7 +423,7 @@ def train(
             # the throughput figure of merit: FLOP/s against the machine's peak.
             counter = FlopCounterMode(display=False) if unit_flops is None else None
             with sync, counter or contextlib.nullcontext():
-                with _autocast(device_type, config.mixed_precision):
+                with bf16_autocast(device_type, config.mixed_precision):
                     value = loss(model, batch) if network is None else network(**batch)
                 # weight is exactly 1 in a single process: the same numbers.
                 (value * weight / config.gradient_accumulation_steps).backward()

@@ -59,6 +59,14 @@ def colormap_lut(name: str) -> np.ndarray:
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
+def minmax_per_case(maps: np.ndarray) -> np.ndarray:
+    """Scale each ``maps[i]`` (a 2D field or image) to [0, 1] on its own; a
+    constant one, with no contrast to stretch, becomes 0."""
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    return np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
+
+
 def place_panel(panel, box, size: int, column_offset: int, scale=1.0):
     """Rows of a panel's pixels moved to the image: ``(rows, columns, weights)``.
 

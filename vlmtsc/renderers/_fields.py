@@ -19,7 +19,12 @@ from PIL import Image
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.base import series_lengths
-from vlmtsc.renderers._base import BaseRenderer, colormap_lut, panel_boxes
+from vlmtsc.renderers._base import (
+    BaseRenderer,
+    colormap_lut,
+    minmax_per_case,
+    panel_boxes,
+)
 from vlmtsc.series import segment_means
 
 _BATCH = 64  # cases per field computation: bounds memory for long series
@@ -67,13 +72,6 @@ class _FieldRenderer(BaseRenderer):
                                 Image.fromarray(image).resize((width, height), resample)
                             )
                         images[i, top : top + height, left : left + width] = image
-
-
-def _minmax_per_case(fields: np.ndarray) -> np.ndarray:
-    """Scale each field to [0, 1] on its own (constant fields become 0)."""
-    low = fields.min(axis=(1, 2), keepdims=True)
-    span = fields.max(axis=(1, 2), keepdims=True) - low
-    return np.divide(fields - low, span, out=np.zeros_like(fields), where=span > 0)
 
 
 def _segment_bounds(n: int, size: int) -> np.ndarray:
@@ -247,7 +245,7 @@ class MarkovTransitionFieldRenderer(_FieldRenderer):
         onehot = np.eye(n_bins)[states]
         shares = np.add.reduceat(onehot, bounds[:-1], axis=1) / np.diff(bounds)[:, None]
         fields = shares @ transitions @ shares.transpose(0, 2, 1)
-        return _minmax_per_case(fields)
+        return minmax_per_case(fields)
 
 
 class RecurrencePlotRenderer(_FieldRenderer):
@@ -340,7 +338,7 @@ class RecurrencePlotRenderer(_FieldRenderer):
         distances = np.sqrt((diff**2).sum(axis=3))
         if self.threshold is None:
             # Distances grow with the value range; scale each image to its own.
-            return _minmax_per_case(distances)
+            return minmax_per_case(distances)
         if self.threshold == "point":
             cut = np.percentile(distances.reshape(len(x), -1), self.percentage, axis=1)
         elif self.threshold == "distance":

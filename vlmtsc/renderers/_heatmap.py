@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from vlmtsc.base import series_lengths
-from vlmtsc.renderers._base import BaseRenderer, colormap_lut
+from vlmtsc.renderers._base import BaseRenderer, colormap_lut, minmax_per_case
 from vlmtsc.renderers._windows import resize_weights
 
 __all__ = ["HeatmapRenderer"]
@@ -126,11 +126,7 @@ class HeatmapRenderer(BaseRenderer):
                 # Centred first, so large offsets stay out of the resize.
                 batch = batch - np.median(batch, axis=(1, 2), keepdims=True)
                 maps = rows @ batch.astype(np.float32) @ columns
-                low = maps.min(axis=(1, 2), keepdims=True)
-                span = maps.max(axis=(1, 2), keepdims=True) - low
                 # A constant series has no contrast: the colour map's first colour.
-                maps = np.divide(
-                    maps - low, span, out=np.zeros_like(maps), where=span > 0
-                )
+                maps = minmax_per_case(maps)
                 levels = np.round(np.clip(maps, 0.0, 1.0) ** self.gamma * 255)
                 images[chunk] = lut[levels.astype(np.uint8)]

@@ -22,6 +22,7 @@ from vlmtsc.base import series_lengths
 from vlmtsc.renderers._base import (
     BaseRenderer,
     assemble_time_map,
+    minmax_per_case,
     panel_boxes,
     place_panel,
 )
@@ -274,12 +275,8 @@ class WindowStackRenderer(BaseRenderer):
                         @ stacks
                         @ resize_weights(w, width).T
                     )
-                    low = tiles.min(axis=(1, 2), keepdims=True)
-                    span = tiles.max(axis=(1, 2), keepdims=True) - low
                     # A flat series has no contrast to stretch: drawn black.
-                    tiles = np.divide(
-                        tiles - low, span, out=np.zeros_like(tiles), where=span > 0
-                    )
+                    tiles = minmax_per_case(tiles)
                     grey = np.round(np.clip(tiles, 0.0, 1.0) ** self.gamma * 255)
                     images[chunk, top : top + height, left : left + width] = grey[
                         ..., None

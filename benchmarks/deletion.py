@@ -52,7 +52,7 @@ ESTIMATORS = (
     "TimeLlamaClassifier",
     "CrossTimeNetClassifier",
     "VLMTimeSeriesClassifier",
-    "InstructTimeClassifier",
+    "InstructTimeClassifier(head=lm)",  # the published table: label scoring
 )
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5)
 

@@ -8,8 +8,9 @@ Run from the repository root::
 
 Every fit uses the standard train split (or ``k`` series per class drawn from
 it) and is scored once on the standard test split; the test split chooses
-nothing. SmolLM2-135M offline backbone, default estimator parameters unless
-stated.
+nothing. SmolLM2-135M offline backbone, the paper's label scoring
+(``instructtime-lm``: ``head="lm"``) and otherwise default estimator
+parameters unless stated.
 
 ``--part adapt`` (the issue's a and b), per dataset:
 
@@ -86,7 +87,7 @@ LABEL_NAMES = {
     "ItalyPowerDemand": {"1": "October to March", "2": "April to September"},
     "UnitTest": {"1": "weekend", "2": "weekday"},
 }
-INSTRUCTTIME = resolve_estimator("instructtime")  # SmolLM2-135M
+INSTRUCTTIME = resolve_estimator("instructtime-lm")  # SmolLM2-135M, label scoring
 MINIROCKET = resolve_estimator("minirocket")
 
 

@@ -26,6 +26,7 @@ RUNS = {
     "ablations": 6 * 9,
     "baselines": 5 * 7,
     "crosstimenet": 6 * 7,
+    "instructtime": 11 * 2,
     "timellama": 6 * 5 * 3,
     "probe": 11 * 2,
     "vlm": 3 * 3,
@@ -42,9 +43,9 @@ def test_every_grid_file_names_published_configurations(path):
     grid = load_grid(path)
     assert len(grid.scenarios) == RUNS[path.stem]
     # One thread, except the probe's report (its budget is fit + predict on the
-    # machine's two cores, the features issue) and the ablations (the
-    # fine-tuning issue's budget, two cores).
-    threads = 2 if path.stem in ("probe", "ablations") else 1
+    # machine's two cores, the features issue), the ablations and InstructTime's
+    # defaults (the fine-tuning issue's budget, two cores).
+    threads = 2 if path.stem in ("probe", "ablations", "instructtime") else 1
     assert (grid.threads, grid.measure) == (
         threads,
         ("memory", "throughput", "environment"),

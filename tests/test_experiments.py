@@ -512,7 +512,8 @@ PUBLISHED_NAMES = {
     "smollm2-numbers", "vlm-linear-gaf", "vlm-linear-norm", "vlm-linear-aug",
     "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
-    "instructtime", "instructtime-aug", "instructtime-random", "crosstimenet",
+    "instructtime", "instructtime-lm", "instructtime-aug", "instructtime-random",
+    "crosstimenet",
     "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
     "crosstimenet-mask80", "crosstimenet-crossdomain", "crosstimenet-attention",
@@ -532,6 +533,10 @@ def test_named_vlm_configurations_say_their_head():
     assert {resolve_estimator(n).build().head for n in names} == {"lm"}
     assert resolve_estimator("vlm-pooled").build().head == "pooled"
     assert resolve_estimator("vlm-linear").build().head == "linear"
+    # InstructTime likewise: its default is the probe, the paper's runs name "lm".
+    lm = ["instructtime-lm", "instructtime-aug", "instructtime-random"]
+    assert {resolve_estimator(n).build().head for n in lm} == {"lm"}
+    assert resolve_estimator("instructtime").build().head == "linear"
     for name, spec in NAMED_ESTIMATORS.items():
         assert spec.name == name and spec.description.strip(), name
 

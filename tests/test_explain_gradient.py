@@ -33,8 +33,10 @@ ESTIMATORS = {
     ),
     "timellama": lambda: TimeLlamaClassifier(**_params("TimeLlamaClassifier")),
     "crosstimenet": lambda: CrossTimeNetClassifier(**_params("CrossTimeNetClassifier")),
-    "instructtime": lambda: InstructTimeClassifier(
-        **_params("InstructTimeClassifier", label_names=["rising wave", "flat"])
+    "instructtime": lambda: InstructTimeClassifier(  # label scoring
+        **_params(
+            "InstructTimeClassifier", head="lm", label_names=["rising wave", "flat"]
+        )
     ),
 }
 
@@ -143,7 +145,9 @@ def test_instructtime_objective_is_predict_proba(data):
 
     X, y = data
     clf = InstructTimeClassifier(
-        **_params("InstructTimeClassifier", label_names=["rising wave", "flat"])
+        **_params(
+            "InstructTimeClassifier", head="lm", label_names=["rising wave", "flat"]
+        )
     ).fit(X, y)
     from vlmtsc.training import label_log_likelihoods
 

@@ -27,8 +27,9 @@ def _tokenizer():
 
 
 def _clf(**params):
+    """The paper's label scoring (``head="lm"``) unless ``params`` say otherwise."""
     defaults = dict(
-        backbone="tiny-llama", tokenizer=_tokenizer(), n_epochs=2, verbose=0
+        backbone="tiny-llama", tokenizer=_tokenizer(), head="lm", n_epochs=2, verbose=0
     )
     return InstructTimeClassifier(**{**defaults, **params})
 
@@ -252,6 +253,22 @@ def test_generate_returns_text_and_linear_head(fitted, data):
     linear = _clf(head="linear").fit(X, y)
     assert linear.history_ == []
     assert linear.predict_proba(X).shape == (12, 2)
+
+
+def test_the_default_head_is_the_probe_on_the_frozen_model(data):
+    X, y = data
+    defaults = {"backbone": "tiny-llama", "tokenizer": _tokenizer(), "verbose": 0}
+    clf = InstructTimeClassifier(**defaults).fit(X, y)
+    assert clf.head == "linear" and clf.history_ == []  # nothing trained
+    assert not any("lora" in name for name, _ in clf.model_.model.named_parameters())
+    features = clf.transform(X)  # the frozen model's averaged hidden states
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(features), rtol=1e-6
+    )
+    assert clf.score(X, y) > 0.5  # the probe fits its own training cases
+    # Zero-shot label scoring is the "lm" head's: a probe would train on y.
+    with pytest.raises(ValueError, match="fine_tuning='none' is zero-shot"):
+        InstructTimeClassifier(**defaults, fine_tuning="none").fit(X, y)
 
 
 def test_pooled_head_reads_the_fine_tuned_hidden_states(data):

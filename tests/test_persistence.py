@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # LP-FT head (adapters and a Pipeline).
 CASES = {
     "CrossTimeNetClassifier": {},
-    "InstructTimeClassifier": {},
-    "InstructTimeClassifier-full": {"fine_tuning": "full"},
+    "InstructTimeClassifier": {},  # the probe
+    "InstructTimeClassifier-lm": {"head": "lm"},
+    "InstructTimeClassifier-full": {"head": "lm", "fine_tuning": "full"},
     "MTCSClassifier": {},
     "TimeLlamaClassifier": {},
     "VLMTimeSeriesClassifier": {},  # the probe

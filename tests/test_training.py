@@ -124,6 +124,31 @@ def test_the_shared_prompt_start_runs_once_and_scores_as_teacher_forcing(alias):
             assert scores[i, k] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("alias", ["tiny-gpt2", "tiny-llama"])
+@pytest.mark.parametrize("layers", [None, [0, 1, -1]])
+def test_embeddings_run_the_shared_start_once_and_equal_whole_prompts(alias, layers):
+    backbone = load_backbone(alias)
+    template = "You will be receiving time series. Which class? Signal: "
+    prefixes = [
+        _prefix(backbone, template + series)
+        for series in ("0.5, 1.5", "2.5, 0.5, 7", "0.25, 1.5, 3.75", "0.5, 1.25")
+    ]
+    start = shared_start(backbone.model, prefixes)
+    assert start > 0
+    counts = _embedded_tokens(backbone.model)
+    pooled = embed_prefixes(backbone.model, prefixes, "hidden", layers=layers)
+    # the start once, then each prompt's rest
+    assert sum(counts) == sum(len(p["input_ids"]) for p in prefixes) - 3 * start
+    for i, prefix in enumerate(prefixes):  # each whole prompt alone, averaged
+        with torch.no_grad():
+            out = backbone.model(**collate([prefix], 0), output_hidden_states=True)
+        hidden = out.hidden_states
+        chosen = [hidden[-1]] if layers is None else [hidden[k] for k in layers]
+        expected = torch.cat(chosen, dim=-1)[0].mean(dim=0).numpy()
+        np.testing.assert_allclose(pooled[i], expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(pooled[0], pooled[1])  # the cases differ
+
+
 def test_nothing_is_shared_across_images_or_whole_sequence_routing():
     vlm = load_backbone("tiny-llava")
     prefixes = [_prefix(vlm), _prefix(vlm)]  # identical text, images in it

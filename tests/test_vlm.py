@@ -246,11 +246,17 @@ def test_layers_concatenate_the_chosen_layers_averages(data):
     np.testing.assert_allclose(both[:, width:], last, rtol=1e-5)
     assert not np.allclose(both[:, :width], last)
     hidden = _clf(head="linear", features="hidden", layers=[0, -1]).fit(X, y)
-    default_hidden = _clf(head="linear", features="hidden").fit(X, y).transform(X)
-    assert hidden.transform(X).shape == (12, 2 * default_hidden.shape[1])
+    last_hidden = _clf(head="linear", features="hidden", layers="last").fit(X, y)
+    last_hidden = last_hidden.transform(X)
+    assert hidden.transform(X).shape == (12, 2 * last_hidden.shape[1])
     np.testing.assert_allclose(
-        hidden.transform(X)[:, default_hidden.shape[1] :], default_hidden, rtol=1e-5
+        hidden.transform(X)[:, last_hidden.shape[1] :], last_hidden, rtol=1e-5
     )
+    # "auto" reads the language model's middle block: hidden state 1 of 2.
+    auto = _clf(head="linear", features="hidden").fit(X, y).transform(X)
+    middle = _clf(head="linear", features="hidden", layers=1).fit(X, y)
+    np.testing.assert_allclose(auto, middle.transform(X), rtol=1e-5)
+    assert not np.allclose(auto, last_hidden)
 
 
 @pytest.mark.parametrize(

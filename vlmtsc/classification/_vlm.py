@@ -239,7 +239,8 @@ class VLMTimeSeriesClassifier(BaseLanguageModelClassifier):
         Which layers' averages are concatenated into the embedding (see
         :func:`vlmtsc.training.resolve_layers`): ``"auto"`` takes a composed
         VLM's CNN after a third and two thirds of its blocks and its last block
-        (not its head: the protocol's choice, in the features guide), else the
+        (not its head: the protocol's choice, in the features guide), the
+        language model's middle block for ``features="hidden"``, else the
         last layer; ``"last"`` the last layer (the CNN's head); indices pick
         stages of a composed VLM's CNN, layers of a ``vision_tower``, or hidden
         states (0: the embeddings).

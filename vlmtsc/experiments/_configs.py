@@ -92,6 +92,7 @@ _VLM = "VLMTimeSeriesClassifier"
 _EFFICIENTNET = {"backbone": "efficientnet-smollm2"}
 _LINEAR = {"head": "linear"}  # the probe: the bare default (head protocol)
 _LORA = {**_EFFICIENTNET, "head": "lm", "n_epochs": 4, "learning_rate": 1e-3}
+_INSTRUCT_LM = {"backbone": "smollm2-135m", "head": "lm"}
 _LINE_AND_GAF = {"renderer": ["lineplot", "gaf"]}
 
 _SPECS = [
@@ -148,13 +149,16 @@ _SPECS = [
      "vlm (lm head): LoRA, soft vote of 3 seeds"),
     # InstructTime: VQ tokens in SmolLM2.
     ("instructtime", "InstructTimeClassifier", {"backbone": "smollm2-135m"}, None,
-     "VQ tokens (patch 8, 128 codes) -> SmolLM2-135M with LoRA, label scoring"),
+     "VQ tokens (patch 8, 128 codes) -> frozen SmolLM2-135M, logistic regression "
+     "on the mean hidden state (the default head)"),
+    ("instructtime-lm", "InstructTimeClassifier", _INSTRUCT_LM, None,
+     "VQ tokens -> SmolLM2-135M with LoRA, label scoring (the paper's head)"),
     ("instructtime-random", "InstructTimeClassifier",
-     {"backbone": "smollm2-135m", "language_model": "random"}, None,
-     "as instructtime, SmolLM2's architecture with random weights"),
+     {**_INSTRUCT_LM, "language_model": "random"}, None,
+     "as instructtime-lm, SmolLM2's architecture with random weights"),
     ("instructtime-aug", "InstructTimeClassifier",
-     {"backbone": "smollm2-135m", "augmentation": True}, None,
-     "as instructtime, + 1 fresh augmented (re-tokenized) copy per series per "
+     {**_INSTRUCT_LM, "augmentation": True}, None,
+     "as instructtime-lm, + 1 fresh augmented (re-tokenized) copy per series per "
      "epoch"),
     # CrossTimeNet: VQ tokens in MiniLM-L6.
     *[

@@ -161,10 +161,13 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def _literal(text: str):
-    """A value written in ``Name(key=value)``: int, float, bool, None or str."""
+    """A value written in ``Name(key=value)``: int, float, bool, None, str, or
+    a ``[...]`` list of those."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
+    if text.startswith("[") and text.endswith("]"):
+        return [_literal(item) for item in _split_top_level(text[1:-1])]
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -188,7 +191,8 @@ def parse_estimator(text: str) -> tuple[str, dict]:
     ----------
     text : str
         An estimator reference, optionally with fixed parameters in parentheses;
-        values are numbers, ``true``/``false``, ``none`` or text.
+        values are numbers, ``true``/``false``, ``none``, text or ``[...]``
+        lists of these.
 
     Returns
     -------
@@ -201,6 +205,8 @@ def parse_estimator(text: str) -> tuple[str, dict]:
     ('VLMTimeSeriesClassifier', {'head': 'linear', 'n_epochs': 2})
     >>> parse_estimator("vlm-lora(n_epochs=8)")
     ('vlm-lora', {'n_epochs': 8})
+    >>> parse_estimator("InstructTimeClassifier(head=linear, layers=[10, 20])")
+    ('InstructTimeClassifier', {'head': 'linear', 'layers': [10, 20]})
     """
     match = _SHORT_FORM.match(text)
     if not match:

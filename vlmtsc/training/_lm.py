@@ -208,6 +208,29 @@ def shared_start(model, prefixes: list[dict[str, Any]]) -> int:
     return max(length, 0)
 
 
+def _after_shared_start(inputs: dict[str, Any], common, start: int):
+    """Model inputs that continue the shared start's key/value cache ``common``
+    (:func:`shared_start`) with the rest of every row of ``inputs``.
+
+    The rows have equal lengths (no padding) and no attention mask is passed:
+    causal attention reads the start from the cache.
+    """
+    import copy
+
+    import torch
+
+    from vlmtsc.backbones import cache_keyword
+
+    ids = inputs["input_ids"]
+    cache = copy.deepcopy(common)
+    cache.batch_repeat_interleave(len(ids))
+    return {
+        "input_ids": ids[:, start:],
+        cache_keyword(): cache,
+        "cache_position": torch.arange(start, ids.shape[1], device=ids.device),
+    }
+
+
 def shared_start_loss(model, batch: dict[str, Any]):
     """``model(**batch).loss`` with the rows' shared prompt start run once.
 
@@ -284,7 +307,6 @@ def score_labels(
     ndarray of shape (n_cases, n_classes)
         Summed log-probabilities of each label's tokens.
     """
-    import copy
 
     import torch
 
@@ -318,15 +340,7 @@ def score_labels(
             }
             prefix_length = inputs["input_ids"].shape[1]
             if start:
-                cache = copy.deepcopy(common)
-                cache.batch_repeat_interleave(len(members))
-                # No attention mask (as for the labels below): no padding, and
-                # causal attention reads the shared start from the cache.
-                inputs = {
-                    "input_ids": inputs["input_ids"][:, start:],
-                    cache_keyword(): cache,
-                    "cache_position": torch.arange(start, prefix_length, device=device),
-                }
+                inputs = _after_shared_start(inputs, common, start)
             # Only the last position's logits are needed (the output layer is
             # the widest matmul of a small LM).
             out = model(**inputs, use_cache=longest > 1, logits_to_keep=1)
@@ -904,9 +918,7 @@ def embed_prefixes(
             "features='vision' needs a vision-language backbone; this one "
             "reads text only. Use features='hidden'."
         )
-    import copy
-
-    from vlmtsc.backbones import cache_keyword, output_cache
+    from vlmtsc.backbones import output_cache
 
     device = next(model.parameters()).device
     rows: list[Any] = [None] * len(prefixes)
@@ -928,16 +940,8 @@ def embed_prefixes(
             }
             if start:  # equal shapes: no padding, every case `length` tokens
                 length = inputs["input_ids"].shape[1]
-                cache = copy.deepcopy(common)
-                cache.batch_repeat_interleave(len(members))
                 states, _ = _hidden_layers(
-                    model,
-                    {
-                        "input_ids": inputs["input_ids"][:, start:],
-                        cache_keyword(): cache,
-                        "cache_position": torch.arange(start, length, device=device),
-                    },
-                    layers,
+                    model, _after_shared_start(inputs, common, start), layers
                 )
                 vectors = (common_sum + states.float().sum(dim=1)) / length
             else:

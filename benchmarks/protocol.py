@@ -17,7 +17,9 @@ no part here.
 
 Configurations are estimator entries as a grid names them
 (:func:`vlmtsc.experiments.resolve_estimator`: ``"TimeLlamaClassifier()"``,
-``"timellama(patch_length=16)"``); ``--heads`` is the shortcut for
+``"timellama(patch_length=16)"``, or a JSON mapping such as ``'{"estimator":
+"CrossTimeNetClassifier", "params": {"tokenizer": {"patch_length": 4}}, "name":
+"patch 4"}'``, labelled by its name); ``--heads`` is the shortcut for
 ``VLMTimeSeriesClassifier(head=...)`` at otherwise bare defaults, labelled by
 the head. ``--costly`` names configurations run only on ``--costly-datasets``
 (after the others).
@@ -74,7 +76,11 @@ def main(argv=None) -> Path:
         head: resolve_estimator(f"VLMTimeSeriesClassifier(head={head})")
         for head in args.heads
     }
-    configurations |= {entry: resolve_estimator(entry) for entry in args.estimators}
+    specs = [
+        resolve_estimator(json.loads(entry) if entry[:1] == "{" else entry)
+        for entry in args.estimators
+    ]
+    configurations |= {spec.name: spec for spec in specs}
     if not configurations:
         parser.error("name at least one configuration (--heads or --estimators)")
     unknown = set(args.costly) - set(configurations)

@@ -566,6 +566,11 @@ def test_named_configurations_build_what_they_say():
     assert gaf.renderer.image_size == 224
     augmented = resolve_estimator("vlm-linear-aug").build()
     assert type(augmented.augmentation).__name__ == "SeriesAugmenter"
+    tokens = resolve_estimator(
+        {"estimator": "instructtime", "params": {"tokenizer": {"patch_length": 4}}}
+    ).build()
+    assert type(tokens.tokenizer).__name__ == "VQTokenizer"
+    assert tokens.tokenizer.patch_length == 4
     # An ensemble is a soft vote of quiet members.
     seeds = resolve_estimator("vlm-lora-seeds").build()
     assert (type(seeds).__name__, seeds.voting) == ("VotingClassifier", "soft")

@@ -418,6 +418,7 @@ def test_vqvae_decodes_indices_to_series_of_the_padded_length():
         ({"decay": 1.0}, r"'decay' .* range \[0.0, 1.0\)"),
         ({"validation_fraction": -0.1}, "validation_fraction"),
         ({"n_epochs": -1}, r"'n_epochs' .* range \[0, inf\)"),
+        ({"crop_length": 0}, r"'crop_length' .* range \[1, inf\) or None"),
         ({"learning_rate": 0}, r"'learning_rate' .* range \(0.0, inf\)"),
         ({"dead_code_threshold": -1}, r"'dead_code_threshold' .* \[0.0, inf\)"),
     ],
@@ -507,3 +508,50 @@ def test_auto_patch_length_follows_the_longest_training_series():
     assert long.transform(_sines(n_cases=2, n_timepoints=2000)).shape == (2, 63)
     with pytest.raises(ValueError, match=r"stride must be None .* patch_length=8\]"):
         VQTokenizer(**dict(TINY, patch_length="auto", stride=9)).fit(_sines(4, 150))
+
+
+def test_crops_are_whole_tokens_of_the_case():
+    from vlmtsc.tokenizers._tokenizer import _crops
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=(2, n)) for n in (40, 16, 40)]
+    lengths = np.array([40, 16, 37])  # the last was padded from 37 points
+    for _ in range(20):
+        windows, real = _crops(cases, lengths, [0, 1, 2], 16, 4, rng)
+        assert [w.shape for w in windows] == [(2, 16)] * 3
+        pairs = zip(windows, cases, real, lengths, strict=True)
+        for window, case, n, length in pairs:
+            # a slice of the case starting on the stride grid
+            slices = {b: case[:, b : b + 16] for b in range(0, 40, 4)}
+            begin = next(b for b, s in slices.items() if np.array_equal(s, window))
+            assert n == min(16, length - begin)
+        assert windows[1] is cases[1]  # not longer than a crop: whole
+
+
+def test_training_crops_long_series_and_validation_reads_them_whole(monkeypatch):
+    seen = []
+    forward = VQVAE.forward
+
+    def recording(self, x, mask=None):
+        seen.append((self.training, x.shape[-1]))
+        return forward(self, x, mask)
+
+    monkeypatch.setattr(VQVAE, "forward", recording)
+    X = _sines(n_cases=20, n_timepoints=64)
+    params = dict(TINY, n_epochs=3, batch_size=8)
+    cropped = VQTokenizer(**params, crop_length=13).fit(X)  # 13 -> 2 tokens of 8
+    assert {width for training, width in seen if training} == {16}
+    assert {width for training, width in seen if not training} == {64}
+    assert cropped.transform(X).shape == (20, 8)  # tokens of whole series
+    seen.clear()
+    VQTokenizer(**params, crop_length=None).fit(X)
+    assert {width for training, width in seen if training} == {64}
+
+
+def test_training_on_crops_learns_the_series(sines):
+    X = _sines(n_cases=40, n_timepoints=96)
+    params = dict(TINY, codebook_size=32, n_epochs=40, batch_size=8, decay=0.8)
+    params["learning_rate"] = 5e-3
+    cropped = VQTokenizer(**params, crop_length=32).fit(X)
+    untrained = VQTokenizer(**dict(params, n_epochs=0), crop_length=32).fit(X)
+    assert cropped.reconstruction_error_ < 0.5 * untrained.reconstruction_error_

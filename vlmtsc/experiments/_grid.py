@@ -334,7 +334,8 @@ class EstimatorSpec:
         Fixed keyword arguments of the estimator (or factory). A parameter fixed
         here is not varied by an axis. A ``renderer`` given as text
         (``"gaf(image_size=224)"``) becomes that renderer, ``augmentation=True``
-        (or a mapping of its parameters) a :class:`~vlmtsc.training.SeriesAugmenter`.
+        (or a mapping of its parameters) a :class:`~vlmtsc.training.SeriesAugmenter`,
+        a ``tokenizer`` mapping a :class:`~vlmtsc.tokenizers.VQTokenizer`.
     ensemble : dict, optional
         Parameter -> values: the estimator becomes a soft-voting ensemble over
         them (:func:`vlmtsc.ensemble_over`), e.g. ``{"random_state": [0, 1, 2]}``
@@ -412,8 +413,9 @@ def _materialize(params: Mapping, many: bool = False) -> dict:
     """Grid-file values that stand for objects, as new objects.
 
     ``renderer``: a renderer name (``"gaf(image_size=224)"``) or mapping;
-    ``augmentation``: ``True`` or a mapping of SeriesAugmenter parameters. With
-    ``many``, each value is a list of such values (an ensemble's members).
+    ``augmentation``: ``True`` or a mapping of SeriesAugmenter parameters;
+    ``tokenizer``: a mapping of VQTokenizer parameters. With ``many``, each
+    value is a list of such values (an ensemble's members).
     """
 
     def renderer(value):
@@ -429,8 +431,20 @@ def _materialize(params: Mapping, many: bool = False) -> dict:
 
         return SeriesAugmenter(**({} if value is True else dict(value)))
 
+    def tokenizer(value):
+        if not isinstance(value, Mapping):
+            return value
+        from vlmtsc.tokenizers import VQTokenizer
+
+        return VQTokenizer(**value)
+
     out = dict(params)
-    for key, convert in (("renderer", renderer), ("augmentation", augmentation)):
+    converters = (
+        ("renderer", renderer),
+        ("augmentation", augmentation),
+        ("tokenizer", tokenizer),
+    )
+    for key, convert in converters:
         if key in out:
             value = out[key]
             if many and isinstance(value, (list, tuple)):

@@ -26,6 +26,7 @@ RUNS = {
     "ablations": 6 * 9,
     "baselines": 5 * 7,
     "crosstimenet": 6 * 7,
+    "crosstimenet-default": 11 * 2,
     "instructtime": 11 * 2,
     "timellama": 6 * 5 * 3,
     "probe": 11 * 2,
@@ -44,8 +45,9 @@ def test_every_grid_file_names_published_configurations(path):
     assert len(grid.scenarios) == RUNS[path.stem]
     # One thread, except the probe's report (its budget is fit + predict on the
     # machine's two cores, the features issue), the ablations and InstructTime's
-    # defaults (the fine-tuning issue's budget, two cores).
-    threads = 2 if path.stem in ("probe", "ablations", "instructtime") else 1
+    # and CrossTimeNet's defaults (the fine-tuning issue's budget, two cores).
+    two = ("probe", "ablations", "instructtime", "crosstimenet-default")
+    threads = 2 if path.stem in two else 1
     assert (grid.threads, grid.measure) == (
         threads,
         ("memory", "throughput", "environment"),

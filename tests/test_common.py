@@ -76,7 +76,7 @@ EXPECTED_FAILURES = {
     "HeatmapRenderer": _STATELESS_RENDERER,
     "VLMTimeSeriesClassifier": _TINY_LM,
     "InstructTimeClassifier": _TINY_LM,
-    "CrossTimeNetClassifier": _ANY_LENGTH_TRANSFORMER,
+    "CrossTimeNetClassifier": _ANY_LENGTH_TRAINED,
     "TimeLlamaClassifier": {
         **_ANY_LENGTH_TRAINED,
         "check_methods_subset_invariance": (

@@ -14,9 +14,11 @@ from vlmtsc.classification._crosstimenet import (
     _initial_embeddings,
     _mask_tokens,
     _pad_codes,
+    _segment_weights,
 )
 from vlmtsc.testing import make_example_series
 from vlmtsc.tokenizers import VQTokenizer
+from vlmtsc.training import SeriesAugmenter
 
 torch.set_num_threads(1)
 
@@ -36,7 +38,11 @@ def _tokenizer():
 
 
 def _clf(**params):
+    """Fine-tuning the seed's flattened head unless told otherwise (the
+    default head, the probe, is tested on its own)."""
     defaults = dict(
+        head="mlp",
+        pooling="flatten",
         backbone="tiny-bert",
         tokenizer=_tokenizer(),
         pretrain_epochs=1,
@@ -229,6 +235,38 @@ def test_freeze_encoder_trains_only_the_head_and_code_embeddings(data):
             assert not torch.allclose(before[name], after[name], atol=1e-4), name
 
 
+def test_linear_head_is_a_probe_on_the_frozen_network(data):
+    X, y = data
+    clf = _clf(head="linear", pretrain_epochs=0).fit(X, y)
+    # Nothing is fine-tuned: the encoder is the backbone as loaded, no epoch ran.
+    reference = dict(_pretrained_tiny_bert().model.named_parameters())
+    for name, value in clf.model_.encoder.named_parameters():
+        torch.testing.assert_close(value, reference[name], rtol=0, atol=0)
+    assert clf.history_ == [] and clf.best_epoch_ == 0 and clf.model_.head is None
+    # The probe reads transform's features and answers predict_proba.
+    features = clf.transform(X)
+    assert features.shape == (12, 7 * 64)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(features), atol=1e-6
+    )
+    assert (clf.predict(X) == y).mean() >= 0.9
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match=r"explains with .*occlusion"):
+        clf.explain(X[:1], method="gradient")
+
+    # Pre-training still runs first; the probe sees the labelled share only,
+    # and augmented copies beside it.
+    half = _clf(head="linear", pretrain_epochs=2, label_fraction=0.5).fit(X, y)
+    assert [h["phase"] for h in half.history_] == ["pretraining"] * 2
+    assert half.head_[0].n_samples_seen_ == 6
+    varied = _clf(
+        head="linear", pretrain_epochs=0, augmentation=SeriesAugmenter(n_copies=2)
+    ).fit(X, y)
+    assert varied.head_[0].n_samples_seen_ == 3 * 12
+    assert not np.allclose(varied.predict_proba(X), clf.predict_proba(X))
+
+
 def test_label_fraction_uses_a_stratified_share_of_the_labels(data):
     X, y = data
     clf = _clf(label_fraction=0.5, validation_fraction=0, n_epochs=1).fit(X, y)
@@ -324,11 +362,37 @@ def test_unequal_length_multivariate_series():
         clf.predict_proba([X[shortest]])[0], proba[shortest], atol=1e-5
     )
     longer = [np.concatenate([X[0], X[0]], axis=1)]
-    with pytest.raises(ValueError, match=r"not truncated.*pooling='mean'"):
+    with pytest.raises(ValueError, match=r"not truncated.*pooling='segments'"):
         clf.predict(longer)
     mean = _clf(validation_fraction=0, pooling="mean").fit(X, y)
     assert mean.predict_proba(longer).shape == (1, 2)
     assert mean.transform(X[:2]).shape == (2, 64)
+    # The defaults (the probe on 8 segments) read any length too.
+    default = CrossTimeNetClassifier(
+        backbone="tiny-bert", tokenizer=_tokenizer(), pretrain_epochs=1, verbose=0
+    ).fit(X, y)
+    assert [h["phase"] for h in default.history_] == ["pretraining"]
+    assert default.predict_proba(longer).shape == (1, 2)
+    features = default.transform(X)
+    assert features.shape == (12, 9 * 64)
+    np.testing.assert_allclose(
+        default.transform([X[shortest]])[0], features[shortest], atol=1e-5
+    )
+
+
+def test_segments_average_contiguous_runs_of_tokens():
+    states = torch.randn(2, 1 + 16, 3)  # [CLS] + 16 positions
+    weights = _segment_weights(torch.tensor([16, 3]), states)
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(2, 8))
+    # 16 tokens: segment s averages tokens 2s and 2s + 1.
+    expected = torch.zeros(8, 16)
+    for s in range(8):
+        expected[s, 2 * s : 2 * s + 2] = 0.5
+    torch.testing.assert_close(weights[0], expected)
+    # 3 tokens: every segment reads one or two of them, never padding, in order.
+    assert (weights[1][:, 3:] == 0).all()
+    first = [int(row.nonzero()[0]) for row in weights[1]]
+    assert first == sorted(first) and set(first) == {0, 1, 2}
 
 
 @pytest.mark.parametrize(
@@ -342,6 +406,7 @@ def test_unequal_length_multivariate_series():
         ({"pretrain_epochs": -1}, r"'pretrain_epochs' .* range \[0, inf\)"),
         ({"language_model": "bert"}, r"'language_model' parameter .* among"),
         ({"pooling": "cls"}, r"'pooling' parameter .* among"),
+        ({"head": "svm"}, r"'head' parameter .* among"),
         ({"domain": "ecg"}, "not a folder written by CrossTimeNetClassifier.pretrain"),
         ({"backbone": "tiny-llama"}, "needs a BERT-family encoder.*causal_lm"),
     ],

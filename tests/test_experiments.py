@@ -513,7 +513,7 @@ PUBLISHED_NAMES = {
     "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
     "instructtime", "instructtime-lm", "instructtime-aug", "instructtime-random",
-    "crosstimenet",
+    "crosstimenet", "crosstimenet-mlp",
     "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
     "crosstimenet-mask80", "crosstimenet-crossdomain", "crosstimenet-attention",
@@ -537,6 +537,10 @@ def test_named_vlm_configurations_say_their_head():
     lm = ["instructtime-lm", "instructtime-aug", "instructtime-random"]
     assert {resolve_estimator(n).build().head for n in lm} == {"lm"}
     assert resolve_estimator("instructtime").build().head == "linear"
+    # CrossTimeNet too: its default is the probe, "crosstimenet-mlp" the seed's.
+    mlp = resolve_estimator("crosstimenet-mlp").build()
+    assert (mlp.head, mlp.pooling) == ("mlp", "flatten")
+    assert resolve_estimator("crosstimenet").build().head == "linear"
     for name, spec in NAMED_ESTIMATORS.items():
         assert spec.name == name and spec.description.strip(), name
 

@@ -32,7 +32,9 @@ ESTIMATORS = {
         **_params("MTCSClassifier", classifier="linear")
     ),
     "timellama": lambda: TimeLlamaClassifier(**_params("TimeLlamaClassifier")),
-    "crosstimenet": lambda: CrossTimeNetClassifier(**_params("CrossTimeNetClassifier")),
+    "crosstimenet": lambda: CrossTimeNetClassifier(  # the fine-tuned head
+        **_params("CrossTimeNetClassifier", head="mlp", pooling="flatten")
+    ),
     "instructtime": lambda: InstructTimeClassifier(  # label scoring
         **_params(
             "InstructTimeClassifier", head="lm", label_names=["rising wave", "flat"]

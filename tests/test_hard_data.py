@@ -44,10 +44,13 @@ def test_many_classes_of_two_series_choose_the_epoch_on_one_of_each(cls):
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(52), 2)
     X = rng.normal(size=(104, 24)) + y[:, None] / 10
-    # The VLM's and InstructTime's default probes train no epochs: their
-    # fine-tuned head here.
-    probes = (VLMTimeSeriesClassifier, InstructTimeClassifier)
-    tuned = {"head": "lm"} if cls in probes else {}
+    # The VLM's, InstructTime's and CrossTimeNet's default probes train no
+    # epochs: their fine-tuned head here.
+    tuned = {
+        VLMTimeSeriesClassifier: {"head": "lm"},
+        InstructTimeClassifier: {"head": "lm"},
+        CrossTimeNetClassifier: {"head": "mlp"},
+    }.get(cls, {})
     clf = _tiny(cls, validation_fraction=0.2, **tuned)
     with pytest.warns(ValidationWarning, match="holding out 52 cases"):
         clf.fit(X, y)

@@ -282,6 +282,25 @@ def test_learns_a_separable_problem():
     assert phases.count("refit") == clf.best_epoch_
 
 
+def test_linear_head_is_a_probe_on_the_untrained_network(data):
+    X, y = data
+    clf = _clf(head="linear").fit(X, y)
+    assert clf.history_ == [] and clf.best_epoch_ == 0 and clf.n_trainable_ == 0
+    # Nothing trained: the network is the one built from the seed.
+    built = clf._build_network(SEED)
+    for name, value in built.state_dict().items():
+        torch.testing.assert_close(clf.model_.state_dict()[name], value)
+    features = clf.transform(X)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.head_.predict_proba(features), atol=1e-6
+    )
+    assert (clf.predict(X) == y).mean() >= 0.9
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match=r"explains with \('occlusion',\)"):
+        clf.explain(X[:1], method="gradient")
+
+
 def test_gpt2_family_works(data):
     X, y = data
     clf = _clf(backbone="tiny-gpt2", n_heads=2, n_epochs=1).fit(X, y)
@@ -337,6 +356,7 @@ def test_pickle_keeps_only_trained_weights_and_round_trips(fitted, data, tmp_pat
     ("params", "message"),
     [
         ({"adapter": "ia3"}, r"'adapter' parameter .* among"),
+        ({"head": "mlp"}, r"'head' parameter .* among"),
         ({"n_layers": 0}, r"'n_layers' parameter .* int in the range \[1, inf\)"),
         ({"n_layers": 5}, "n_layers=5 but the backbone has 2 blocks"),
         ({"n_heads": 3}, "n_heads=3 does not divide the backbone's hidden size 64"),

@@ -20,10 +20,13 @@ The recipe of CrossTimeNet, in the order :meth:`CrossTimeNetClassifier.fit` runs
    tokenizer per domain, domains interleaved by batch), in
    :meth:`CrossTimeNetClassifier.pretrain`, whose artifact folder ``backbone=``
    accepts.
-4. **Classification.** A head GELU -> LayerNorm -> Linear over the flattened token
-   states (or their mean) is fine-tuned with cross-entropy; the epoch count is
-   chosen on a stratified validation split of the training data (never the test
-   set, unlike the seed's code), then the model is retrained on all of it.
+4. **Classification.** The pooled token states (by default ``[CLS]`` and the
+   means of 8 runs of tokens) feed a linear probe on the frozen encoder (the
+   default, shared with every estimator through ``BaseNetworkClassifier``) or,
+   ``head="mlp"``, the seed's head GELU -> LayerNorm -> Linear fine-tuned with
+   cross-entropy; its epoch count is chosen on a stratified validation split of
+   the training data (never the test set, unlike the seed's code), then the
+   model is retrained on all of it.
 
 torch is imported only when a network is built, so importing this module stays
 cheap (``import vlmtsc`` must not load torch).
@@ -51,18 +54,20 @@ from vlmtsc.backbones import (
     refuse_to_discard,
     write_pretraining,
 )
-from vlmtsc.base import check_datasets, series_lengths
+from vlmtsc.base import check_datasets, series_lengths, take_cases
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
-from vlmtsc.classification._torch_base import (
-    BaseNetworkClassifier,
-)
+from vlmtsc.classification._torch_base import BaseNetworkClassifier, take
 from vlmtsc.persistence import write_folder
 from vlmtsc.tokenizers import VQTokenizer
 from vlmtsc.training import SeriesNormalizer, resolve_device
 
 __all__ = ["CrossTimeNetClassifier"]
 
-POOLINGS = ("flatten", "mean")
+POOLINGS = ("flatten", "mean", "segments")
+N_SEGMENTS = 8
+"""Segments of ``pooling="segments"``: the tokens of a series in this many
+contiguous runs of (nearly) equal length, each averaged."""
+HEADS = ("mlp", "linear")
 IGNORE_INDEX = -100
 
 
@@ -102,7 +107,14 @@ def _torch_modules() -> SimpleNamespace:
             self.token_head = nn.Linear(hidden, n_codes)
             self.head = None
             if n_classes:
-                width = (1 + max_tokens) * hidden if pooling == "flatten" else hidden
+                width = (
+                    hidden
+                    * {
+                        "flatten": 1 + max_tokens,
+                        "mean": 1,
+                        "segments": 1 + N_SEGMENTS,
+                    }[pooling]
+                )
                 self.head = nn.Sequential(
                     nn.GELU(), nn.LayerNorm(width), nn.Linear(width, n_classes)
                 )
@@ -114,11 +126,16 @@ def _torch_modules() -> SimpleNamespace:
             return out.last_hidden_state
 
         def represent(self, codes, attention_mask):
-            """What the head reads: flattened (zero-padded) or mean token states."""
+            """What the head reads: flattened (zero-padded), mean or segment-mean
+            token states."""
             states = self.states(codes, attention_mask)
             mask = attention_mask[..., None].to(states.dtype)
             if self.pooling == "mean":
                 return (states * mask).sum(dim=1) / mask.sum(dim=1)
+            if self.pooling == "segments":
+                segments = _segment_weights(attention_mask[:, 1:].sum(dim=1), states)
+                pooled = segments @ states[:, 1:]
+                return torch.cat([states[:, :1], pooled], dim=1).flatten(1)
             missing = 1 + self.max_tokens - states.shape[1]
             if missing < 0:  # F.pad would crop: never drop tokens silently
                 raise ValueError(
@@ -141,6 +158,22 @@ def _torch_modules() -> SimpleNamespace:
             return SimpleNamespace(loss=loss, logits=logits)
 
     return SimpleNamespace(CrossTimeNetNetwork=CrossTimeNetNetwork, torch=torch)
+
+
+def _segment_weights(lengths, states):
+    """``(rows, N_SEGMENTS, positions)`` averaging weights: segment ``s`` of a
+    series of ``n`` tokens averages tokens ``floor(s n / S)`` to
+    ``ceil((s + 1) n / S) - 1`` (adaptive average pooling, so a series of fewer
+    than ``S`` tokens repeats them and padding gets no weight)."""
+    import torch
+
+    n = lengths[:, None, None].to(states.dtype)
+    s = torch.arange(N_SEGMENTS, device=states.device, dtype=states.dtype)[:, None]
+    t = torch.arange(states.shape[1] - 1, device=states.device, dtype=states.dtype)
+    start = torch.floor(s * n / N_SEGMENTS)
+    end = torch.ceil((s + 1) * n / N_SEGMENTS)
+    chosen = ((t >= start) & (t < end)).to(states.dtype)
+    return chosen / chosen.sum(dim=-1, keepdim=True)
 
 
 def _set_stage(network, stage: str, freeze_encoder: bool = False) -> None:
@@ -246,12 +279,17 @@ class CrossTimeNetClassifier(BaseNetworkClassifier):
        codebook predicts them, with the cross-entropy on masked positions only.
        :meth:`pretrain` does the same across several datasets and saves an
        artifact to start from (``backbone=path``, ``domain=name``).
-    4. A head GELU -> LayerNorm -> Linear over the token states is fine-tuned
-       with cross-entropy on the labelled series (``label_fraction`` of them),
-       with the encoder (or, ``freeze_encoder=True``, only the head and the code
-       embeddings); the epoch count is chosen on a stratified validation split,
-       then, with ``refit``, training restarts from the pre-trained state on all
-       labelled series for that many epochs.
+    4. The token states, pooled (``pooling``), are classified. By default
+       (``head="linear"``) a linear probe reads them from the encoder as step 3
+       left it: standardised logistic regression on the labelled series
+       (``label_fraction`` of them), nothing fine-tuned. With ``head="mlp"``
+       (the seed's) a head GELU -> LayerNorm -> Linear is fine-tuned with
+       cross-entropy, with the encoder (or, ``freeze_encoder=True``, only the
+       head and the code embeddings); the epoch count is chosen on a
+       stratified validation split, then, with ``refit``, training restarts
+       from the pre-trained state on all labelled series for that many epochs.
+       The defaults were chosen by 2-fold CV on the training splits of the
+       bundled sets (the CrossTimeNet guide, *Which head*).
 
     Parameters
     ----------
@@ -287,12 +325,24 @@ default="pretrained"
     pretrain_epochs : int, default=10
         Masked-token pre-training epochs inside ``fit`` (on all training series,
         labelled or not) and in :meth:`pretrain`; ``0`` skips it in ``fit``.
-    pooling : {"flatten", "mean"}, default="flatten"
-        What the head reads. ``"flatten"`` (the seed's head): the states of
+    pooling : {"segments", "flatten", "mean"}, default="segments"
+        What the head reads. ``"segments"`` (the default): ``[CLS]``'s state
+        and the mean states of 8 contiguous runs of the tokens (of nearly equal
+        length; a series of fewer tokens repeats them), concatenated: the order
+        of events survives, for any length. ``"flatten"`` (the seed's): the states of
         ``[CLS]`` and every token concatenated, zero-padded to the most tokens
         of a training series (``max_tokens_``); a series with more tokens is
         refused at predict time, never truncated. ``"mean"``: the mean state over
         ``[CLS]`` and the tokens, for any length.
+    head : {"linear", "mlp"}, default="linear"
+        What classifies the ``pooling`` representation. ``"linear"``: the
+        linear probe, nothing fine-tuned: standardised logistic regression
+        (:func:`vlmtsc.training.fit_probe`, its strength chosen by k-fold on
+        the labelled series) on the representation of the encoder as step 3
+        left it; no validation split, the fine-tuning parameters
+        (``n_epochs``, ``freeze_encoder``...) unused. ``"mlp"`` (the seed's):
+        GELU -> LayerNorm -> Linear, fine-tuned with the encoder on the
+        labelled series (step 4).
     freeze_encoder : bool, default=False
         Fine-tune only the head and the code embeddings, keeping the (pre-trained)
         encoder fixed. In-``fit`` pre-training still trains the encoder.
@@ -364,14 +414,18 @@ default="per_channel"
         The training series of the supervised stage.
     model_ : torch.nn.Module
         The network: ``encoder`` (the transformers model), ``code_embeddings``,
-        ``token_head`` (masked-token output layer) and ``head``.
+        ``token_head`` (masked-token output layer) and ``head`` (``None`` for
+        ``head="linear"``).
+    head_ : Pipeline or None
+        ``head="linear"``: the fitted probe (``StandardScaler`` then
+        ``LogisticRegression``) on :meth:`transform`'s features.
     history_ : list of dict
         Per epoch: ``phase`` (``"pretraining"``, ``"validation"``, ``"refit"`` or
         ``"train"``), ``epoch``, ``loss`` (masked-token cross-entropy in
         pre-training), ``validation_score``, ``learning_rate``, ``seconds``,
         ``tokens``, ``flops``.
     best_epoch_ : int
-        Fine-tuning epochs of the final model.
+        Fine-tuning epochs of the final model (0 for the probe).
     device_ : str
 
     See Also
@@ -414,9 +468,14 @@ default="per_channel"
     ... ).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
-    >>> clf.max_tokens_, clf.transform(X[:2]).shape  # (1 + 6 tokens) x 64
+    >>> clf.transform(X[:2]).shape  # [CLS] and 8 segments, x 64
+    (2, 576)
+    >>> [h["phase"] for h in clf.history_]  # then the probe
+    ['pretraining', 'pretraining']
+    >>> mlp = clf.set_params(head="mlp", pooling="flatten").fit(X, y)
+    >>> mlp.max_tokens_, mlp.transform(X[:2]).shape  # (1 + 6 tokens) x 64
     (6, (2, 448))
-    >>> [h["phase"] for h in clf.history_][:3]
+    >>> [h["phase"] for h in mlp.history_][:3]
     ['pretraining', 'pretraining', 'validation']
     """
 
@@ -429,6 +488,7 @@ default="per_channel"
         "mask_ratio": [Interval(Real, 0, 1, closed="neither")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "pooling": [StrOptions(set(POOLINGS))],
+        "head": [StrOptions(set(HEADS))],
         "freeze_encoder": ["boolean"],
         "label_fraction": [Interval(Real, 0, 1, closed="right")],
     }
@@ -441,7 +501,8 @@ default="per_channel"
         language_model="pretrained",
         mask_ratio=0.5,
         pretrain_epochs=10,
-        pooling="flatten",
+        pooling="segments",
+        head="linear",
         freeze_encoder=False,
         label_fraction=1.0,
         normalization="per_channel",
@@ -466,6 +527,7 @@ default="per_channel"
         self.mask_ratio = mask_ratio
         self.pretrain_epochs = pretrain_epochs
         self.pooling = pooling
+        self.head = head
         self.freeze_encoder = freeze_encoder
         self.label_fraction = label_fraction
         self.normalization = normalization
@@ -605,9 +667,11 @@ default="per_channel"
         torch = _torch_modules().torch
         self.labelled_index_ = self._labelled_subset(y, seed)
         labelled = self.labelled_index_
-        splits = self._validation_splits(
-            y[labelled], seed, what="the labelled training series"
-        )
+        splits = []
+        if self.head == "mlp":
+            splits = self._validation_splits(
+                y[labelled], seed, what="the labelled training series"
+            )
         pretrained = self._pretrained()
 
         # The encoder first: whether it can read this many tokens is known
@@ -637,7 +701,7 @@ default="per_channel"
             network = _torch_modules().CrossTimeNetNetwork(
                 self._reader(encoder, seed),
                 n_codes,
-                len(self.classes_),
+                len(self.classes_) if self.head == "mlp" else 0,
                 self.max_tokens_,
                 self.pooling,
             )
@@ -671,13 +735,23 @@ default="per_channel"
                 network, [codes], config, seed, "masked-token pre-training"
             )
 
-        # 4. Fine-tuning, the epoch count chosen on validation.
+        # 4. The linear probe on the frozen network, or fine-tuning with the
+        # epoch count chosen on validation.
+        self.model_, self.head_, self.best_epoch_ = network, None, 0
+        if self.head == "linear":
+            self.head_ = self._fit_probe(
+                network,
+                take(codes, labelled),
+                take_cases(X, labelled),
+                y[labelled],
+                seed,
+            )
+            return
         _set_stage(network, "classify", bool(self.freeze_encoder))
         history, self.best_epoch_ = self._train_with_validation(
             network, codes, X, y, labelled, splits, config, seed
         )
         self.history_ += history
-        self.model_ = network
 
     def pretrain(self, datasets, path):
         """Cross-domain masked-token pre-training; writes a folder ``backbone=`` takes.
@@ -834,9 +908,6 @@ default="per_channel"
             "attention_mask": torch.from_numpy(attention),
         }
 
-    def _explanation_methods(self):
-        return ("occlusion", "gradient")
-
     def _gradient_attributions(self, X, targets):
         """Gradient x input embedding of every code token (summed over the
         embedding), spread evenly over the patch of steps the token covers."""
@@ -856,13 +927,15 @@ default="per_channel"
                 f"X has a series of {longest} tokens, but the flattened head of "
                 f"{type(self).__name__} was fitted for at most {self.max_tokens_} "
                 "tokens (the longest training series); series are not truncated. "
-                "Pass series no longer than in fit, or use pooling='mean'."
+                "Pass series no longer than in fit, or use pooling='segments' "
+                "or 'mean'."
             )
         self._check_positions(self.model_.encoder, longest)
         return X
 
     def transform(self, X):
-        """The representation the head reads: flattened or mean token states.
+        """The representation the head reads: flattened, mean or segment-mean
+        token states.
 
         Parameters
         ----------
@@ -873,7 +946,8 @@ default="per_channel"
         -------
         ndarray of shape (n_cases, n_features)
             ``(1 + max_tokens_) * hidden_size`` features for
-            ``pooling="flatten"``, ``hidden_size`` for ``"mean"``.
+            ``pooling="flatten"``, ``hidden_size`` for ``"mean"``,
+            ``9 * hidden_size`` for ``"segments"``.
         """
         return super().transform(X)
 

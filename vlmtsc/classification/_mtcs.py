@@ -894,9 +894,6 @@ default="global"
         return self._infer(self.model_, inputs, "representation", task=position)
 
     # ----------------------------------------------------------------- explaining
-    def _explanation_methods(self):
-        return ("occlusion", "gradient")
-
     def _log_probabilities(self, network, batch):
         """What :meth:`predict_proba` computes, in torch: ``log_softmax`` of the
         linear head's logits or of the SVM's decision function."""

@@ -49,6 +49,7 @@ from vlmtsc.classification._torch_base import BaseNetworkClassifier
 __all__ = ["TimeLlamaClassifier"]
 
 ADAPTERS = ("dlora", "lora", "none")
+HEADS = ("fine-tuned", "linear")
 
 
 # --------------------------------------------------------------------------- network
@@ -282,6 +283,14 @@ class TimeLlamaClassifier(BaseNetworkClassifier):
         paper's "w/o alignment" ablation.
     adapter : {"dlora", "lora", "none"}, default="dlora"
         How the backbone is adapted: dynamic LoRA, plain LoRA, or frozen.
+    head : {"fine-tuned", "linear"}, default="fine-tuned"
+        ``"fine-tuned"``: the linear head over the tokens' output states,
+        trained with the token map, the alignment and the ``adapter``.
+        ``"linear"``: the linear probe, nothing trained: standardised logistic
+        regression (:func:`vlmtsc.training.fit_probe`, its strength chosen by
+        k-fold) on :meth:`transform`'s features of the network as built (the
+        token map and alignment at their initialisation, the adapters the
+        identity); the training parameters (``n_epochs``...) are unused.
     language_model : {"pretrained", "random", "attention", "none"}, \
 default="pretrained"
         The ablations of Tan et al. (2024), to measure what the language model
@@ -381,6 +390,9 @@ default="global"
         The network: ``embed`` (channel or patch tokens), ``align``
         (cross-attention or ``None``), ``decoder`` (the cut backbone, wrapped by
         its adapter, or its ``language_model`` stand-in) and ``head``.
+    head_ : Pipeline or None
+        ``head="linear"``: the fitted probe (``StandardScaler`` then
+        ``LogisticRegression``) on :meth:`transform`'s features.
     history_ : list of dict
         Per epoch: ``phase`` (``"validation"``, ``"refit"`` or ``"train"``),
         ``epoch``, ``loss`` (with D-LoRA's balancing term), ``validation_score``,
@@ -388,7 +400,8 @@ default="global"
     best_epoch_ : int
         Training epochs of the final model.
     n_trainable_ : int
-        Parameters trained (token map, alignment, adapter, head).
+        Parameters trained (token map, alignment, adapter, head; 0 for the
+        probe).
     backbone_seed_ : int
         Seed of the backbone's random weights (tiny aliases) and the new layers;
         loading rebuilds the network with it.
@@ -457,6 +470,7 @@ default="global"
         "label_names": "no_validation",  # resolve_label_names checks them
         "alignment": ["boolean"],
         "adapter": [StrOptions(set(ADAPTERS))],
+        "head": [StrOptions(set(HEADS))],
         "language_model": [StrOptions(set(LANGUAGE_MODELS))],
         "lora_r": [Interval(Integral, 1, None, closed="left")],
         "lora_alpha": [Interval(Real, 0, None, closed="neither")],
@@ -479,6 +493,7 @@ default="global"
         label_names=None,
         alignment=True,
         adapter="dlora",
+        head="fine-tuned",
         language_model="pretrained",
         lora_r=8,
         lora_alpha=16,
@@ -508,6 +523,7 @@ default="global"
         self.label_names = label_names
         self.alignment = alignment
         self.adapter = adapter
+        self.head = head
         self.language_model = language_model
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
@@ -612,7 +628,7 @@ default="global"
 
     # ----------------------------------------------------------------- recipe
     def _fit_recipe(self, X, y, config, seed):
-        splits = self._validation_splits(y, seed)
+        splits = self._validation_splits(y, seed) if self.head != "linear" else []
         self.backbone_seed_ = seed
         self.series_length_ = int(series_lengths(X).max())
         self.patch_length_ = patch_length_for(
@@ -626,10 +642,14 @@ default="global"
             p.numel() for p in network.parameters() if p.requires_grad
         )
         inputs = self._inputs(self.normalizer_.transform(X))
+        self.model_, self.head_ = network, None
+        if self.head == "linear":
+            self.history_, self.best_epoch_, self.n_trainable_ = [], 0, 0
+            self.head_ = self._fit_probe(network, inputs, X, y, seed)
+            return
         self.history_, self.best_epoch_ = self._train_with_validation(
             network, inputs, X, y, np.arange(len(y)), splits, config, seed
         )
-        self.model_ = network
 
     # ----------------------------------------------------------------- hooks
     def _inputs(self, X):
@@ -638,9 +658,6 @@ default="global"
 
     def _collate(self, inputs):
         return {"series": _torch_modules().torch.from_numpy(inputs)}
-
-    def _explanation_methods(self):
-        return ("occlusion", "gradient")
 
     def _gradient_attributions(self, X, targets):
         """Gradient x input of the target's log-probability with respect to the

@@ -12,6 +12,10 @@ builder and its recipe:
   (:meth:`BaseNetworkClassifier._epoch_batches`);
 - inference in batches, sorted by length so that batches pad little
   (:meth:`BaseNetworkClassifier._infer`), ``predict_proba`` and ``transform``;
+- the linear probe (``head="linear"`` where an estimator offers it): the
+  shared :func:`vlmtsc.training.fit_probe` on the frozen network's
+  representation (:meth:`BaseNetworkClassifier._fit_probe`), which then
+  answers ``predict_proba`` in place of the network's own head;
 - pickling of the lazily built network: it travels as its configuration and
   weights (only the trained ones where the rest is a frozen backbone rebuilt
   from its spec).
@@ -46,6 +50,7 @@ from vlmtsc.classification._base import BaseTrainedClassifier
 from vlmtsc.persistence import restore_tensors, store_tensors
 from vlmtsc.training import (
     captured_output,
+    fit_probe,
     input_gradients,
     train,
     train_with_validation,
@@ -77,8 +82,9 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
     """Fit, predict and embed with a torch network built by the estimator.
 
     Subclasses implement :meth:`_fit_recipe` (building the network and
-    calling :meth:`_train_with_validation`), :meth:`_inputs`, :meth:`_collate`
-    and :meth:`_rebuild_network`; the fitted network is ``model_``.
+    calling :meth:`_train_with_validation`, or :meth:`_fit_probe` for a
+    linear probe, kept as ``head_``), :meth:`_inputs`, :meth:`_collate` and
+    :meth:`_rebuild_network`; the fitted network is ``model_``.
     """
 
     #: Cases per inference batch (no gradients: larger than training batches).
@@ -208,6 +214,27 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         network.eval()
         return history, best_epoch
 
+    def _fit_probe(self, network, inputs, X, y, seed):
+        """The linear probe on ``network``'s representation, frozen: standardised
+        logistic regression (:func:`vlmtsc.training.fit_probe`) on every
+        training case of ``inputs`` (raw series ``X``, labels ``y``) and, with
+        ``augmentation``, ``n_copies`` varied copies of each (kept in their
+        case's fold when the strength is chosen)."""
+        source = None
+        if self.augmentation is not None:
+            varied, source = clone(self.augmentation).expand(
+                X, np.random.default_rng(seed)
+            )
+            extra = take_cases(varied, range(len(y), len(source)))
+            inputs = concatenate(
+                inputs, self._inputs(self.normalizer_.transform(extra))
+            )
+            y = y[source]
+        network.requires_grad_(False)
+        network.eval()
+        features = self._infer(network, inputs, "representation")
+        return fit_probe(features, y, seed, source)
+
     def _restorer(self, network):
         """A callable that puts ``network`` back in its present state (the
         weights training can change)."""
@@ -250,6 +277,10 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
 
     def _predict_proba(self, X):
         inputs = self._inputs(self.normalizer_.transform(X))
+        if getattr(self, "head_", None) is not None:  # the linear probe
+            return self.head_.predict_proba(
+                self._infer(self.model_, inputs, "representation")
+            )
         return softmax(self._infer(self.model_, inputs).astype(np.float64), axis=1)
 
     def transform(self, X, **params):
@@ -273,6 +304,13 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         return self._infer(self.model_, inputs, "representation")
 
     # ----------------------------------------------------------------- explaining
+    def _explanation_methods(self):
+        """Gradients through the network (:meth:`_gradient_attributions`),
+        unless a fitted linear probe answers instead: occlusion only."""
+        if getattr(self, "head_", None) is not None:
+            return ("occlusion",)
+        return ("occlusion", "gradient")
+
     #: Cases per backward pass of :meth:`_gradient_x_input`.
     _gradient_batch_size = 16
 

@@ -166,6 +166,8 @@ _SPECS = [
          f"VQ tokens -> MiniLM-L6 encoder + head: {what}")
         for suffix, params, what in [
             ("", {}, "masked-token pre-training on the training series"),
+            ("-mlp", {"head": "mlp", "pooling": "flatten"},
+             "the seed's head fine-tuned on the flattened token states"),
             ("-nopretrain", {"pretrain_epochs": 0}, "no masked pre-training"),
             ("-random", {"language_model": "random"},
              "random init instead of MiniLM"),

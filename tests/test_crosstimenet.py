@@ -38,9 +38,11 @@ def _tokenizer():
 
 
 def _clf(**params):
-    """Fine-tuning the seed's flattened head unless told otherwise (the
-    default head, the probe, is tested on its own)."""
+    """Fine-tuning the seed's flattened head on the encoder as loaded unless
+    told otherwise (the default head, the probe, and the default random
+    encoder are tested on their own)."""
     defaults = dict(
+        language_model="pretrained",
         head="mlp",
         pooling="flatten",
         backbone="tiny-bert",
@@ -155,8 +157,10 @@ def test_code_embeddings_start_as_rows_of_the_word_embedding_matrix():
     )
 
 
-@pytest.mark.parametrize("init", ["pretrained", "random"])
+@pytest.mark.parametrize("init", ["pretrained", "random", "auto"])
 def test_init_pretrained_or_random_encoder(init, data):
+    """``"auto"`` (the default) is ``"random"`` for a backbone that is no
+    ``pretrain()`` folder."""
     X, y = data
     # A negligible learning rate leaves the start in place (AdamW moves ~lr).
     clf = _clf(
@@ -166,6 +170,7 @@ def test_init_pretrained_or_random_encoder(init, data):
         validation_fraction=0,
         learning_rate=1e-9,
     ).fit(X, y)
+    assert clf.language_model_ == {"auto": "random"}.get(init, init)
     pretrained = _pretrained_tiny_bert().model.get_input_embeddings().weight.detach()
     own = clf.model_.encoder.get_input_embeddings().weight.detach()
     rows = torch.from_numpy(clf.code_init_rows_)
@@ -287,6 +292,7 @@ def test_pretrain_artifact_round_trips(data, tmp_path):
     folder = _clf(pretrain_epochs=2).pretrain({"a": (X, y), "b": X2}, tmp_path)
     record = json.loads((folder / "vlmtsc_crosstimenet.json").read_text())
     assert [d["name"] for d in record["domains"]] == ["a", "b"]
+    assert record["language_model"] == "pretrained"
     assert [h["phase"] for h in record["history"]] == ["pretraining"] * 2
     with open(folder / "vlmtsc_crosstimenet_tokenizers.pkl", "rb") as f:
         saved = pickle.load(f)
@@ -297,6 +303,7 @@ def test_pretrain_artifact_round_trips(data, tmp_path):
     clf = _clf(
         backbone=str(folder),
         domain="b",
+        language_model="auto",  # the default: the folder's encoder as saved
         pretrain_epochs=0,
         n_epochs=1,
         validation_fraction=0,
@@ -304,6 +311,7 @@ def test_pretrain_artifact_round_trips(data, tmp_path):
         learning_rate=1e-9,
     ).fit(X2[2:], np.arange(6) % 2)  # other data than pretrain() saw
     assert clf.domain_ == "b" and clf.code_init_rows_ is None
+    assert clf.language_model_ == "pretrained"
     np.testing.assert_array_equal(
         clf.tokenizer_.transform(X2), saved["b"].transform(X2)
     )

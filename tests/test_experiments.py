@@ -513,7 +513,7 @@ PUBLISHED_NAMES = {
     "vlm-linear-ens",
     "vlm-lora-aug", "vlm-lora-aug8", "vlm-lora-kfold", "vlm-lora-seeds",
     "instructtime", "instructtime-lm", "instructtime-aug", "instructtime-random",
-    "crosstimenet", "crosstimenet-mlp",
+    "crosstimenet", "crosstimenet-mlp", "crosstimenet-pretrained",
     "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
     "crosstimenet-mask80", "crosstimenet-crossdomain", "crosstimenet-attention",
@@ -541,6 +541,10 @@ def test_named_vlm_configurations_say_their_head():
     mlp = resolve_estimator("crosstimenet-mlp").build()
     assert (mlp.head, mlp.pooling) == ("mlp", "flatten")
     assert resolve_estimator("crosstimenet").build().head == "linear"
+    # and a random encoder; "crosstimenet-pretrained" names MiniLM's weights.
+    assert resolve_estimator("crosstimenet").build().language_model == "auto"
+    pretrained = resolve_estimator("crosstimenet-pretrained").build()
+    assert pretrained.language_model == "pretrained"
     for name, spec in NAMED_ESTIMATORS.items():
         assert spec.name == name and spec.description.strip(), name
 

@@ -266,6 +266,18 @@ def test_the_default_head_is_the_probe_on_the_frozen_model(data):
         clf.predict_proba(X), clf.head_.predict_proba(features), rtol=1e-6
     )
     assert clf.score(X, y) > 0.5  # the probe fits its own training cases
+    # The hidden states run under the estimator's autocast, as label scoring.
+    from vlmtsc.training._loop import bf16_is_fast
+
+    embedded = {}
+    for mode in ("no", "bf16"):
+        clf.model_.mixed_precision = mode
+        embedded[mode] = clf.transform(X)
+    clf.model_.mixed_precision = "auto"
+    np.testing.assert_allclose(embedded["bf16"], embedded["no"], rtol=0.1, atol=0.1)
+    assert not np.array_equal(embedded["bf16"], embedded["no"])
+    expected = embedded["bf16" if bf16_is_fast("cpu") else "no"]
+    np.testing.assert_array_equal(features, expected)
     # Zero-shot label scoring is the "lm" head's: a probe would train on y.
     with pytest.raises(ValueError, match="fine_tuning='none' is zero-shot"):
         InstructTimeClassifier(**defaults, fine_tuning="none").fit(X, y)

@@ -8,6 +8,7 @@ from vlmtsc.backbones import load_backbone
 from vlmtsc.training import (
     TrainingConfig,
     collate,
+    decoder_blocks,
     embed_prefixes,
     encode_answer,
     encode_prefix,
@@ -147,6 +148,32 @@ def test_embeddings_run_the_shared_start_once_and_equal_whole_prompts(alias, lay
         expected = torch.cat(chosen, dim=-1)[0].mean(dim=0).numpy()
         np.testing.assert_allclose(pooled[i], expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(pooled[0], pooled[1])  # the cases differ
+
+
+@pytest.mark.parametrize("alias", ["tiny-gpt2", "tiny-llama"])
+def test_embeddings_of_a_lower_layer_run_only_the_blocks_up_to_it(alias):
+    backbone = load_backbone(alias)  # two blocks
+    prefixes = [
+        _prefix(backbone, "Which class? Signal: " + series)
+        for series in ("0.5, 1.5", "2.5, 0.5, 7", "0.25, 1.5, 3.75")
+    ]
+    module, name = decoder_blocks(backbone.model)
+    blocks = getattr(module, name)
+    ran = []
+    for k, block in enumerate(blocks):
+        block.register_forward_hook(lambda *_, k=k: ran.append(k))
+    pooled = embed_prefixes(backbone.model, prefixes, "hidden", layers=[1])
+    assert set(ran) == {0, 1}  # hidden state 1 of 2 is not the last: one cut
+    ran.clear()
+    lowest = embed_prefixes(backbone.model, prefixes, "hidden", layers=[0])
+    assert set(ran) == {0}  # the second block never ran
+    assert getattr(module, name) is blocks  # and is back
+    for i, prefix in enumerate(prefixes):
+        with torch.no_grad():
+            out = backbone.model(**collate([prefix], 0), output_hidden_states=True)
+        for features, k in ((lowest, 0), (pooled, 1)):
+            expected = out.hidden_states[k][0].mean(dim=0).numpy()
+            np.testing.assert_allclose(features[i], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_nothing_is_shared_across_images_or_whole_sequence_routing():

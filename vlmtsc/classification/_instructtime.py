@@ -157,9 +157,10 @@ default="per_channel"
     validation_fraction : float, default=0.2
     validation_folds : int, optional
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
-        bfloat16 autocast of the training steps and of label scoring (predict,
-        validation) where the device multiplies bf16 natively (CUDA; CPUs with
-        AVX512-BF16 or AMX); ``"no"`` keeps float32.
+        bfloat16 autocast of the training steps, of label scoring (predict,
+        validation) and of the probe's hidden states where the device
+        multiplies bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX); ``"no"``
+        keeps float32.
     refit : bool, default=False
         Retrain on all training data for the chosen epoch count. Off by
         default here: on GunPoint the refit doubled the fit (522 s on one

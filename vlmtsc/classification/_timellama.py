@@ -183,15 +183,16 @@ def cut_blocks(model, n_layers: int):
     The blocks are the model's outermost ``ModuleList`` (``layers`` in Llama,
     ``h`` in GPT-2); the config's layer count follows.
     """
-    from torch import nn
+    from vlmtsc.training import decoder_blocks
 
-    lists = [m for m in model.children() if isinstance(m, nn.ModuleList)]
-    if not lists:
+    found = decoder_blocks(model)
+    if found is None:
         raise ValueError(
-            f"Cannot find the blocks of {type(model).__name__} (no ModuleList); "
-            "TimeLlamaClassifier needs a decoder-only transformer."
+            f"Cannot find the blocks of {type(model).__name__} (no ModuleList of "
+            "num_hidden_layers blocks); TimeLlamaClassifier needs a decoder-only "
+            "transformer."
         )
-    blocks = lists[0]
+    blocks = getattr(*found)
     if not 1 <= n_layers <= len(blocks):
         raise ValueError(
             f"n_layers={n_layers} but the backbone has {len(blocks)} blocks; "

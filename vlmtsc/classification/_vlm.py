@@ -280,9 +280,11 @@ default=None
         fine-tunings, then a refit on all of it) instead of one split: steadier on
         tiny training sets, k times the cost.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
-        bfloat16 autocast of the training steps and of label scoring
-        (``head="lm"``) where the device multiplies bf16 natively (CUDA; CPUs
-        with AVX512-BF16 or AMX); ``"no"`` keeps float32.
+        bfloat16 autocast of the training steps, of label scoring
+        (``head="lm"``) and of the language model's hidden states
+        (``features="hidden"``) where the device multiplies bf16 natively (CUDA;
+        CPUs with AVX512-BF16 or AMX); ``"no"`` keeps float32. Vision features
+        stay float32.
     refit : bool, default=True
         After choosing the epoch count, train again on all training data.
     device : str, default="auto"

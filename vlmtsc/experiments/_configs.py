@@ -160,17 +160,20 @@ _SPECS = [
      {**_INSTRUCT_LM, "augmentation": True}, None,
      "as instructtime-lm, + 1 fresh augmented (re-tokenized) copy per series per "
      "epoch"),
-    # CrossTimeNet: VQ tokens in MiniLM-L6.
+    # CrossTimeNet: VQ tokens in a MiniLM-L6 encoder (random weights by default).
     *[
         (f"crosstimenet{suffix}", "CrossTimeNetClassifier", params, None,
-         f"VQ tokens -> MiniLM-L6 encoder + head: {what}")
+         f"VQ tokens -> MiniLM-L6-shaped encoder + head: {what}")
         for suffix, params, what in [
-            ("", {}, "masked-token pre-training on the training series"),
+            ("", {}, "random init, masked-token pre-training on the training "
+             "series, linear probe (the default)"),
+            ("-pretrained", {"language_model": "pretrained"},
+             "MiniLM-L6's pretrained weights instead of a random init"),
             ("-mlp", {"head": "mlp", "pooling": "flatten"},
              "the seed's head fine-tuned on the flattened token states"),
             ("-nopretrain", {"pretrain_epochs": 0}, "no masked pre-training"),
             ("-random", {"language_model": "random"},
-             "random init instead of MiniLM"),
+             "random init (the default since 2026-12-06, named for older grids)"),
             ("-attention", {"language_model": "attention"},
              "one attention layer instead of MiniLM (Tan et al.)"),
             ("-nolm", {"language_model": "none"},

@@ -180,8 +180,8 @@ def patch_length_for(patch_length, length: int, n_channels: int) -> int | None:
 def cut_blocks(model, n_layers: int):
     """Keep the first ``n_layers`` blocks of a decoder (in place); return it.
 
-    The blocks are the model's outermost ``ModuleList`` (``layers`` in Llama,
-    ``h`` in GPT-2); the config's layer count follows.
+    The blocks are those :func:`vlmtsc.training.decoder_blocks` finds
+    (``layers`` in Llama, ``h`` in GPT-2); the config's layer count follows.
     """
     from vlmtsc.training import decoder_blocks
 

@@ -555,6 +555,11 @@ class LabelScoringModel:
         return self.backbone.tokenizer
 
     @property
+    def _device_type(self) -> str:
+        """``"cpu"`` or ``"cuda"``: where the model's weights are."""
+        return next(self.model.parameters()).device.type
+
+    @property
     def uses_images(self) -> bool:
         return self.backbone.family.kind == "vlm"
 
@@ -592,8 +597,7 @@ class LabelScoringModel:
 
     def score(self, encoded) -> np.ndarray:
         """Log-likelihood of each label after each prefix, ``(n_cases, n_classes)``."""
-        device_type = next(self.model.parameters()).device.type
-        with bf16_autocast(device_type, self.mixed_precision):
+        with bf16_autocast(self._device_type, self.mixed_precision):
             return score_labels(
                 self.model, [prefix for prefix, _ in encoded], self.label_ids
             )
@@ -639,9 +643,8 @@ class LabelScoringModel:
             source = "vision" if self.uses_images else "hidden"
         prefixes = [prefix for prefix, _ in encoded]
         layers = resolve_layers(self.model, source, layers)
-        device_type = next(self.model.parameters()).device.type
         precision = self.mixed_precision if source == "hidden" else "no"
-        with bf16_autocast(device_type, precision):
+        with bf16_autocast(self._device_type, precision):
             return embed_prefixes(self.model, prefixes, source, layers=layers)
 
     def _train(self, pool, config, evaluate, random_state, description):
@@ -818,7 +821,7 @@ def resolve_layers(model, source: str, layers) -> list[int] | None:
                 f"layers must be 'auto', 'last', an int or a list of ints, got "
                 f"{layers!r}."
             )
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = _unwrapped(model)
         if source == "hidden":
             return [base.config.get_text_config().num_hidden_layers // 2]
         if not hasattr(base, "n_vision_stages"):
@@ -841,6 +844,11 @@ def middle_stages(n_stages: int) -> list[int]:
     """
     n_blocks = n_stages - 1
     return sorted({n_blocks // 3, 2 * n_blocks // 3, n_blocks - 1})
+
+
+def _unwrapped(model):
+    """``model`` without its peft wrapper, if it has one."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _pick(layers: Sequence[int], available: int, what: str) -> list[int]:
@@ -899,7 +907,7 @@ def decoder_blocks(model):
     """
     from torch import nn
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _unwrapped(model)
     try:
         decoder = base.get_decoder()
     except (AttributeError, NotImplementedError, ValueError):  # no rule for it
@@ -922,13 +930,13 @@ def _first_blocks(model, n_blocks: int | None):
     """
     found = None if n_blocks is None else decoder_blocks(model)
     if found is None:
-        yield model
+        yield
         return
     module, name = found
     blocks = getattr(module, name)
     setattr(module, name, blocks[:n_blocks])
     try:
-        yield model
+        yield
     finally:
         setattr(module, name, blocks)
 
@@ -945,7 +953,7 @@ def _hidden_layers(model, inputs, layers: Sequence[int] | None, **kwargs):
     kwargs = {"use_cache": False, **kwargs}
     n_blocks = None
     if layers is not None:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = _unwrapped(model)
         n_layers = base.config.get_text_config().num_hidden_layers
         picked = _pick(layers, n_layers + 1, "hidden state")
         if max(picked) < n_layers:  # the last is normalised: all blocks
@@ -1030,7 +1038,7 @@ def batch_features(model, inputs: dict[str, Any], source: str, layers, n_cases: 
     each prompt's tokens, padding excluded (the ``attention_mask``); vision
     features need prefixes of equal shapes.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _unwrapped(model)
     if source == "hidden":
         features = _hidden_layers(model, inputs, layers)[0].float()
         mask = inputs["attention_mask"][..., None].to(features.dtype)

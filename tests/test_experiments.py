@@ -652,6 +652,21 @@ def test_a_grid_entry_builds_on_a_named_configuration():
     assert {s.build().adapter for s in frozen} == {"none"}
 
 
+def test_an_entry_fuses_a_list_of_renderers_given_by_name():
+    from vlmtsc.renderers import LinePlotRenderer, WindowStackRenderer
+
+    spec = resolve_estimator(
+        {
+            "estimator": "VLMTimeSeriesClassifier",
+            "params": {"renderer": ["lineplot", "windows(window_scale=2)"]},
+            "name": "fused",
+        }
+    )
+    line, windows = spec.build().renderer
+    assert isinstance(line, LinePlotRenderer)
+    assert isinstance(windows, WindowStackRenderer) and windows.window_scale == 2
+
+
 # ------------------------------------------------------------------ measurements
 def test_measurements_add_columns_and_the_environment(tmp_path):
     grid = {

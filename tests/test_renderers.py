@@ -331,6 +331,13 @@ def test_window_stack_geometry_follows_tivit():
     )
     # Shorter than a window: one (padded) window.
     assert WindowStackRenderer(window_length=10).geometry(4) == (10, 1, 1)
+    # window_scale multiplies the automatic length (a coarser view), only it.
+    assert WindowStackRenderer(window_scale=2).geometry(500) == (45, 4, 115)
+    assert WindowStackRenderer(window_scale=0.5).geometry(500) == (11, 1, 490)
+    with pytest.raises(ValueError, match="window_length='auto' or leave"):
+        WindowStackRenderer(window_length=10, window_scale=2).transform(
+            np.ones((1, 20))
+        )
     image = _grey(
         WindowStackRenderer(image_size=16, window_length=10).transform(
             np.array([[0.0, 1.0, 3.0, 2.0]])
@@ -421,6 +428,7 @@ def test_window_stack_is_a_plain_sklearn_estimator():
     assert set(renderer.get_params()) == {
         "image_size",
         "window_length",
+        "window_scale",
         "stride",
         "gamma",
         "layout",

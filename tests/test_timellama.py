@@ -301,6 +301,31 @@ def test_linear_head_is_a_probe_on_the_untrained_network(data):
         clf.explain(X[:1], method="gradient")
 
 
+def test_lp_ft_starts_the_head_from_the_probe_and_scores_it_as_epoch_0(data):
+    X, y = data
+    probe = _clf(head="linear").fit(X, y)
+    # A learning rate too small to move anything: the head is the probe's.
+    still = _clf(head="lp-ft", n_epochs=1, learning_rate=1e-12).fit(X, y)
+    np.testing.assert_allclose(
+        still.predict_proba(X), probe.predict_proba(X), atol=1e-4
+    )
+    # It is the network's own head that answers, trained like the random one.
+    random_head = _clf(n_epochs=1, learning_rate=1e-12).fit(X, y)
+    assert still.head_ is None and still.n_trainable_ == random_head.n_trainable_
+    assert np.abs(random_head.predict_proba(X) - probe.predict_proba(X)).max() > 0.05
+    # With validation the probe is epoch 0 of the curve, and the refit starts
+    # from a probe fitted on every training case.
+    tuned = _clf(head="lp-ft", n_epochs=2, validation_fraction=0.25).fit(X, y)
+    validation = [h for h in tuned.history_ if h["phase"] == "validation"]
+    assert [h["epoch"] for h in validation] == [0, 1, 2]
+    assert 0 <= tuned.best_epoch_ <= 2
+    assert len([h for h in tuned.history_ if h["phase"] == "refit"]) == (
+        tuned.best_epoch_
+    )
+    restored = pickle.loads(pickle.dumps(tuned))
+    np.testing.assert_allclose(restored.predict_proba(X), tuned.predict_proba(X))
+
+
 def test_gpt2_family_works(data):
     X, y = data
     clf = _clf(backbone="tiny-gpt2", n_heads=2, n_epochs=1).fit(X, y)

@@ -450,6 +450,59 @@ def test_the_pooled_head_starts_as_the_probe(n_classes):
     )
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_a_probe_folds_into_one_linear_map(n_classes):
+    from scipy.special import softmax
+
+    from vlmtsc.training import fit_probe, probe_as_linear
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(24, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 0, 1]
+    X[:, 4] = 2.0  # constant: StandardScaler's scale 1
+    y = np.arange(24) % n_classes
+    probe = fit_probe(X, y, 0)
+    weight, bias = probe_as_linear(probe, n_classes)
+    assert weight.shape == (n_classes, 5) and bias.shape == (n_classes,)
+    np.testing.assert_allclose(
+        softmax(X @ weight.T + bias, axis=1), probe.predict_proba(X), atol=1e-10
+    )
+    with pytest.raises(ValueError, match=r"needs every one of 0\.\.4"):
+        probe_as_linear(probe, 5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_wide_probe_is_solved_in_the_span_of_its_rows(n_classes):
+    # More features than rows: the same model as on all the features (an L2
+    # penalty's solution lies in the rows' span), as the usual two steps.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from vlmtsc.training import fit_probe
+
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % n_classes
+    X = rng.normal(size=(30, 200)) + y[:, None] * rng.normal(size=200) * 0.3
+    probe = fit_probe(X, y, 0)
+    assert [name for name, _ in probe.steps] == [
+        "standardscaler",
+        "logisticregression",
+    ]
+    assert probe[-1].coef_.shape[1] == probe.n_features_in_ == 200
+    plain = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(C=probe[-1].C, max_iter=5000, tol=1e-8),
+    ).fit(X, y)
+    held = rng.normal(size=(10, 200))
+    # Equal up to the probe's solver tolerance (1e-4).
+    np.testing.assert_allclose(
+        probe.predict_proba(held), plain.predict_proba(held), atol=1e-2
+    )
+    coef, expected = probe[-1].coef_.ravel(), plain[-1].coef_.ravel()
+    assert np.corrcoef(coef, expected)[0, 1] > 0.999
+    assert np.abs(probe.predict_proba(held) - 1 / n_classes).max() > 0.1
+
+
 def test_a_widened_probe_answers_as_the_probe():
     from vlmtsc.training import fit_probe
     from vlmtsc.training._probe import _widened

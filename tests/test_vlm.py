@@ -218,6 +218,32 @@ def test_transform_reflects_fine_tuning(data):
     assert not np.allclose(frozen, tuned)
 
 
+def test_vision_features_run_under_the_mixed_precision(data):
+    # bf16 autocast of the vision features: close to float32, not equal;
+    # "auto" is bf16 exactly where the CPU runs it natively.
+    from vlmtsc import VLMFeatureExtractor
+    from vlmtsc.training._loop import bf16_is_fast
+
+    X, _ = data
+    features = {
+        mode: VLMFeatureExtractor(
+            backbone="tiny-llava",
+            renderer=LinePlotRenderer(image_size=32),
+            series_encoder=None,
+            mixed_precision=mode,
+            verbose=0,
+        ).fit_transform(X)
+        for mode in ("no", "bf16", "auto")
+    }
+    scale = np.abs(features["no"]).max()
+    np.testing.assert_allclose(features["bf16"], features["no"], atol=0.05 * scale)
+    assert not np.array_equal(features["bf16"], features["no"])
+    native = "bf16" if bf16_is_fast("cpu") else "no"
+    np.testing.assert_array_equal(features["auto"], features[native])
+    with pytest.raises(ValueError, match=r"mixed_precision='fp16'; choose one of"):
+        VLMFeatureExtractor(backbone="tiny-llava", mixed_precision="fp16").fit(X)
+
+
 def test_feature_extractor_in_a_pipeline(data):
     from sklearn.linear_model import LogisticRegression
 
@@ -334,17 +360,18 @@ def test_pooled_head_refuses_what_it_cannot_use(params, pattern, data):
         _clf(head="pooled", **params).fit(X, y)
 
 
-def test_the_probes_default_fuses_line_plot_and_window_stack_or_heatmap(data):
+def test_the_probes_default_fuses_line_plot_and_window_stacks_or_heatmap(data):
     from vlmtsc import VLMFeatureExtractor
     from vlmtsc.renderers import HeatmapRenderer, WindowStackRenderer
 
     X, y = data
     probe = VLMTimeSeriesClassifier(backbone="tiny-llava", head="linear", verbose=0)
     probe.fit(X, y)
-    assert [type(r) for r in probe.renderer_] == [
-        LinePlotRenderer,
-        WindowStackRenderer,
-    ]
+    line, *windows = probe.renderer_
+    assert type(line) is LinePlotRenderer
+    assert [type(r) for r in windows] == [WindowStackRenderer] * 3
+    # One series at three time scales: windows of sqrt(T), 2 and 4 times that.
+    assert [r.geometry(400)[0] for r in windows] == [20, 40, 80]
     # Several channels: the heatmap instead of the window stack, for the
     # classifier and the extractor alike.
     multivariate = np.repeat(np.asarray(X), 2, axis=1)

@@ -671,7 +671,7 @@ default="per_channel"
             None,
             seed,
             "pretraining",
-            description,
+            description=description,
         )
         return history
 

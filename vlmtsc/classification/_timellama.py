@@ -49,7 +49,7 @@ from vlmtsc.classification._torch_base import BaseNetworkClassifier
 __all__ = ["TimeLlamaClassifier"]
 
 ADAPTERS = ("dlora", "lora", "none")
-HEADS = ("fine-tuned", "linear")
+HEADS = ("fine-tuned", "lp-ft", "linear")
 
 
 # --------------------------------------------------------------------------- network
@@ -284,9 +284,13 @@ class TimeLlamaClassifier(BaseNetworkClassifier):
         paper's "w/o alignment" ablation.
     adapter : {"dlora", "lora", "none"}, default="dlora"
         How the backbone is adapted: dynamic LoRA, plain LoRA, or frozen.
-    head : {"fine-tuned", "linear"}, default="fine-tuned"
+    head : {"fine-tuned", "lp-ft", "linear"}, default="fine-tuned"
         ``"fine-tuned"``: the linear head over the tokens' output states,
         trained with the token map, the alignment and the ``adapter``.
+        ``"lp-ft"``: the same, the head started from the linear probe (below)
+        instead of at random (LP-FT, Kumar et al. 2022); the probe is fitted on
+        the training cases of every run (validation, refit) and scored as
+        epoch 0, so it is kept unless training beats it on validation.
         ``"linear"``: the linear probe, nothing trained: standardised logistic
         regression (:func:`vlmtsc.training.fit_probe`, its strength chosen by
         k-fold) on :meth:`transform`'s features of the network as built (the
@@ -649,7 +653,15 @@ default="global"
             self.head_ = self._fit_probe(network, inputs, X, y, seed)
             return
         self.history_, self.best_epoch_ = self._train_with_validation(
-            network, inputs, X, y, np.arange(len(y)), splits, config, seed
+            network,
+            inputs,
+            X,
+            y,
+            np.arange(len(y)),
+            splits,
+            config,
+            seed,
+            from_probe=self.head == "lp-ft",
         )
 
     # ----------------------------------------------------------------- hooks

@@ -16,6 +16,9 @@ builder and its recipe:
   shared :func:`vlmtsc.training.fit_probe` on the frozen network's
   representation (:meth:`BaseNetworkClassifier._fit_probe`), which then
   answers ``predict_proba`` in place of the network's own head;
+- LP-FT (``_train_with_validation(from_probe=True)``): the network's linear
+  head started from that probe before each training run, the probe scored as
+  epoch 0 (:meth:`BaseNetworkClassifier._start_from_probe`);
 - pickling of the lazily built network: it travels as its configuration and
   weights (only the trained ones where the rest is a frozen backbone rebuilt
   from its spec).
@@ -52,6 +55,7 @@ from vlmtsc.training import (
     captured_output,
     fit_probe,
     input_gradients,
+    probe_as_linear,
     train,
     train_with_validation,
     validation_score,
@@ -163,9 +167,11 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         evaluate,
         seed,
         phase,
+        score_start=False,
         description=None,
     ):
-        """Run :func:`vlmtsc.training.train`; ``(history with phase, best epoch)``."""
+        """Run :func:`vlmtsc.training.train`; ``(history with phase, best epoch)``.
+        ``score_start`` scores the starting network as epoch 0."""
         result = train(
             network,
             batches,
@@ -175,18 +181,31 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
             random_state=seed,
             verbose=self.verbose,
             description=description or DESCRIPTIONS.get(phase, "training"),
+            score_start=score_start,
         )
         return [{"phase": phase, **entry} for entry in result.history], (
             result.best_epoch
         )
 
     def _train_with_validation(
-        self, network, inputs, X, y, index, splits, config, seed
+        self, network, inputs, X, y, index, splits, config, seed, from_probe=False
     ):
         """Train ``network`` on the cases ``index`` with the epoch count chosen on
-        ``splits`` (positions into ``index``); ``(history, best_epoch)``."""
+        ``splits`` (positions into ``index``); ``(history, best_epoch)``.
+
+        ``from_probe``: LP-FT. Every run (validation, fold, refit) first fits
+        the linear probe on its own training cases and starts the head from
+        it (:meth:`_start_from_probe`); the probe itself is scored as epoch 0,
+        so it is kept unless a trained epoch does better on validation."""
 
         def run(fit, validation, config, phase):
+            if from_probe:
+                cases = index[fit]
+                self._start_from_probe(
+                    network, take(inputs, cases), take_cases(X, cases), y[cases], seed
+                )
+                if config.n_epochs == 0:  # the refit of a probe no epoch beat
+                    return [], 0
             evaluate = None
             if validation is not None:
                 chosen = index[validation]
@@ -199,7 +218,7 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
                 inputs, X, y, index[fit], config.batch_size
             )
             return self._train(
-                network, batches, n_batches, config, evaluate, seed, phase
+                network, batches, n_batches, config, evaluate, seed, phase, from_probe
             )
 
         history, best_epoch = train_with_validation(
@@ -234,6 +253,27 @@ class BaseNetworkClassifier(BaseTrainedClassifier):
         network.eval()
         features = self._infer(network, inputs, "representation")
         return fit_probe(features, y, seed, source)
+
+    def _start_from_probe(self, network, inputs, X, y, seed):
+        """Fit the probe on these cases (:meth:`_fit_probe`, the network as it
+        is) and write it into the network's linear head (:meth:`_probe_head`),
+        the scaler folded in (:func:`vlmtsc.training.probe_as_linear`): the
+        network then answers as the probe does. What was trainable stays so."""
+        torch = _torch()
+        trainable = [p for p in network.parameters() if p.requires_grad]
+        probe = self._fit_probe(network, inputs, X, y, seed)
+        for parameter in trainable:
+            parameter.requires_grad_(True)
+        weight, bias = probe_as_linear(probe, len(self.classes_))
+        head = self._probe_head(network)
+        with torch.no_grad():
+            head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+            head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+
+    def _probe_head(self, network):
+        """The ``torch.nn.Linear`` that maps the ``"representation"`` output to
+        the logits, which LP-FT starts from the probe (default ``network.head``)."""
+        return network.head
 
     def _restorer(self, network):
         """A callable that puts ``network`` back in its present state (the

@@ -412,13 +412,16 @@ NAMED_ESTIMATORS = {
 def _materialize(params: Mapping, many: bool = False) -> dict:
     """Grid-file values that stand for objects, as new objects.
 
-    ``renderer``: a renderer name (``"gaf(image_size=224)"``) or mapping;
-    ``augmentation``: ``True`` or a mapping of SeriesAugmenter parameters;
-    ``tokenizer``: a mapping of VQTokenizer parameters. With ``many``, each
-    value is a list of such values (an ensemble's members).
+    ``renderer``: a renderer name (``"gaf(image_size=224)"``) or mapping, or
+    a list of them (renderers fused by the probe); ``augmentation``: ``True``
+    or a mapping of SeriesAugmenter parameters; ``tokenizer``: a mapping of
+    VQTokenizer parameters. With ``many``, each value is a list of such values
+    (an ensemble's members).
     """
 
     def renderer(value):
+        if isinstance(value, (list, tuple)):
+            return [renderer(v) for v in value]
         if not isinstance(value, (str, Mapping)):
             return value
         parsed = _renderer_value(value)

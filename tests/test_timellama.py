@@ -326,6 +326,18 @@ def test_lp_ft_starts_the_head_from_the_probe_and_scores_it_as_epoch_0(data):
     np.testing.assert_allclose(restored.predict_proba(X), tuned.predict_proba(X))
 
 
+def test_patience_ends_the_validation_run_early(data):
+    X, y = data
+    # A learning rate too small to move anything: no epoch after the first is
+    # better, so one stale epoch ends the run; the refit trains the best one.
+    clf = _clf(
+        n_epochs=6, learning_rate=1e-12, validation_fraction=0.25, patience=1
+    ).fit(X, y)
+    phases = [(h["phase"], h["epoch"]) for h in clf.history_]
+    assert phases == [("validation", 1), ("validation", 2), ("refit", 1)]
+    assert clf.best_epoch_ == 1
+
+
 def test_gpt2_family_works(data):
     X, y = data
     clf = _clf(backbone="tiny-gpt2", n_heads=2, n_epochs=1).fit(X, y)

@@ -52,6 +52,7 @@ TRAINING_PARAMETERS: dict[str, list] = {
     "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     "validation_folds": [Interval(Integral, 2, None, closed="left"), None],
+    "patience": [Interval(Integral, 1, None, closed="left"), None],
     "refit": ["boolean"],
     "mixed_precision": [StrOptions(set(MIXED_PRECISION))],
     "device": [str],

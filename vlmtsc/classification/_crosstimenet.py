@@ -392,6 +392,12 @@ default="per_channel"
     validation_folds : int, optional
         Choose the epoch count by stratified k-fold instead (k trainings, then
         a refit on all labelled series).
+    patience : int, optional
+        Early stopping: end the validation run after this many epochs without
+        a better validation score (the best epoch is kept either way).
+        ``None`` trains all ``n_epochs``. k-fold selection
+        (``validation_folds``) always trains every epoch, so that the folds'
+        curves can be averaged.
     refit : bool, default=True
         After choosing the epoch count, train again from the pre-trained state on
         all labelled series for that many epochs.
@@ -530,6 +536,7 @@ default="per_channel"
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
+        patience=None,
         refit=True,
         mixed_precision="auto",
         device="auto",
@@ -555,6 +562,7 @@ default="per_channel"
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
+        self.patience = patience
         self.refit = refit
         self.mixed_precision = mixed_precision
         self.device = device

@@ -156,6 +156,12 @@ default="per_channel"
     warmup_ratio : float, default=0.05
     validation_fraction : float, default=0.2
     validation_folds : int, optional
+    patience : int, optional
+        Early stopping: end the validation run after this many epochs without
+        a better validation score (the best epoch is kept either way).
+        ``None`` trains all ``n_epochs``. k-fold selection
+        (``validation_folds``) always trains every epoch, so that the folds'
+        curves can be averaged.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
         bfloat16 autocast of the training steps, of label scoring (predict,
         validation) and of the probe's hidden states where the device
@@ -262,6 +268,7 @@ default="per_channel"
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
+        patience=None,
         mixed_precision="auto",
         refit=False,
         device="auto",
@@ -293,6 +300,7 @@ default="per_channel"
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
+        self.patience = patience
         self.mixed_precision = mixed_precision
         self.refit = refit
         self.device = device

@@ -358,6 +358,12 @@ default="global"
         ``n_epochs`` without validation.
     validation_folds : int, optional
         Choose the epoch count by stratified k-fold of the scored tasks instead.
+    patience : int, optional
+        Early stopping: end the validation run after this many epochs without
+        a better validation score (the best epoch is kept either way).
+        ``None`` trains all ``n_epochs``. k-fold selection
+        (``validation_folds``) always trains every epoch, so that the folds'
+        curves can be averaged.
     refit : bool, default=True
         After choosing the epoch count on validation, train again from the same
         initialisation on all training data for that many epochs.
@@ -512,6 +518,7 @@ default="global"
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
+        patience=None,
         refit=True,
         mixed_precision="auto",
         device="auto",
@@ -537,6 +544,7 @@ default="global"
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
+        self.patience = patience
         self.refit = refit
         self.mixed_precision = mixed_precision
         self.device = device

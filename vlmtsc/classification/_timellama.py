@@ -343,9 +343,7 @@ default="global"
         Every training epoch also shows ``n_copies`` freshly varied copies of
         each training series; validation series are never augmented.
     n_epochs : int, default=60
-        Maximum training epochs; the best on validation is kept. Epochs are
-        cheap (one token per channel): 60 on GunPoint take ~30 s on one CPU
-        thread with SmolLM2-135M.
+        Maximum training epochs; the best on validation is kept.
     batch_size : int, default=16
     learning_rate : float, default=3e-4
         Peak AdamW learning rate (warm-up, then cosine decay). 1e-3 measured
@@ -362,6 +360,12 @@ default="global"
     validation_folds : int, optional
         Choose the epoch count by stratified k-fold instead (k trainings, then a
         refit on all training series).
+    patience : int, optional
+        Early stopping: end the validation run after this many epochs without
+        a better validation score (the best epoch is kept either way).
+        ``None`` trains all ``n_epochs``. k-fold selection
+        (``validation_folds``) always trains every epoch, so that the folds'
+        curves can be averaged.
     refit : bool, default=True
         After choosing the epoch count, train again from the start on all
         training series for that many epochs.
@@ -516,6 +520,7 @@ default="global"
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
+        patience=None,
         refit=True,
         mixed_precision="auto",
         device="auto",
@@ -546,6 +551,7 @@ default="global"
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
+        self.patience = patience
         self.refit = refit
         self.mixed_precision = mixed_precision
         self.device = device

@@ -301,6 +301,12 @@ default=None
         Choose the epoch count by stratified k-fold on the training data (k
         fine-tunings, then a refit on all of it) instead of one split: steadier on
         tiny training sets, k times the cost.
+    patience : int, optional
+        Early stopping: end the validation run after this many epochs without
+        a better validation score (the best epoch is kept either way).
+        ``None`` trains all ``n_epochs``. k-fold selection
+        (``validation_folds``) always trains every epoch, so that the folds'
+        curves can be averaged.
     mixed_precision : {"auto", "bf16", "no"}, default="auto"
         bfloat16 autocast of the training steps, of label scoring
         (``head="lm"``) and of the features (the vision encoder's, or the
@@ -393,6 +399,7 @@ default=None
         warmup_ratio=0.05,
         validation_fraction=0.2,
         validation_folds=None,
+        patience=None,
         mixed_precision="auto",
         refit=True,
         device="auto",
@@ -423,6 +430,7 @@ default=None
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.validation_folds = validation_folds
+        self.patience = patience
         self.mixed_precision = mixed_precision
         self.refit = refit
         self.device = device

@@ -26,7 +26,8 @@ the head. ``--costly`` names configurations run only on ``--costly-datasets``
 
 Writes ``benchmarks/results/protocol-<UTC timestamp>/``: ``rows.jsonl``
 (one row per configuration, data set and fold: accuracy, fit and predict
-seconds, the epochs kept), ``protocol.md`` (means per configuration over the
+seconds, the epochs kept, the validation run's score at every epoch),
+``protocol.md`` (means per configuration over the
 sets every configuration ran).
 """
 
@@ -119,6 +120,13 @@ def main(argv=None) -> Path:
                 "n_fit": len(fit),
                 "n_held_out": len(held),
                 "best_epoch": int(getattr(clf, "best_epoch_", 0)),
+                # Every epoch's validation score: early stopping or an epoch
+                # cap can be judged from the curve without training again.
+                "validation_curve": [
+                    entry["validation_score"]
+                    for entry in getattr(clf, "history_", [])
+                    if entry.get("phase") == "validation"
+                ],
             }
             with rows.open("a") as f:
                 f.write(json.dumps(row) + "\n")

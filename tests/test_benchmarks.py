@@ -125,6 +125,23 @@ def test_protocol_scores_configurations_on_training_folds(tmp_path, capsys):
     assert "--folds takes an integer or 'probe'" in capsys.readouterr().err
 
 
+def test_protocol_rows_keep_the_validation_curve(tmp_path):
+    from benchmarks import protocol
+
+    out = tmp_path / "curves"
+    spec = (
+        "TimeLlamaClassifier(backbone=tiny-llama,n_layers=1,n_heads=4,"
+        "n_epochs=3,verbose=0)"
+    )
+    argv = ["--datasets", "UnitTest", "--threads", "1", "--output", str(out)]
+    protocol.main([*argv, "--estimators", spec, "sklearn.dummy:DummyClassifier"])
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    curves = {r["configuration"]: r["validation_curve"] for r in rows}
+    # One score per epoch of the validation run; none for an untrained model.
+    assert len(curves[spec]) == 3 and all(-1 < s <= 1 for s in curves[spec])
+    assert curves["sklearn.dummy:DummyClassifier"] == []
+
+
 def test_rendering_benchmark_writes_table(tmp_path, capsys):
     from benchmarks import rendering
 

@@ -39,6 +39,39 @@ def test_features_pool_every_channel_and_every_step():
     )
 
 
+def test_short_channels_share_one_window_each_in_its_own_slot():
+    from vlmtsc.backbones._series_encoders import _fracast
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(2, 3, 40))
+    core = _fracast().core
+    window = _fracast().context_length
+    slot = window // 3
+    # The layout spelled out: channel k, min-max scaled, ends its slot; the
+    # slots end at the window's end; every other step is unobserved.
+    values = np.zeros((2, 1, window), np.float32)
+    for k in range(3):
+        end = window - (2 - k) * slot
+        channel = X[:, k]
+        low, high = channel.min(1, keepdims=True), channel.max(1, keepdims=True)
+        values[:, 0, end - 40 : end] = (channel - low) / (high - low)
+    observed = torch.as_tensor(values != 0)
+    observed[:, 0, :] = False
+    for k in range(3):
+        end = window - (2 - k) * slot
+        observed[:, 0, end - 40 : end] = True
+    with torch.no_grad():
+        hidden = core(torch.as_tensor(values), observed, observed.float()).numpy()
+    expected = []
+    for k in range(3):
+        end = window - (2 - k) * slot
+        steps = hidden[:, end - 40 : end]
+        expected.append(np.hstack([steps.mean(1), steps.max(1), steps.std(1)]))
+    np.testing.assert_allclose(
+        series_features("fracast", X), np.hstack(expected), rtol=1e-4, atol=1e-5
+    )
+
+
 def test_channels_too_long_to_share_a_window_are_read_alone():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(1, 2, 1500))  # 2 x 1500 > 2048 steps

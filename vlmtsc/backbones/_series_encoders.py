@@ -52,23 +52,37 @@ def _check_name(name):
         )
 
 
-def _fracast_hidden(model, rows):
-    """Hidden states ``(n_rows, steps, 64)`` of equal-length ``rows`` (a float
-    tensor, already scaled), each placed at the end of Fracast's 2048-step
-    window; longer rows in consecutive windows, joined."""
-    from torch import bool as bool_
-    from torch import cat, nn
+def _fracast_slots(model, scaled):
+    """Hidden states ``(n_cases, n_channels, n_steps, 64)`` of short channels
+    read in one pass: the window cut into one slot per channel, each channel at
+    the end of its slot, the steps before it unobserved."""
+    from torch import nn
 
     window = model.context_length
-    pieces = []
-    for start in range(0, rows.shape[1], window):
-        piece = rows[:, start : start + window]
-        pad = window - piece.shape[1]
-        values = nn.functional.pad(piece, (pad, 0))[:, None]
-        observed = values.new_zeros(values.shape, dtype=bool_)
-        observed[..., pad:] = True
-        hidden = model.core(values, observed, observed.to(values.dtype))
-        pieces.append(hidden[:, pad:])
+    n_cases, n_channels, n_steps = scaled.shape
+    slot = window // n_channels
+    lead = window - n_channels * slot
+
+    def place(steps):  # (n_cases, n_channels, n_steps) -> (n_cases, 1, window)
+        slots = nn.functional.pad(steps, (slot - n_steps, 0)).reshape(n_cases, -1)
+        return nn.functional.pad(slots, (lead, 0))[:, None]
+
+    values = place(scaled)
+    observed = place(scaled.new_ones(scaled.shape)).bool()
+    hidden = model.core(values, observed, observed.to(values.dtype))[:, lead:]
+    return hidden.reshape(n_cases, n_channels, slot, -1)[:, :, slot - n_steps :]
+
+
+def _fracast_hidden(model, rows):
+    """Hidden states ``(n_rows, steps, 64)`` of equal-length ``rows``, each read
+    alone; rows longer than the window in consecutive windows, joined."""
+    from torch import cat
+
+    window = model.context_length
+    pieces = [
+        _fracast_slots(model, rows[:, None, start : start + window])[:, 0]
+        for start in range(0, rows.shape[1], window)
+    ]
     return cat(pieces, dim=1)
 
 
@@ -85,12 +99,12 @@ def pooled_series_features(name: str, cases):
     low = cases.amin(dim=2, keepdim=True)
     span = (cases.amax(dim=2, keepdim=True) - low).clamp_min(1e-5)
     scaled = (cases - low) / span
-    if n_channels > 1 and n_channels * n_steps <= model.context_length:
-        # Short channels one after another in one window: one row per case.
-        rows = scaled.reshape(n_cases, -1)
+    if n_channels * n_steps <= model.context_length:
+        hidden = _fracast_slots(model, scaled)
     else:
         rows = scaled.reshape(n_cases * n_channels, n_steps)
-    hidden = _fracast_hidden(model, rows).reshape(n_cases * n_channels, n_steps, -1)
+        hidden = _fracast_hidden(model, rows)
+    hidden = hidden.reshape(n_cases * n_channels, n_steps, -1)
     pools = [hidden.mean(dim=1), hidden.amax(dim=1), hidden.std(dim=1, correction=0)]
     return cat(pools, dim=1).reshape(n_cases, -1)
 
@@ -103,9 +117,10 @@ def series_features(name: str, X, *, device: str = "cpu", batch_size: int = 8):
     per channel for Fracast). Every step is read: a channel longer than the
     encoder's context is read in consecutive windows. The channels of a
     multivariate series that fit in one context together are read in one pass,
-    one after another (so a channel's features also see the channels before
-    it); otherwise each on its own. A series' features never depend on the
-    other series in ``X``.
+    each at the end of its own slot of the context with unobserved steps
+    before it (so no channel begins with the end of the one before; the
+    features guide measures the layouts); otherwise each on its own. A
+    series' features never depend on the other series in ``X``.
 
     Parameters
     ----------

@@ -70,6 +70,18 @@ def fitted(data):
     return _clf().fit(X, y)
 
 
+def test_the_default_keeps_the_channels_relative_levels():
+    X, y = make_example_series(n_cases=8, n_channels=2, n_timepoints=24)
+    pair = np.stack([X[0], X[0]])
+    pair[1, 1] *= 3  # the same shapes, the second channel three times louder
+    clf = _clf(random_state=0).fit(X, y)
+    assert clf.normalization == "across_channels"
+    level, louder = clf.transform(pair)
+    assert not np.allclose(level, louder)  # the level reaches the encoder
+    shapes_only = _clf(random_state=0, normalization="per_channel").fit(X, y)
+    np.testing.assert_allclose(*shapes_only.transform(pair), rtol=1e-5, atol=1e-6)
+
+
 def test_fits_and_predicts_with_any_labels(data):
     X, y = data
     labels = np.array(["gun", "point"])[y]

@@ -246,6 +246,18 @@ def test_unequal_lengths_multivariate_and_augmentation():
     assert clf.transform(X).shape[0] == 10
 
 
+def test_the_default_keeps_the_channels_relative_levels():
+    X, y = make_example_series(n_cases=8, n_channels=2, n_timepoints=24)
+    pair = np.stack([X[0], X[0]])
+    pair[1, 1] *= 3  # the same shapes, the second channel three times louder
+    clf = _clf(n_epochs=1).fit(X, y)
+    assert clf.normalization == "across_channels"
+    level, louder = clf.prompt(pair)
+    assert louder != level  # the level is in the tokens
+    shapes_only = _clf(n_epochs=1, normalization="per_channel").fit(X, y)
+    assert len(set(shapes_only.prompt(pair))) == 1
+
+
 def test_generate_returns_text_and_linear_head(fitted, data):
     X, y = data
     texts = fitted.generate(X[:2], max_new_tokens=3)

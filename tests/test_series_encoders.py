@@ -44,29 +44,21 @@ def test_short_channels_share_one_window_each_in_its_own_slot():
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(2, 3, 40))
-    core = _fracast().core
     window = _fracast().context_length
-    slot = window // 3
-    # The layout spelled out: channel k, min-max scaled, ends its slot; the
-    # slots end at the window's end; every other step is unobserved.
+    # The layout spelled out: channel k, min-max scaled, ends slot k of
+    # window // 3 steps; the slots end at the window's end; every other step
+    # is unobserved.
+    ends = [window - (2 - k) * (window // 3) for k in range(3)]
     values = np.zeros((2, 1, window), np.float32)
-    for k in range(3):
-        end = window - (2 - k) * slot
-        channel = X[:, k]
-        low, high = channel.min(1, keepdims=True), channel.max(1, keepdims=True)
-        values[:, 0, end - 40 : end] = (channel - low) / (high - low)
-    observed = torch.as_tensor(values != 0)
-    observed[:, 0, :] = False
-    for k in range(3):
-        end = window - (2 - k) * slot
+    observed = torch.zeros(values.shape, dtype=torch.bool)
+    for k, end in enumerate(ends):
+        low, high = X[:, k].min(1, keepdims=True), X[:, k].max(1, keepdims=True)
+        values[:, 0, end - 40 : end] = (X[:, k] - low) / (high - low)
         observed[:, 0, end - 40 : end] = True
     with torch.no_grad():
-        hidden = core(torch.as_tensor(values), observed, observed.float()).numpy()
-    expected = []
-    for k in range(3):
-        end = window - (2 - k) * slot
-        steps = hidden[:, end - 40 : end]
-        expected.append(np.hstack([steps.mean(1), steps.max(1), steps.std(1)]))
+        hidden = _fracast().core(torch.as_tensor(values), observed, observed.float())
+    expected = [hidden[:, end - 40 : end].numpy() for end in ends]
+    expected = [np.hstack([h.mean(1), h.max(1), h.std(1)]) for h in expected]
     np.testing.assert_allclose(
         series_features("fracast", X), np.hstack(expected), rtol=1e-4, atol=1e-5
     )

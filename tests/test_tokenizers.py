@@ -510,6 +510,21 @@ def test_auto_patch_length_follows_the_longest_training_series():
         VQTokenizer(**dict(TINY, patch_length="auto", stride=9)).fit(_sines(4, 150))
 
 
+def test_auto_epochs_cap_the_timepoints_trained_on(monkeypatch):
+    import vlmtsc.tokenizers._tokenizer as module
+
+    monkeypatch.setattr(module, "AUTO_EPOCHS", 6)
+    monkeypatch.setattr(module, "AUTO_TIMEPOINTS", 1000)
+    X = _sines(n_cases=20, n_timepoints=64)  # 18 series train, 2 validate
+    params = dict(TINY, n_epochs="auto", batch_size=8)
+    # Windows of 64, 16 and 8 timepoints: 1152, 288 and 144 per epoch, so
+    # 1000 timepoints in all give 1, 4 and 7 epochs, the last capped at 6.
+    fits = [VQTokenizer(**params, crop_length=c).fit(X) for c in (None, 16, 8)]
+    assert [fit.n_epochs_ for fit in fits] == [1, 4, 6]
+    assert [len(fit.history_) for fit in fits] == [1, 4, 6]
+    assert VQTokenizer(**dict(TINY, n_epochs=3)).fit(X).n_epochs_ == 3
+
+
 def test_crops_are_whole_tokens_of_the_case():
     from vlmtsc.tokenizers._tokenizer import _crops
 

@@ -338,6 +338,25 @@ def test_patience_ends_the_validation_run_early(data):
     assert clf.best_epoch_ == 1
 
 
+def test_auto_epochs_cap_the_tokens_trained_on(data, monkeypatch):
+    import vlmtsc.classification._timellama as module
+
+    monkeypatch.setattr(module, "AUTO_EPOCHS", 5)
+    monkeypatch.setattr(module, "AUTO_EPOCH_TOKENS", 200)  # 1000 tokens a run
+    X, y = data  # 36 tokens a series: 3 channels of 12 patches
+    # The validation run trains on 12 of the 16 series (432 tokens an epoch):
+    # 3 epochs, the refit at most as many; all 16 (576 an epoch): 2 epochs.
+    held = _clf(n_epochs="auto", validation_fraction=0.25).fit(X, y)
+    assert held.n_epochs_ == 3
+    phases = [h["phase"] for h in held.history_]
+    assert phases.count("validation") == 3 and phases.count("refit") <= 3
+    assert _clf(n_epochs="auto").fit(X, y).n_epochs_ == 2
+    # One token a channel (48 tokens an epoch): 21 epochs' worth, capped at 5.
+    few = _clf(n_epochs="auto", patch_length=None).fit(X, y)
+    assert few.n_epochs_ == len(few.history_) == 5
+    assert _clf(n_epochs=4).fit(X, y).n_epochs_ == 4
+
+
 def test_gpt2_family_works(data):
     X, y = data
     clf = _clf(backbone="tiny-gpt2", n_heads=2, n_epochs=1).fit(X, y)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 from numbers import Integral, Real
 from types import SimpleNamespace
 from typing import ClassVar
@@ -45,6 +46,7 @@ from vlmtsc.backbones import LANGUAGE_MODELS, STAND_INS, language_model_stand_in
 from vlmtsc.base import resolve_label_names, series_lengths
 from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
 from vlmtsc.classification._torch_base import BaseNetworkClassifier
+from vlmtsc.training import epochs_within
 
 __all__ = ["TimeLlamaClassifier"]
 
@@ -162,6 +164,11 @@ def n_patches(length: int, patch_length: int | None) -> int:
 
 #: ``patch_length="auto"``: patches per channel, and tokens per series at most.
 AUTO_PATCHES, AUTO_TOKENS = 16, 64
+
+#: ``n_epochs="auto"``: 60 epochs, fewer when an epoch's training series hold
+#: more than 2,048 tokens, so a training run reads at most 60 x 2,048 tokens
+#: (an epoch's cost grows with its tokens).
+AUTO_EPOCHS, AUTO_EPOCH_TOKENS = 60, 2048
 
 
 def patch_length_for(patch_length, length: int, n_channels: int) -> int | None:
@@ -342,8 +349,14 @@ default="global"
     augmentation : SeriesAugmenter, optional
         Every training epoch also shows ``n_copies`` freshly varied copies of
         each training series; validation series are never augmented.
-    n_epochs : int, default=60
-        Maximum training epochs; the best on validation is kept.
+    n_epochs : int or "auto", default="auto"
+        Maximum training epochs; the best on validation is kept. ``"auto"``:
+        60, fewer when one epoch's training series hold more than 2,048 tokens
+        in all, so that a training run reads at most 60 x 2,048 tokens
+        (``n_epochs_``; of the bundled sets only JapaneseVowels' 270 series of
+        60 tokens and OSULeaf's 200 of 16 get fewer, 10 and 48). An epoch's
+        cost grows with its tokens; on more series, fewer epochs still make as
+        many optimiser steps.
     batch_size : int, default=16
     learning_rate : float, default=3e-4
         Peak AdamW learning rate (warm-up, then cosine decay). 1e-3 measured
@@ -393,6 +406,8 @@ default="global"
         (see Notes).
     patch_length_ : int or None
         Points per token (``None``: one token per channel).
+    n_epochs_ : int
+        The training epochs at most (``n_epochs``, ``"auto"`` resolved).
     prompt_ : str
         The prompt the tokens were aligned to.
     model_ : torch.nn.Module
@@ -492,6 +507,7 @@ default="global"
             StrOptions({"auto"}),
             None,
         ],
+        "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -513,7 +529,7 @@ default="global"
         patch_length="auto",
         normalization="global",
         augmentation=None,
-        n_epochs=60,
+        n_epochs="auto",
         batch_size=16,
         learning_rate=3e-4,
         weight_decay=0.0,
@@ -654,6 +670,8 @@ default="global"
         )
         inputs = self._inputs(self.normalizer_.transform(X))
         self.model_, self.head_ = network, None
+        self.n_epochs_ = self._epochs(len(splits[0][0]) if splits else len(y))
+        config = replace(config, n_epochs=self.n_epochs_)
         if self.head == "linear":
             self.history_, self.best_epoch_, self.n_trainable_ = [], 0, 0
             self.head_ = self._fit_probe(network, inputs, X, y, seed)
@@ -668,6 +686,16 @@ default="global"
             config,
             seed,
             from_probe=self.head == "lp-ft",
+        )
+
+    def _epochs(self, n_cases: int) -> int:
+        """``n_epochs``, or ``"auto"``'s choice for a training run on
+        ``n_cases`` series (:data:`AUTO_EPOCH_TOKENS`)."""
+        if self.n_epochs != "auto":
+            return int(self.n_epochs)
+        tokens = self.n_channels_ * n_patches(self.series_length_, self.patch_length_)
+        return epochs_within(
+            AUTO_EPOCHS * AUTO_EPOCH_TOKENS, n_cases * tokens, AUTO_EPOCHS
         )
 
     # ----------------------------------------------------------------- hooks

@@ -16,7 +16,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from vlmtsc.base import check_series, n_channels_of, series_lengths
 from vlmtsc.persistence import module_from_state, module_state
-from vlmtsc.training import NORMALIZATIONS, SeriesNormalizer, resolve_device
+from vlmtsc.training import (
+    NORMALIZATIONS,
+    SeriesNormalizer,
+    epochs_within,
+    resolve_device,
+)
 
 __all__ = ["VQTokenizer", "fit_tokenizer"]
 
@@ -442,7 +447,7 @@ default="per_channel"
             return int(self.n_epochs)
         crop = self._crop_points()
         per_epoch = float(np.sum(np.minimum(lengths, crop or np.inf)))
-        return int(min(AUTO_EPOCHS, max(1, math.ceil(AUTO_TIMEPOINTS / per_epoch))))
+        return epochs_within(AUTO_TIMEPOINTS, per_epoch, AUTO_EPOCHS)
 
     def _check_transform_X(self, X):
         check_is_fitted(self)

@@ -43,6 +43,8 @@ __all__ = [
     "TrainingResult",
     "bf16_autocast",
     "captured_output",
+    "epochs_for_steps",
+    "epochs_within",
     "input_gradients",
     "seed_everything",
     "train",
@@ -153,6 +155,23 @@ def epochs_for_steps(
     """
     steps = max(1, config.steps_per_epoch(math.ceil(n_examples / config.batch_size)))
     return max(min_epochs, math.ceil(min_steps / steps))
+
+
+def epochs_within(budget: float, per_epoch: float, max_epochs: int) -> int:
+    """``max_epochs`` epochs, fewer when they would read more than ``budget``
+    in all (timepoints, tokens...) at ``per_epoch`` an epoch; at least one.
+    An epoch's cost grows with what it reads, so the budget bounds a fit's
+    cost on large data, where fewer epochs still make as many steps.
+
+    Examples
+    --------
+    >>> from vlmtsc.training import epochs_within
+    >>> epochs_within(60 * 2048, per_epoch=216 * 60, max_epochs=60)
+    10
+    >>> epochs_within(60 * 2048, per_epoch=32 * 60, max_epochs=60)
+    60
+    """
+    return int(min(max_epochs, max(1, math.ceil(budget / per_epoch))))
 
 
 @dataclass

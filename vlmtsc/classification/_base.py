@@ -39,6 +39,8 @@ __all__ = ["BACKBONE_SPEC", "TRAINING_PARAMETERS", "BaseTrainedClassifier"]
 # A backbone spec (vlmtsc.backbones.load_backbone): alias, folder, hub id, factory.
 BACKBONE_SPEC = [str, os.PathLike, callable]
 _POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+# ``n_epochs`` of an estimator that resolves "auto" itself (InstructTime, Time-LlaMA).
+EPOCHS_OR_AUTO = [*_POSITIVE_INT, StrOptions({"auto"})]
 
 # The parameters every trained estimator shares, with one meaning and one check.
 TRAINING_PARAMETERS: dict[str, list] = {

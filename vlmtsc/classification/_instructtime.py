@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from vlmtsc.backbones import (
     RandomLanguageModel,
@@ -18,6 +17,7 @@ from vlmtsc.backbones import (
     write_pretraining,
 )
 from vlmtsc.base import check_datasets, resolve_label_names, series_lengths
+from vlmtsc.classification._base import EPOCHS_OR_AUTO
 from vlmtsc.classification._lm_base import LM_PARAMETERS, BaseLanguageModelClassifier
 from vlmtsc.persistence import write_folder
 from vlmtsc.prompts import PromptExample
@@ -244,7 +244,7 @@ default="across_channels"
         "domain": [str, None],
         "fine_tuning": [StrOptions(set(FINE_TUNING))],
         "language_model": [StrOptions({"pretrained", "random"})],
-        "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_epochs": EPOCHS_OR_AUTO,
     }
     _AUTO_EPOCHS = (120, 10)  # (min_steps, min_epochs) of n_epochs="auto"
 

@@ -44,7 +44,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from vlmtsc.backbones import LANGUAGE_MODELS, STAND_INS, language_model_stand_in
 from vlmtsc.base import resolve_label_names, series_lengths
-from vlmtsc.classification._base import BACKBONE_SPEC, TRAINING_PARAMETERS
+from vlmtsc.classification._base import (
+    BACKBONE_SPEC,
+    EPOCHS_OR_AUTO,
+    TRAINING_PARAMETERS,
+)
 from vlmtsc.classification._torch_base import BaseNetworkClassifier
 from vlmtsc.training import epochs_within
 
@@ -507,7 +511,7 @@ default="global"
             StrOptions({"auto"}),
             None,
         ],
-        "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_epochs": EPOCHS_OR_AUTO,
     }
 
     def __init__(

@@ -28,6 +28,7 @@ RUNS = {
     "crosstimenet": 6 * 7,
     "crosstimenet-default": 11 * 2,
     "instructtime": 11 * 2,
+    "mtcs-default": 11 * 2,
     "timellama": 6 * 5 * 3,
     "timellama-default": 11 * 2,
     "probe": 11 * 2,
@@ -46,10 +47,10 @@ def test_every_grid_file_names_published_configurations(path):
     assert len(grid.scenarios) == RUNS[path.stem]
     # One thread, except the probe's report (its budget is fit + predict on the
     # machine's two cores, the features issue), the ablations and InstructTime's
-    # CrossTimeNet's and Time-LlaMA's defaults (the fine-tuning issue's
+    # CrossTimeNet's, MTCS's and Time-LlaMA's defaults (the fine-tuning issue's
     # budget, two cores).
     two = ("probe", "ablations", "instructtime")
-    two += ("crosstimenet-default", "timellama-default")
+    two += ("crosstimenet-default", "timellama-default", "mtcs-default")
     threads = 2 if path.stem in two else 1
     assert (grid.threads, grid.measure) == (
         threads,

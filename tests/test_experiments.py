@@ -517,7 +517,7 @@ PUBLISHED_NAMES = {
     "crosstimenet-nopretrain",
     "crosstimenet-random", "crosstimenet-mask15", "crosstimenet-mask30",
     "crosstimenet-mask80", "crosstimenet-crossdomain", "crosstimenet-attention",
-    "crosstimenet-nolm", "timellama", "timellama-lora", "timellama-frozen",
+    "crosstimenet-nolm", "mtcs", "timellama", "timellama-lora", "timellama-frozen",
     "timellama-noalign", "timellama-random", "timellama-attention", "timellama-nolm",
 }  # fmt: skip
 

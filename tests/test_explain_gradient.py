@@ -27,7 +27,8 @@ def _params(name, **extra):
 
 
 ESTIMATORS = {
-    "mtcs-svm": lambda: MTCSClassifier(**_params("MTCSClassifier")),
+    "mtcs-logistic": lambda: MTCSClassifier(**_params("MTCSClassifier")),
+    "mtcs-svm": lambda: MTCSClassifier(**_params("MTCSClassifier", classifier="svm")),
     "mtcs-linear": lambda: MTCSClassifier(
         **_params("MTCSClassifier", classifier="linear")
     ),
@@ -115,6 +116,20 @@ def test_mtcs_svm_decision_in_torch_matches_sklearn():
         np.testing.assert_allclose(ours, expected, atol=1e-10)
 
 
+@pytest.mark.parametrize("classifier", ["logistic", "svm", "linear"])
+def test_mtcs_objective_is_predict_proba(data, classifier):
+    """What the gradient differentiates is log predict_proba, whichever final
+    classifier (the logistic regression folded into one linear map)."""
+    import torch
+
+    X, y = data
+    clf = MTCSClassifier(**_params("MTCSClassifier", classifier=classifier)).fit(X, y)
+    inputs, _, position = clf._task_inputs(X[:3], None)
+    with torch.no_grad():
+        scores = clf._log_probabilities(clf.model_, clf._collate(inputs, position))
+    np.testing.assert_allclose(scores.exp(), clf.predict_proba(X[:3]), atol=1e-5)
+
+
 def test_timellama_gradient_through_resampling_matches_finite_differences(data):
     """A series of another length than in fit: the attribution is gradient x
     input with respect to the series at its own length."""
@@ -184,7 +199,7 @@ def test_token_scores_spread_over_their_patches_keep_their_totals():
     np.testing.assert_allclose(steps[:, 10], 0.5 / 4)  # cut to the series
 
 
-@pytest.mark.parametrize("classifier", ["svm", "linear"])
+@pytest.mark.parametrize("classifier", ["logistic", "svm", "linear"])
 def test_mtcs_gradient_finds_the_bump(classifier):
     X, y = make_bump_series(40)
     X_test, y_test = make_bump_series(20, random_state=1)

@@ -1,4 +1,5 @@
-"""MTCSClassifier: shared encoder, per-task heads, classifier sharing, SVM."""
+"""MTCSClassifier: shared encoder, per-task heads, classifier sharing, final
+classifiers (logistic regression, SVM, linear head)."""
 
 import pickle
 
@@ -126,13 +127,26 @@ def test_linear_head_probabilities(target):
     np.testing.assert_allclose(proba, logits.softmax(-1).detach().numpy(), atol=1e-5)
 
 
+def test_default_classifier_is_the_probe_head_on_the_representations(target):
+    X, y = target
+    clf = _clf().fit(X, y)
+    head = clf.classifiers_["target"]
+    assert [type(step).__name__ for step in head] == [
+        "StandardScaler",
+        "LogisticRegression",
+    ]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, head.predict_proba(clf.transform(X)))
+    assert (clf.predict(X) == clf.classes_[head.predict(clf.transform(X))]).all()
+
+
 def test_svm_c_chosen_by_cv_only_when_every_class_allows():
     X, y = make_example_series(n_cases=20, n_timepoints=30)  # 10 per class
-    grid = _clf(validation_fraction=0).fit(X, y)
+    grid = _clf(classifier="svm", validation_fraction=0).fit(X, y)
     assert grid.classifiers_["target"].C in SVM_C_GRID
-    few = _clf(validation_fraction=0).fit(X[:8], y[:8])  # 4 per class
-    assert few.classifiers_["target"].C == SVM_DEFAULT_C
-    fixed = _clf(validation_fraction=0, svm_C=123.0).fit(X, y)
+    few = _clf(classifier="svm", validation_fraction=0).fit(X[:8], y[:8])
+    assert few.classifiers_["target"].C == SVM_DEFAULT_C == np.inf  # 4 per class
+    fixed = _clf(classifier="svm", validation_fraction=0, svm_C=123.0).fit(X, y)
     assert fixed.classifiers_["target"].C == 123.0
 
 

@@ -187,6 +187,10 @@ _SPECS = [
      "VQ tokens -> MiniLM-L6 masked-token pre-trained across the training splits "
      f"of {', '.join(CROSS_DOMAIN)} (once per process, in the warm-up), new "
      "tokenizer per set"),
+    # MTCS: the TS2Vec encoder, single-task unless given related datasets.
+    ("mtcs", "MTCSClassifier", {}, None,
+     "TS2Vec dilated-CNN encoder trained on the set (40 epochs at most), "
+     "logistic regression on its representations (the default)"),
     # Time-LlaMA: patch tokens per channel, SmolLM2-135M cut to 6 blocks.
     *[
         (f"timellama{suffix}", "TimeLlamaClassifier", params, None,

@@ -959,7 +959,10 @@ default="global"
             self.model_, inputs, "representation", task=position
         )
         if not isinstance(final, SVC):
-            return final.predict_proba(representation)
+            # float32 like the representations it reads (whose batch-to-batch
+            # float32 noise the scaler can magnify), whichever dtype the
+            # installed scikit-learn computes in.
+            return final.predict_proba(representation).astype(np.float32)
         decision = final.decision_function(representation)
         if decision.ndim == 1:  # two classes: the score of the second
             decision = np.column_stack([-decision, decision]) / 2

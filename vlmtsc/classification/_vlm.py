@@ -18,6 +18,7 @@ from vlmtsc.training import (
     MIXED_PRECISION,
     LabelScoringModel,
     SeriesNormalizer,
+    probe_log_proba,
     resolve_device,
 )
 
@@ -503,23 +504,6 @@ default=None
             return ("occlusion", "gradient")
         return ("occlusion",)
 
-    def _probe_log_proba(self, features):
-        """The fitted probe's log-probabilities as a differentiable torch function."""
-        import torch
-
-        scaler, logistic = self.head_[0], self.head_[-1]
-        z = features.double()
-        if getattr(scaler, "mean_", None) is not None:
-            z = z - torch.as_tensor(scaler.mean_, dtype=z.dtype, device=z.device)
-        if getattr(scaler, "scale_", None) is not None:
-            z = z / torch.as_tensor(scaler.scale_, dtype=z.dtype, device=z.device)
-        coef = torch.as_tensor(logistic.coef_, dtype=z.dtype, device=z.device)
-        intercept = torch.as_tensor(logistic.intercept_, dtype=z.dtype, device=z.device)
-        logits = z @ coef.T + intercept
-        if coef.shape[0] == 1:  # binary: predict_proba is [1 - p, p]
-            return torch.nn.functional.logsigmoid(torch.cat([-logits, logits], dim=1))
-        return torch.log_softmax(logits, dim=1)
-
     def _gradient_attributions(self, X, targets, batch_size=8):
         """|Gradient x input| saliency of the class log-probability, per step.
 
@@ -608,7 +592,9 @@ default=None
                 if self.head == "linear":
                     if pooled:
                         features.append(torch.stack(pooled))
-                    log_proba = self._probe_log_proba(torch.cat(features, dim=1))
+                    log_proba = probe_log_proba(
+                        self.head_, torch.cat(features, dim=1), len(self.classes_)
+                    )
                 else:  # the label scores predict_proba softmaxes, with gradients
                     scores = label_log_likelihoods(model, inputs, self.model_.label_ids)
                     log_proba = torch.log_softmax(scores.double(), dim=1)

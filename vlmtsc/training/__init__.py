@@ -44,6 +44,7 @@ from vlmtsc.training._probe import (
     fit_pooled_head,
     fit_probe,
     probe_as_linear,
+    probe_log_proba,
 )
 from vlmtsc.training._selection import (
     ValidationWarning,
@@ -89,6 +90,7 @@ __all__ = [
     "middle_stages",
     "normalize_series",
     "probe_as_linear",
+    "probe_log_proba",
     "resolve_device",
     "resolve_layers",
     "score_labels",

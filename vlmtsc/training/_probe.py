@@ -48,7 +48,13 @@ from vlmtsc.training._lm import _phase, batch_features, collate, embed_prefixes
 from vlmtsc.training._loop import load_trainable_state, train, trainable_state
 from vlmtsc.training._selection import train_with_validation
 
-__all__ = ["PROBE_STRENGTHS", "fit_pooled_head", "fit_probe", "probe_as_linear"]
+__all__ = [
+    "PROBE_STRENGTHS",
+    "fit_pooled_head",
+    "fit_probe",
+    "probe_as_linear",
+    "probe_log_proba",
+]
 
 PROBE_STRENGTHS = np.logspace(-4, 2, 7).tolist()
 """The inverse regularisation strengths ``C`` the linear probe chooses among."""
@@ -209,6 +215,42 @@ def probe_as_linear(probe, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
         weight = np.vstack([np.zeros_like(weight), weight])
         bias = np.concatenate([[0.0], bias])
     return weight, bias
+
+
+def probe_log_proba(probe, features, n_classes: int):
+    """The log of a fitted probe's ``predict_proba`` as a differentiable torch
+    function of its (raw) ``features``, in float64: what gradient explanations
+    differentiate.
+
+    Parameters
+    ----------
+    probe : Pipeline
+        As :func:`probe_as_linear` takes it.
+    features : torch.Tensor of shape (n_cases, n_features)
+    n_classes : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n_cases, n_classes), float64
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from vlmtsc.training import fit_probe, probe_log_proba
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(30, 4)), np.arange(30) % 2
+    >>> probe = fit_probe(X, y, seed=0)
+    >>> log_proba = probe_log_proba(probe, torch.as_tensor(X), 2)
+    >>> bool(np.allclose(log_proba.exp().numpy(), probe.predict_proba(X)))
+    True
+    """
+    import torch
+
+    weight, bias = (
+        torch.as_tensor(a, dtype=torch.float64, device=features.device)
+        for a in probe_as_linear(probe, n_classes)
+    )
+    return torch.log_softmax(features.double() @ weight.T + bias, dim=-1)
 
 
 def _head_module(model, probe, n_classes: int):

@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from vlmtsc.classification import MTCSClassifier
 from vlmtsc.classification._mtcs import SVM_C_GRID, SVM_DEFAULT_C
 from vlmtsc.testing import make_example_series
-from vlmtsc.training import ValidationWarning
+from vlmtsc.training import SeriesAugmenter, ValidationWarning
 
 TINY = dict(n_blocks=2, hidden_size=8, representation_size=16, n_epochs=2, verbose=0)
 
@@ -162,6 +162,29 @@ def test_no_validation_when_fraction_is_zero(target):
     X, y = target
     clf = _clf(validation_fraction=0).fit(X, y)
     assert [h["phase"] for h in clf.history_] == ["train", "train"]
+
+
+def test_auto_epochs_capped_by_the_timepoints_a_run_reads(target, monkeypatch):
+    import vlmtsc.classification._mtcs as mtcs
+
+    X, y = target  # 12 series of 30 steps: the validation run trains on 9
+    auto = {**TINY, "n_epochs": "auto"}
+    short = _clf(**auto, patience=1).fit(X, y)
+    assert short.n_epochs_ == mtcs.AUTO_EPOCHS
+    # A budget of 3 epochs of the validation run's 9 x 30 timepoints.
+    monkeypatch.setattr(mtcs, "AUTO_TIMEPOINTS", 3 * 9 * 30)
+    capped = _clf(**auto).fit(X, y)
+    assert capped.n_epochs_ == 3
+    assert [h["phase"] for h in capped.history_].count("validation") == 3
+    # One augmented copy doubles what an epoch reads.
+    copy = SeriesAugmenter(n_copies=1)
+    assert _clf(**auto, augmentation=copy).fit(X, y).n_epochs_ == 2
+    # Every task's chosen cases count, channels x steps, unequal lengths too:
+    # 3 cases x 2 channels x 10 steps + 5 + 9 steps = 74 an epoch.
+    inputs = [np.zeros((4, 2, 10)), [np.zeros((1, n)) for n in (5, 7, 9)]]
+    monkeypatch.setattr(mtcs, "AUTO_TIMEPOINTS", 6 * 74)
+    assert _clf(**auto)._epochs(inputs, [np.arange(3), np.array([0, 2])]) == 6
+    assert _clf(n_epochs=5).fit(X, y).n_epochs_ == 5
 
 
 def test_too_small_classes_follow_the_shared_validation_rule():

@@ -470,6 +470,29 @@ def test_a_probe_folds_into_one_linear_map(n_classes):
         probe_as_linear(probe, 5)
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_probe_log_proba_is_the_log_of_predict_proba_with_gradients(n_classes):
+    import torch
+
+    from vlmtsc.training import fit_probe, probe_as_linear, probe_log_proba
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(24, 5)) * [1, 10, 0.1, 3, 1]
+    y = np.arange(24) % n_classes
+    probe = fit_probe(X, y, 0)
+    features = torch.tensor(X, requires_grad=True)
+    log_proba = probe_log_proba(probe, features, n_classes)
+    assert log_proba.dtype == torch.float64
+    np.testing.assert_allclose(
+        log_proba.exp().detach().numpy(), probe.predict_proba(X), atol=1e-10
+    )
+    # d log p_1 / dx = w_1 - sum_k p_k w_k, w the probe as one linear map.
+    (gradient,) = torch.autograd.grad(log_proba[:, 1].sum(), features)
+    weight, _ = probe_as_linear(probe, n_classes)
+    expected = weight[1] - probe.predict_proba(X) @ weight
+    np.testing.assert_allclose(gradient.numpy(), expected, atol=1e-8)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_a_wide_probe_is_solved_in_the_span_of_its_rows(n_classes):
     # More features than rows: the same model as on all the features (an L2

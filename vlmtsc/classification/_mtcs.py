@@ -362,9 +362,8 @@ default="global"
         Maximum passes over all tasks' training series. ``"auto"``: 80, fewer
         when a training run would read more than ``AUTO_TIMEPOINTS`` (2
         million) timepoints, channels x steps of every series it trains on,
-        augmented copies included (``n_epochs_``; of the bundled sets only the
-        long ones get fewer: ACSF1 18, PigCVP 20, OSULeaf 30, JapaneseVowels
-        49). An
+        augmented copies included (``n_epochs_``; of the bundled sets ACSF1
+        gets 18, PigCVP 20, OSULeaf 30, JapaneseVowels 49, the others 80). An
         epoch's cost grows with its timepoints; on more series, fewer epochs
         still make as many optimiser steps. The paper trained 5 epochs on sets
         of thousands of series; the protocol in the MTCS guide chose the rule.

@@ -189,7 +189,8 @@ _SPECS = [
      "tokenizer per set"),
     # MTCS: the TS2Vec encoder, single-task unless given related datasets.
     ("mtcs", "MTCSClassifier", {}, None,
-     "TS2Vec dilated-CNN encoder trained on the set (40 epochs at most), "
+     "TS2Vec dilated-CNN encoder trained on the set (80 epochs at most, fewer "
+     "on long series), "
      "logistic regression on its representations (the default)"),
     # Time-LlaMA: patch tokens per channel, SmolLM2-135M cut to 6 blocks.
     *[

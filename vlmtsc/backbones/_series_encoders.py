@@ -86,16 +86,15 @@ def _fracast_hidden(model, rows):
     return cat(pieces, dim=1)
 
 
-def pooled_series_features(name: str, cases):
-    """:func:`series_features` of equal-shape series as a differentiable torch
-    function: ``(n_cases, n_channels, n_steps)`` float tensor ->
-    ``(n_cases, n_channels * 192)``."""
-    from torch import cat
-
+def _hidden_states(name: str, cases):
+    """The series encoder's last hidden states of equal-shape series, which
+    :func:`pooled_series_features` pools: ``(n_cases, n_channels, n_steps)``
+    float tensor -> ``(n_cases, n_channels, n_steps, 64)``. Each channel is
+    min-max scaled, as Fracast scales its context; short channels are read in
+    one pass, each in its own slot, long ones each alone."""
     _check_name(name)
     model = _fracast(str(cases.device))
     n_cases, n_channels, n_steps = cases.shape
-    # Each channel min-max scaled, as Fracast scales its context.
     low = cases.amin(dim=2, keepdim=True)
     span = (cases.amax(dim=2, keepdim=True) - low).clamp_min(1e-5)
     scaled = (cases - low) / span
@@ -104,7 +103,17 @@ def pooled_series_features(name: str, cases):
     else:
         rows = scaled.reshape(n_cases * n_channels, n_steps)
         hidden = _fracast_hidden(model, rows)
-    hidden = hidden.reshape(n_cases * n_channels, n_steps, -1)
+    return hidden.reshape(n_cases, n_channels, n_steps, -1)
+
+
+def pooled_series_features(name: str, cases):
+    """:func:`series_features` of equal-shape series as a differentiable torch
+    function: ``(n_cases, n_channels, n_steps)`` float tensor ->
+    ``(n_cases, n_channels * 192)``."""
+    from torch import cat
+
+    n_cases, n_channels, n_steps = cases.shape
+    hidden = _hidden_states(name, cases).reshape(n_cases * n_channels, n_steps, -1)
     pools = [hidden.mean(dim=1), hidden.amax(dim=1), hidden.std(dim=1, correction=0)]
     return cat(pools, dim=1).reshape(n_cases, -1)
 

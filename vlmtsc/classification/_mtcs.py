@@ -735,7 +735,7 @@ default="global"
             return int(self.n_epochs)
         passes = 1 + (self.augmentation.n_copies if self.augmentation else 0)
         per_epoch = passes * sum(
-            n_channels_of(inputs[i]) * series_lengths(take(inputs[i], part)).sum()
+            n_channels_of(inputs[i]) * series_lengths(inputs[i])[part].sum()
             for i, part in enumerate(index)
         )
         return epochs_within(AUTO_TIMEPOINTS, per_epoch, AUTO_EPOCHS)

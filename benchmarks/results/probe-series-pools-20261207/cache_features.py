@@ -10,28 +10,19 @@ import numpy as np
 import torch
 
 from vlmtsc import VLMFeatureExtractor
-from vlmtsc.backbones._series_encoders import _fracast, _fracast_hidden, _fracast_slots
+from vlmtsc.backbones._series_encoders import _hidden_states
 from vlmtsc.base import check_series
 from vlmtsc.datasets import list_datasets, load_dataset
 
 torch.set_num_threads(2)
 OUT = Path(sys.argv[1])
 OUT.mkdir(exist_ok=True, parents=True)
-model = _fracast("cpu")
 
 
 def hidden(case):
     """(n_channels, n_steps, 64) hidden states, as pooled_series_features reads them."""
     cases = torch.as_tensor(case[None], dtype=torch.float32)
-    _, n_channels, n_steps = cases.shape
-    low = cases.amin(dim=2, keepdim=True)
-    span = (cases.amax(dim=2, keepdim=True) - low).clamp_min(1e-5)
-    scaled = (cases - low) / span
-    if n_channels * n_steps <= model.context_length:
-        h = _fracast_slots(model, scaled)
-    else:
-        h = _fracast_hidden(model, scaled.reshape(n_channels, n_steps))
-    return h.reshape(n_channels, n_steps, -1)
+    return _hidden_states("fracast", cases)[0]
 
 
 def resample(case, length):

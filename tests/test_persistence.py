@@ -35,7 +35,7 @@ CASES = {
     "InstructTimeClassifier-full": {"head": "lm", "fine_tuning": "full"},
     "MTCSClassifier": {},
     "TimeLlamaClassifier": {},
-    "VLMTimeSeriesClassifier": {},  # the probe
+    "VLMTimeSeriesClassifier": {"series_encoder": "auto"},  # the default probe
     "VLMTimeSeriesClassifier-lm": {"head": "lm"},
     "VLMTimeSeriesClassifier-pooled": {"head": "pooled"},
     "VLMFeatureExtractor": {},

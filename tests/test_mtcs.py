@@ -179,10 +179,11 @@ def test_auto_epochs_capped_by_the_timepoints_a_run_reads(target, monkeypatch):
     # One augmented copy doubles what an epoch reads.
     copy = SeriesAugmenter(n_copies=1)
     assert _clf(**auto, augmentation=copy).fit(X, y).n_epochs_ == 2
-    # Every task's chosen cases count, channels x steps, unequal lengths too:
-    # 3 cases x 2 channels x 10 steps + 5 + 9 steps = 74 an epoch.
+    # A task's chosen cases count, channels x steps, unequal lengths too, and
+    # the largest task bounds a joint run: 3 cases x 2 channels x 10 steps =
+    # 60 an epoch, beside 5 + 9 steps of the other (74 in all would give 5).
     inputs = [np.zeros((4, 2, 10)), [np.zeros((1, n)) for n in (5, 7, 9)]]
-    monkeypatch.setattr(mtcs, "AUTO_TIMEPOINTS", 6 * 74)
+    monkeypatch.setattr(mtcs, "AUTO_TIMEPOINTS", 6 * 60)
     assert _clf(**auto)._epochs(inputs, [np.arange(3), np.array([0, 2])]) == 6
     assert _clf(n_epochs=5).fit(X, y).n_epochs_ == 5
 

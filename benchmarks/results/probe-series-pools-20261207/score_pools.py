@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.probe_protocol import protocol_folds
+from benchmarks.probe_protocol import cv_accuracy, protocol_folds
 from vlmtsc.training import fit_probe
 
 warnings.filterwarnings("ignore")
@@ -30,6 +30,13 @@ names = (
     if len(sys.argv) > 3
     else sorted(p.name[:-7] for p in C.glob("*-fc.npz"))
 )
+
+
+def probe(F, y):
+    """The probe's head, as the estimator fits it."""
+    return fit_probe(F, y, seed=0)
+
+
 res = {}
 for name in names:
     z = np.load(C / f"{name}-fc.npz")
@@ -39,11 +46,7 @@ for name in names:
         if any(p not in z for p in parts):
             continue
         F = np.hstack([img] + [z[p] for p in parts]).astype(np.float32)
-        accs = [
-            fit_probe(F[a], y[a], seed=0).score(F[b], y[b])
-            for a, b in protocol_folds(y).split(F, y)
-        ]
-        res.setdefault(label, {})[name] = float(np.mean(accs))
+        res.setdefault(label, {})[name] = cv_accuracy(probe, F, y, protocol_folds(y))
     print(name, {k: round(v[name], 3) for k, v in res.items() if name in v}, flush=True)
 uni = [n for n in names if n not in ("BasicMotions", "JapaneseVowels")]
 for k, v in res.items():

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 import vlmtsc.training._probe as probe
-from benchmarks.probe_protocol import protocol_folds
+from benchmarks.probe_protocol import cv_accuracy, protocol_folds
 
 warnings.filterwarnings("ignore")
 
@@ -36,6 +36,13 @@ def weighted_pipeline(*steps):
 
 probe.make_pipeline = weighted_pipeline
 cache, names = sys.argv[1], sys.argv[2].split(",")
+
+
+def head(F, y):
+    """The probe's head, as the estimator fits it."""
+    return probe.fit_probe(F, y, seed=0)
+
+
 res = {}
 for name in names:
     z = np.load(f"{cache}/{name}-fc.npz")
@@ -52,11 +59,7 @@ for name in names:
     }
     for label, weights in candidates.items():
         WeightedScaler.weights = weights
-        accs = [
-            probe.fit_probe(F[a], y[a], seed=0).score(F[b], y[b])
-            for a, b in protocol_folds(y).split(F, y)
-        ]
-        res.setdefault(label, {})[name] = float(np.mean(accs))
+        res.setdefault(label, {})[name] = cv_accuracy(head, F, y, protocol_folds(y))
     print(name, {k: round(v[name], 3) for k, v in res.items()}, flush=True)
 for label, v in res.items():
     print(label, round(float(np.mean(list(v.values()))), 4))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.probe_protocol import protocol_folds
+from benchmarks.probe_protocol import cv_accuracy, protocol_folds
 from vlmtsc.training import fit_probe
 
 warnings.filterwarnings("ignore")
@@ -28,6 +28,13 @@ names = (
     if len(sys.argv) > 2
     else sorted(p.name[:-7] for p in C.glob("*-fc.npz"))
 )
+
+
+def probe(F, y):
+    """The probe's head, as the estimator fits it."""
+    return fit_probe(F, y, seed=0)
+
+
 res = {}
 for name in names:
     z = np.load(C / f"{name}-fc.npz")
@@ -35,11 +42,7 @@ for name in names:
     img = np.load(C / f"{name}-img.npy")
     for label, chosen in CANDIDATES.items():
         F = np.hstack([img] + [stages[s] for s in chosen]).astype(np.float32)
-        accs = [
-            fit_probe(F[a], y[a], seed=0).score(F[b], y[b])
-            for a, b in protocol_folds(y).split(F, y)
-        ]
-        res.setdefault(label, {})[name] = float(np.mean(accs))
+        res.setdefault(label, {})[name] = cv_accuracy(probe, F, y, protocol_folds(y))
     print(name, {k: round(v[name], 3) for k, v in res.items()}, flush=True)
     (C / "cv.json").write_text(json.dumps(res))
 uni = [n for n in names if n not in ("BasicMotions", "JapaneseVowels")]
